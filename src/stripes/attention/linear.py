@@ -1,0 +1,160 @@
+"""Kernelized (linear) attention in O(T): the parallel forms used for training.
+
+``y_m = φ(q_m)ᵀ S_m / (φ(q_m)ᵀ z_m + ε)`` with ``S_m = Σ_{n≤m} φ(k_n) v_nᵀ`` and
+``z_m = Σ_{n≤m} φ(k_n)`` ([SPE] Eq. 10, MATH.md §1). The causal path is *chunked*: inside a chunk
+of C tokens the masked ``C×C`` product is explicit; across chunks the state ``(S, z)`` is carried as
+an exclusive prefix sum of per-chunk states. Nothing of size ``T×M×E`` is ever allocated: memory is
+``O(T·C + (T/C)·M·E)``.
+
+One trick keeps it to a few large batched matmuls: values get a column of ones appended
+(``v' = [v, 1]``), so the same products give the numerator (first E columns) and the normalizer
+(last column), and the state ``S' = [S, z]`` is one ``M×(E+1)`` matrix.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+State = tuple[Tensor, Tensor]  # (S [B, H, M, E], z [B, H, M]), float32 or wider
+
+
+def linear_attention(
+    phi_q: Tensor,
+    phi_k: Tensor,
+    v: Tensor,
+    *,
+    causal: bool = False,
+    initial_state: State | None = None,
+    output_final_state: bool = False,
+    chunk_size: int = 64,
+    eps: float = 1e-6,
+    key_padding_mask: Tensor | None = None,
+) -> tuple[Tensor, State | None]:
+    """Linear attention on already-featurized queries and keys.
+
+    Args:
+        phi_q: ``[B, T, H, M]`` featurized queries (``φ(q)``; non-negative for a valid normalizer).
+        phi_k: ``[B, T, H, M]`` featurized keys.
+        v: ``[B, T, H, E]`` values.
+        causal: position m attends to ``n <= m`` only (chunked path).
+        initial_state: ``(S [B, H, M, E], z [B, H, M])`` summarising earlier tokens, or ``None``.
+        output_final_state: also return the state after the last token (for the next call).
+        chunk_size: C, tokens per chunk of the causal path; need not divide T.
+        eps: added to the normalizer.
+        key_padding_mask: ``[B, T]`` boolean, ``True`` where the token is padding (its key is
+            dropped; its own output is still computed).
+
+    Returns:
+        ``(o [B, T, H, E], final_state or None)``; ``o`` has the dtype of ``v``, the state is
+        accumulated in float32 (or float64 for float64 inputs).
+    """
+    _check_shapes(phi_q, phi_k, v, initial_state)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    acc = torch.promote_types(v.dtype, torch.float32)
+    t = phi_q.shape[1]
+    padded = -(-t // chunk_size) * chunk_size if causal else t
+    q, k, v1 = _to_heads_first(phi_q, phi_k, v, acc, key_padding_mask, padded)
+    s0 = _stack_state(initial_state, acc)
+    if causal:
+        o1, s_final = _chunked_causal(q, k, v1, s0, chunk_size, t, output_final_state)
+    else:
+        s_final = k.transpose(-1, -2) @ v1  # [B, H, M, E+1]
+        if s0 is not None:
+            s_final = s_final + s0
+        o1 = q @ s_final
+    o = o1[..., :-1] / (o1[..., -1:] + eps)
+    o = o.transpose(1, 2).to(v.dtype)  # back to [B, T, H, E]
+    state = _split_state(s_final) if output_final_state else None
+    return o, state
+
+
+def _chunked_causal(
+    q: Tensor, k: Tensor, v1: Tensor, s0: Tensor | None, chunk: int, t: int, want_state: bool
+) -> tuple[Tensor, Tensor | None]:
+    """Causal attention on ``[B, H, N·C, ·]`` tensors zero-padded past ``t``.
+
+    Returns ``(o' [B, H, t, E+1], S'_final or None)``.
+    """
+    b, h, tp, m = q.shape
+    e1 = v1.shape[-1]
+    n = tp // chunk
+    qc = q.view(b * h * n, chunk, m)
+    kc = k.view(b * h * n, chunk, m)
+    vc = v1.view(b * h * n, chunk, e1)
+
+    # Intra-chunk: explicit masked C×C products (in place: the matmul backward needs q, k, not a).
+    a = qc @ kc.transpose(-1, -2)  # [BHN, C, C]
+    a.masked_fill_(torch.ones(chunk, chunk, dtype=torch.bool, device=q.device).triu_(1), 0.0)
+    o = a @ vc  # [BHN, C, E+1]
+
+    # Inter-chunk: the state entering chunk i is s0 plus the states of chunks < i. The shift
+    # comes before the prefix sum, so chunk i never sees (even as rounding) a later chunk.
+    kv = (kc.transpose(-1, -2) @ vc).view(b, h, n, m, e1)
+    first = s0[:, :, None] if s0 is not None else kv.new_zeros(b, h, 1, m, e1)
+    carried = torch.cat([first, kv[:, :, :-1]], dim=2).cumsum_(dim=2)
+    total = carried[:, :, -1] + kv[:, :, -1] if want_state else None
+    o.baddbmm_(qc, carried.view(b * h * n, m, e1))
+    return o.view(b, h, tp, e1)[:, :, :t], total
+
+
+def _to_heads_first(
+    phi_q: Tensor,
+    phi_k: Tensor,
+    v: Tensor,
+    acc: torch.dtype,
+    key_padding_mask: Tensor | None,
+    padded_len: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``[B, T, H, ·]`` -> ``[B, H, T_pad, ·]`` in the accumulation dtype, ``v' = [v, 1]``.
+
+    One copy per tensor, written straight into its final layout; rows past T are zeros (zero
+    keys and values contribute nothing, padded query rows are dropped by the caller).
+    """
+    if key_padding_mask is not None:
+        phi_k = phi_k.masked_fill(key_padding_mask[:, :, None, None], 0.0)
+    return (
+        _heads_first(phi_q, acc, padded_len),
+        _heads_first(phi_k, acc, padded_len),
+        _heads_first(v, acc, padded_len, ones_column=True),
+    )
+
+
+def _heads_first(x: Tensor, acc: torch.dtype, padded_len: int, ones_column: bool = False) -> Tensor:
+    b, t, h, d = x.shape
+    out = x.new_empty(b, h, padded_len, d + int(ones_column), dtype=acc)
+    out[:, :, :t, :d] = x.transpose(1, 2)
+    out[:, :, t:] = 0.0
+    if ones_column:
+        out[:, :, :t, d] = 1.0
+    return out
+
+
+def _stack_state(state: State | None, acc: torch.dtype) -> Tensor | None:
+    """``(S [B,H,M,E], z [B,H,M])`` -> ``S' [B, H, M, E+1]``."""
+    if state is None:
+        return None
+    s, z = state
+    return torch.cat([s.to(acc), z.to(acc)[..., None]], dim=-1)
+
+
+def _split_state(s1: Tensor) -> State:
+    """``S' [B, H, M, E+1]`` -> ``(S [B,H,M,E], z [B,H,M])``."""
+    return s1[..., :-1], s1[..., -1]
+
+
+def _check_shapes(phi_q: Tensor, phi_k: Tensor, v: Tensor, state: State | None) -> None:
+    if phi_q.dim() != 4 or phi_k.shape != phi_q.shape or v.shape[:3] != phi_q.shape[:3]:
+        raise ValueError(
+            "linear_attention expects phi_q, phi_k [B, T, H, M] and v [B, T, H, E] with equal "
+            f"B, T, H; got {tuple(phi_q.shape)}, {tuple(phi_k.shape)}, {tuple(v.shape)}"
+        )
+    if state is not None:
+        b, _, h, m = phi_q.shape
+        s, z = state
+        if s.shape != (b, h, m, v.shape[-1]) or z.shape != (b, h, m):
+            raise ValueError(
+                f"initial_state must be (S [B,H,M,E], z [B,H,M]) = ({(b, h, m, v.shape[-1])}, "
+                f"{(b, h, m)}); got {tuple(s.shape)}, {tuple(z.shape)}"
+            )

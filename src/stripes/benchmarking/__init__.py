@@ -1,0 +1,34 @@
+"""Benchmark plumbing (``common``) and the benchmarks the CLI runs (``attention``)."""
+
+from stripes.benchmarking.common import (
+    keep_freed_memory_mapped,
+    machine_header,
+    markdown_header,
+    markdown_table,
+    measure_matmul_peak,
+    peak_memory,
+    run_isolated,
+    time_call,
+    write_results,
+)
+
+
+def run_attention_benchmark(*args, **kwargs):
+    """See :func:`stripes.benchmarking.attention.run_attention_benchmark`."""
+    from stripes.benchmarking.attention import run_attention_benchmark as run
+
+    return run(*args, **kwargs)
+
+
+__all__ = [
+    "keep_freed_memory_mapped",
+    "machine_header",
+    "markdown_header",
+    "markdown_table",
+    "measure_matmul_peak",
+    "peak_memory",
+    "run_attention_benchmark",
+    "run_isolated",
+    "time_call",
+    "write_results",
+]

@@ -1,0 +1,217 @@
+"""Attention time and peak memory versus T: softmax (SDPA, oracle) against linear attention.
+
+``run_attention_benchmark`` drives the series (``stripes bench attention``); every point runs in
+a fresh process through ``python -m stripes.benchmarking.attention METHOD T MODE``.
+Shapes follow PERF.md: B=1, H=8, D=E=M=64, float32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from stripes.benchmarking.common import (
+    keep_freed_memory_mapped,
+    machine_header,
+    markdown_header,
+    markdown_table,
+    measure_matmul_peak,
+    peak_memory,
+    run_isolated,
+    time_call,
+    write_results,
+)
+
+B, H, D = 1, 8, 64
+METHODS = ("sdpa", "oracle", "linear_c64", "linear_c128", "linear_c256", "linear_noncausal",
+           "recurrent")
+FULL_T = [512, 1024, 2048, 4096, 8192, 16384, 32768]
+QUICK_T = [512, 1024, 2048, 4096]
+MEMORY_CAP = 8 << 30  # skip quadratic points whose T×T tensors alone would exceed this
+
+
+def forward_flops(method: str, t: int) -> float:
+    """Useful FLOPs of one forward (B·H heads), as the algorithm executes them."""
+    m = e = D
+    if method in ("sdpa", "oracle"):
+        return B * H * t * t * (m + e)  # 2·T²·(D+E), halved by the causal mask
+    if method.startswith("linear_c"):
+        c = int(method[len("linear_c"):])
+        return B * H * t * (2 * c * m + 2 * c * (e + 1) + 4 * m * (e + 1))
+    return B * H * t * 4 * m * (e + 1)  # non-causal and recurrent: state product + readout
+
+
+def _inputs(t: int, grad: bool):
+    g = torch.Generator().manual_seed(0)
+    q = torch.rand(B, t, H, D, generator=g).requires_grad_(grad)
+    k = torch.rand(B, t, H, D, generator=g).requires_grad_(grad)
+    v = torch.randn(B, t, H, D, generator=g).requires_grad_(grad)
+    return q, k, v
+
+
+def _make_call(method: str, t: int, mode: str):
+    """A zero-argument callable that runs one forward (or forward+backward) of ``method``."""
+    from stripes.attention import (
+        linear_attention,
+        recurrent_linear_attention_step,
+        softmax_attention,
+    )
+
+    grad = mode == "fwdbwd"
+    q, k, v = _inputs(t, grad)
+    if method == "sdpa":
+        qt, kt, vt = (x.detach().transpose(1, 2).contiguous().requires_grad_(grad) for x in (q, k, v))
+        op = lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=True)
+    elif method == "oracle":
+        op = lambda: softmax_attention(q, k, v, causal=True)
+    elif method.startswith("linear_c"):
+        c = int(method[len("linear_c"):])
+        op = lambda: linear_attention(q, k, v, causal=True, chunk_size=c)[0]
+    elif method == "linear_noncausal":
+        op = lambda: linear_attention(q, k, v, causal=False)[0]
+    elif method == "recurrent":
+        if grad:
+            raise ValueError("recurrent decoding is timed forward only")
+
+        def op():
+            state, o = None, None
+            with torch.inference_mode():
+                for i in range(t):
+                    o, state = recurrent_linear_attention_step(q[:, i], k[:, i], v[:, i], state)
+            return o
+    else:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    if not grad:
+        return lambda: op()
+    return lambda: op().sum().backward()
+
+
+def measure_point(method: str, t: int, mode: str, repeats: int = 3) -> dict:
+    """Peak memory of a cold call, then the median time with freed memory kept mapped."""
+    call = _make_call(method, t, mode)
+    mem = peak_memory(call)
+    keep_freed_memory_mapped()
+    seconds = time_call(call, repeats=repeats, warmup=1)
+    flops = forward_flops(method, t) * (3 if mode == "fwdbwd" else 1)
+    return {"method": method, "T": t, "mode": mode, "seconds": seconds, "peak_bytes": mem,
+            "gflops": flops / seconds / 1e9}
+
+
+def _too_big(method: str, t: int) -> bool:
+    return method == "oracle" and 3 * B * H * t * t * 4 > MEMORY_CAP
+
+
+def run_attention_benchmark(out_dir: str = "benchmarks/results", quick: bool = False,
+                            budget_s: float = 20.0) -> dict:
+    """Run every series, write ``attention.json`` / ``attention.md`` and return the payload."""
+    header = machine_header()
+    peak = measure_matmul_peak()
+    lengths = QUICK_T if quick else FULL_T
+    points = []
+    series = [(m, mode) for m in METHODS for mode in ("fwd", "fwdbwd")
+              if not (m == "recurrent" and mode == "fwdbwd")]
+    for method, mode in tqdm(series, desc="attention benchmark", unit="series"):
+        for t in lengths:
+            if _too_big(method, t):
+                points.append({"method": method, "T": t, "mode": mode, "skipped": "memory"})
+                break
+            res = run_isolated("stripes.benchmarking.attention", [method, str(t), mode])
+            res.update(method=method, T=t, mode=mode)
+            points.append(res)
+            if "error" in res or res["seconds"] > budget_s:
+                break
+    payload = {"header": header, "matmul_peak_gflops": peak, "shape": {"B": B, "H": H, "D": D},
+               "points": points, "targets": check_targets(points, peak)}
+    md = markdown_header("Attention benchmark", header, peak) + render_markdown(payload)
+    write_results(out_dir, "attention_quick" if quick else "attention", payload, md)
+    return payload
+
+
+def _get(points, method, t, mode):
+    for p in points:
+        if p["method"] == method and p["T"] == t and p["mode"] == mode and "seconds" in p:
+            return p
+    return None
+
+
+def _slope(points, method, mode, key, t0=4096, t1=32768):
+    a, b = _get(points, method, t0, mode), _get(points, method, t1, mode)
+    if not a or not b or a[key] <= 0:
+        return None
+    return math.log(b[key] / a[key]) / math.log(t1 / t0)
+
+
+def check_targets(points: list[dict], peak: float) -> list[dict]:
+    """The issue's targets, each with the measured value and whether it holds."""
+    best = max((p for p in points if p["method"].startswith("linear_c") and p["mode"] == "fwd"
+                and p["T"] >= 4096 and "gflops" in p), key=lambda p: p["gflops"], default=None)
+    out = []
+    if best:
+        frac = best["gflops"] / peak
+        out.append({"target": "causal chunked forward, T>=4096, >= 50 % of matmul peak",
+                    "measured": f"{100 * frac:.0f} % ({best['method']}, T={best['T']})",
+                    "holds": frac >= 0.5})
+    for key, label in (("seconds", "time"), ("peak_bytes", "peak memory")):
+        s = _slope(points, "linear_c64", "fwdbwd", key)
+        if s is not None:
+            out.append({"target": f"linear_c64 fwd+bwd {label} log-log slope 4096->32768 <= 1.1",
+                        "measured": f"{s:.2f}", "holds": s <= 1.1})
+    lin, sdpa = _get(points, "linear_c64", 8192, "fwdbwd"), _get(points, "sdpa", 8192, "fwdbwd")
+    if lin and sdpa:
+        ratio = sdpa["seconds"] / lin["seconds"]
+        out.append({"target": "T=8192 fwd+bwd: linear >= 5x faster than causal SDPA",
+                    "measured": f"{ratio:.1f}x", "holds": ratio >= 5})
+    return out
+
+
+def render_markdown(payload: dict) -> str:
+    """Tables: seconds / peak MiB / %-of-peak per (method, mode) and T; then the targets."""
+    points, peak = payload["points"], payload["matmul_peak_gflops"]
+    lengths = sorted({p["T"] for p in points})
+    text = ""
+    for mode, title in (("fwd", "Forward"), ("fwdbwd", "Forward + backward")):
+        rows = []
+        for m in METHODS:
+            cells = []
+            for t in lengths:
+                p = next((x for x in points if x["method"] == m and x["T"] == t
+                          and x["mode"] == mode), None)
+                cells.append(_cell(p, peak))
+            if any(c != "" for c in cells):
+                rows.append([m, *cells])
+        text += f"\n## {title}: seconds / peak MiB / % of matmul peak\n\n"
+        text += markdown_table(["method", *[f"T={t}" for t in lengths]], rows)
+    text += "\n## Targets\n\n" + markdown_table(
+        ["target", "measured", "holds"],
+        [[t["target"], t["measured"], "yes" if t["holds"] else "**no**"]
+         for t in payload["targets"]])
+    return text
+
+
+def _cell(p, peak) -> str:
+    if p is None:
+        return ""
+    if "skipped" in p:
+        return f"skipped ({p['skipped']})"
+    if "error" in p:
+        return "failed"
+    return f"{p['seconds']:.3g} s / {p['peak_bytes'] / 2**20:.0f} / {100 * p['gflops'] / peak:.0f}%"
+
+
+def _main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(description="measure one benchmark point (used internally)")
+    ap.add_argument("method", choices=METHODS)
+    ap.add_argument("T", type=int)
+    ap.add_argument("mode", choices=("fwd", "fwdbwd"))
+    args = ap.parse_args(argv)
+    print(json.dumps(measure_point(args.method, args.T, args.mode)))
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -1,0 +1,165 @@
+"""Benchmark plumbing shared by every ``benchmarks/bench_*.py``: context, timing, memory, output.
+
+Results carry their context (machine, versions, commit) and the matmul peak measured in the same
+run, so every speed can be read as a fraction of what the machine can do. Each point runs in a
+fresh subprocess (:func:`run_isolated`): memory is measured cleanly and an out-of-memory point
+cannot take the series down.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+
+def machine_header() -> dict:
+    """Machine, versions and commit: the header of every results file."""
+    import numpy
+
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "commit": _git_commit(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        )
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def keep_freed_memory_mapped() -> bool:
+    """Ask glibc to keep freed blocks mapped (PERF.md: touching fresh pages costs ~0.5 s/GiB).
+
+    Without it, every large temporary is a fresh ``mmap`` whose first touch page-faults; with it,
+    memory freed by one call is reused by the next. Applied to every method alike. Returns whether
+    it took effect (False off glibc).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    big = 1 << 30
+    return bool(libc.mallopt(m_mmap_threshold, big)) and bool(libc.mallopt(m_trim_threshold, big))
+
+
+def measure_matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of an ``n×n`` float32 matmul on this machine now (best of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    out = torch.empty(n, n)
+    torch.mm(a, b, out=out)
+    best = min(_seconds(lambda: torch.mm(a, b, out=out)) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def time_call(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = sorted(_seconds(fn) for _ in range(repeats))
+    return times[len(times) // 2]
+
+
+def _rss_bytes(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def peak_memory(fn: Callable[[], object]) -> int:
+    """Peak resident memory added by ``fn()`` in bytes (Linux ``VmHWM``, reset first).
+
+    Call it on a fresh process for a clean number (memory kept mapped by an earlier call is not
+    counted again). Returns 0 where ``/proc`` is unavailable.
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+    except OSError:
+        return 0
+    base = _rss_bytes("VmRSS")
+    fn()
+    return max(0, _rss_bytes("VmHWM") - base)
+
+
+def run_isolated(module: str, args: list[str], timeout: float = 600) -> dict:
+    """Run ``python -m module *args`` in a fresh process; it prints one JSON line last.
+
+    Returns that dict, or ``{"error": ...}`` when the point failed (out of memory, time-out).
+    """
+    cmd = [sys.executable, "-m", module, *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"exit {proc.returncode}: {tail[0][:200]}"}
+    return json.loads(lines[-1])
+
+
+def write_results(out_dir: str | Path, name: str, payload: dict, markdown: str) -> tuple[Path, Path]:
+    """Write ``name.json`` and ``name.md`` under ``out_dir``; returns both paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jpath, mpath = out / f"{name}.json", out / f"{name}.md"
+    jpath.write_text(json.dumps(payload, indent=2) + "\n")
+    mpath.write_text(markdown)
+    return jpath, mpath
+
+
+def markdown_header(title: str, header: dict, peak_gflops: float) -> str:
+    """The context block that opens every Markdown results file."""
+    lines = [f"# {title}", ""]
+    lines += [f"- {k}: `{v}`" for k, v in header.items()]
+    lines += [f"- matmul peak (2048², fp32, this run): **{peak_gflops:.1f} GFLOP/s**", ""]
+    return "\n".join(lines)
+
+
+def markdown_table(columns: list[str], rows: list[list]) -> str:
+    """A plain Markdown table."""
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,122 @@
+"""The two positional-encoding contracts and the registry that builds any PE from a ``kind``.
+
+1. :class:`AdditivePE` — added to the input embeddings: ``forward(x, positions, offset) -> x'``
+   on ``[B, T, d_model]`` (NoPE, sinusoidal/learned APE, StructureAPE).
+2. :class:`QKTransformPE` — transforms queries and keys inside each attention layer:
+   ``forward(q, k, positions, offset, code=None, layer=0) -> (q', k')`` on ``[B, T, H, D]``, where
+   ``q', k'`` are ``[B, T, H, D']`` with ``D' = output_dim(D)`` (R for SPE, 2K for F-StrIPE,
+   D/2 for RoPEPool, D for RoPE).
+
+Positions are explicit: integer times ``[B or 1, T]`` or structure vectors ``[B, T, L]``
+(``L = position_dim``). When ``positions`` is ``None`` a PE uses ``offset + arange(T)``, which
+is what one-token decoding passes (``offset`` = number of tokens already seen).
+
+Stochastic PEs (SPE) split *drawing* a code from *applying* it ([SPE] App. A.2): a model calls
+``draw_code(...)`` once per forward and passes the result to every layer as ``code=``, so one
+realization serves the whole batch, every layer, and every decoding step.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+
+class AdditivePE(nn.Module):
+    """Contract 1: a PE added to the token embeddings."""
+
+    def forward(self, x: Tensor, positions: Tensor | None = None, offset: int = 0) -> Tensor:
+        """``x [B, T, d_model]`` -> ``x + pe(positions)``, same shape."""
+        raise NotImplementedError
+
+
+class QKTransformPE(nn.Module):
+    """Contract 2: a PE that transforms queries and keys inside attention."""
+
+    stochastic: bool = False  # True when forward needs a drawn ``code``
+
+    def output_dim(self, head_dim: int) -> int:
+        """D', the size of the transformed queries and keys per head."""
+        raise NotImplementedError
+
+    def draw_code(
+        self, length: int, positions: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Any:
+        """Draw one realization shared by the batch and (optionally) the layers; None if none."""
+        return None
+
+    def forward(
+        self,
+        q: Tensor,
+        k: Tensor,
+        positions: Tensor | None = None,
+        offset: int = 0,
+        code: Any = None,
+        layer: int = 0,
+    ) -> tuple[Tensor, Tensor]:
+        """``q, k [B, T, H, D]`` -> ``q', k' [B, T, H, D']``.
+
+        ``layer`` selects per-layer parameters (e.g. SPE gates) when one PE module, and one code,
+        are shared by every layer ([SPE] Fig. 2).
+        """
+        raise NotImplementedError
+
+
+def default_positions(batch: int, length: int, offset: int, device: torch.device) -> Tensor:
+    """Integer times ``offset + arange(T)`` as a float ``[1, T]`` tensor (broadcast over B)."""
+    return torch.arange(offset, offset + length, device=device, dtype=torch.float32)[None]
+
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(kind: str) -> Callable:
+    """Class decorator: make a PE buildable as ``build_positional(kind, ...)``."""
+
+    def wrap(cls):
+        if kind in _REGISTRY:
+            raise ValueError(f"positional encoding kind {kind!r} registered twice")
+        _REGISTRY[kind] = cls
+        cls.kind = kind
+        return cls
+
+    return wrap
+
+
+def available_kinds() -> list[str]:
+    """Every registered ``kind`` string."""
+    import stripes.positional  # noqa: F401  (importing the package registers every family)
+
+    return sorted(_REGISTRY)
+
+
+def build_positional(kind: str, **kwargs: Any) -> nn.Module:
+    """Build a PE from its ``kind`` and constructor keyword arguments."""
+    kinds = available_kinds()
+    if kind not in _REGISTRY:
+        raise ValueError(f"unknown positional encoding {kind!r}; choose from {kinds}")
+    return _REGISTRY[kind](**kwargs)
+
+
+@dataclass
+class PositionalConfig:
+    """A PE as configuration: its ``kind`` and the keyword arguments of its constructor."""
+
+    kind: str = "none"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, **defaults: Any) -> nn.Module:
+        """Build it; ``defaults`` (``d_model``, ``n_heads``, ``head_dim``, ``position_dim``,
+        ``max_len``...) fill what ``params`` omits, passed only where the constructor takes them.
+        """
+        available_kinds()
+        if self.kind not in _REGISTRY:
+            raise ValueError(f"unknown positional encoding {self.kind!r}; choose from {sorted(_REGISTRY)}")
+        accepted = inspect.signature(_REGISTRY[self.kind]).parameters
+        taken = {k: v for k, v in defaults.items() if k in accepted}
+        return build_positional(self.kind, **{**taken, **self.params})
