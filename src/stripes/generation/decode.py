@@ -1,0 +1,97 @@
+"""Autoregressive decoding with a carried state: each new token costs the same at any position.
+
+The model's state holds every layer's attention state (``(S, z)`` for linear attention, a KV
+cache for softmax) and the frozen PE realization, so decoding continues the *same* function the
+parallel forward computes ([SPE] Sec. 2: a code drawn once serves every step). The official SPE
+code instead recomputes the whole prefix and redraws the noise at every token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from stripes.generation.sampling import sample
+
+AllowedFn = Callable[[Tensor], Tensor]  # last ids [B] -> allowed mask [B, V]
+
+
+@torch.no_grad()
+def generate(
+    model: nn.Module,
+    prompt: Tensor,
+    n_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    allowed: AllowedFn | None = None,
+    code: list | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Tensor:
+    """Continue ``prompt`` by ``n_tokens`` sampled tokens, one recurrent step each.
+
+    Args:
+        model: a token model (``StripesTransformer`` with ``input_kind="tokens"``).
+        prompt: ``[B, P]`` token ids, ``P >= 1``.
+        n_tokens: how many tokens to add.
+        temperature, top_k, top_p: see :func:`stripes.generation.sampling.sample`.
+        generator: the randomness of both the PE code (if drawn here) and the sampling.
+        allowed: grammar constraint: maps the last ids ``[B]`` to an allowed mask ``[B, V]``
+            ([SPE] App. C.2: no invalid sequences).
+        code: a frozen PE realization (``model.draw_pe_code``); drawn from ``generator`` if None.
+        progress: called with 1 after each token (e.g. ``tqdm.update``).
+
+    Returns:
+        ``[B, P + n_tokens]`` ids.
+    """
+    if prompt.dim() != 2 or prompt.shape[1] < 1:
+        raise ValueError(f"prompt must be [B, P] with P >= 1, got {tuple(prompt.shape)}")
+    was_training = model.training
+    model.eval()
+    if code is None:
+        code = model.draw_pe_code(prompt.shape[1] + n_tokens, None, generator)
+    logits, state = model(prompt, state=None, output_state=True, code=code)
+    ids = [prompt]
+    last = logits[:, -1]
+    for _ in range(n_tokens):
+        mask = allowed(ids[-1][:, -1]) if allowed is not None else None
+        nxt = sample(last, temperature, top_k, top_p, generator, allowed_mask=mask)[:, None]
+        ids.append(nxt)
+        logits, state = model(nxt, state=state, output_state=True)
+        last = logits[:, -1]
+        if progress is not None:
+            progress(1)
+    model.train(was_training)
+    return torch.cat(ids, dim=1)
+
+
+@torch.no_grad()
+def recurrent_log_probs(model: nn.Module, ids: Tensor, code: list | None = None,
+                        prefix: int = 1) -> Tensor:
+    """Log-probabilities of ``ids[:, 1:]`` computed token by token with the carried state.
+
+    The first ``prefix`` tokens are encoded in one parallel call, the rest one step each; this
+    must equal the parallel forward with the same ``code`` (tests check it for every PE).
+
+    Returns:
+        ``[B, T-1]`` log p(ids[t] | ids[:t]).
+    """
+    logits, state = model(ids[:, :prefix], output_state=True, code=code)
+    steps = [logits]
+    for t in range(prefix, ids.shape[1] - 1):
+        logits, state = model(ids[:, t : t + 1], state=state, output_state=True)
+        steps.append(logits)
+    logp = torch.cat(steps, dim=1)[:, : ids.shape[1] - 1].log_softmax(-1)
+    return logp.gather(-1, ids[:, 1:, None])[..., 0]
+
+
+@torch.no_grad()
+def parallel_log_probs(model: nn.Module, ids: Tensor, code: list | None = None) -> Tensor:
+    """``[B, T-1]`` log p(ids[t] | ids[:t]) from one parallel forward."""
+    logits, _ = model(ids, code=code)
+    logp = logits[:, :-1].log_softmax(-1)
+    return logp.gather(-1, ids[:, 1:, None])[..., 0]

@@ -1,0 +1,78 @@
+"""``ModelConfig``: the one object that defines a model; saved inside every checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+INPUT_KINDS = ("pianoroll", "tokens")
+
+
+@dataclass
+class ModelConfig:
+    """Every choice of a :class:`~stripes.models.transformer.StripesTransformer`.
+
+    Defaults follow the harmonization papers ([FS] Sec. IV, [ST] Sec. IV-E): 2 layers, 4 heads,
+    d_model 512, causal.
+
+    Attributes:
+        input_kind: ``"pianoroll"`` (multi-hot ``[B, T, input_dim]`` through a linear layer) or
+            ``"tokens"`` (ids ``[B, T]`` through an embedding).
+        input_dim: pianoroll rows (256 = melody + bridge) or vocabulary size.
+        output_dim: logits per step (384 = 3 tracks × 128 pitches, or the vocabulary size).
+        d_model, n_layers, n_heads: width, depth, heads; ``d_ff`` defaults to ``4 d_model``.
+        dropout: after attention and MLP (0 disables).
+        attention: ``"softmax"`` or ``"linear"``; ``feature_map``, ``n_features``: φ of linear
+            attention (``elu1p``, ``relu``, ``favor``, ``favor_hyperbolic``).
+        causal: mask the future (the papers' harmonizer is a causal "encoder").
+        chunk_size: C of the chunked causal linear path.
+        pe: a registered positional-encoding kind (``stripes.positional.available_kinds()``);
+            ``pe_params``: its constructor arguments.
+        position_dim: L, the size of a structural position (1 for time).
+        max_len: the longest sequence a table-based PE (learned APE) must hold.
+        share_pe: one query/key PE module, and one drawn code, for every layer ([SPE] Fig. 2);
+            per-layer gates remain per layer.
+        feature_seed: seed of FAVOR projections (layer i uses ``feature_seed + i``).
+    """
+
+    input_kind: str = "pianoroll"
+    input_dim: int = 256
+    output_dim: int = 384
+    d_model: int = 512
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int | None = None
+    dropout: float = 0.0
+    attention: str = "linear"
+    feature_map: str = "elu1p"
+    n_features: int | None = None
+    causal: bool = True
+    chunk_size: int = 64
+    pe: str = "none"
+    pe_params: dict[str, Any] = field(default_factory=dict)
+    position_dim: int = 1
+    max_len: int = 4096
+    share_pe: bool = True
+    feature_seed: int = 0
+
+    def __post_init__(self):
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Rebuild from :meth:`to_dict` output, refusing unknown keys with a clear message."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields {unknown}; known: {sorted(known)}")
+        return cls(**d)
