@@ -1,0 +1,11 @@
+"""stripes.generation: sampling next tokens (and, in ``decode.py``, autoregressive decoding)."""
+
+from stripes.generation.sampling import (
+    apply_temperature,
+    mask_forbidden,
+    sample,
+    top_k_filter,
+    top_p_filter,
+)
+
+__all__ = ["apply_temperature", "mask_forbidden", "sample", "top_k_filter", "top_p_filter"]
