@@ -1,0 +1,122 @@
+"""Result tables in the papers' layout ([FS] Table 1, [ST] Table II), as Markdown and JSON.
+
+Input everywhere: ``per_seed = {method: {metric: [score of seed 0, seed 1, ...]}}`` where a method
+is a name or a tuple such as ``(PE, context)`` (each tuple element becomes a leading column).
+Rows keep the order of ``per_seed``; cells read ``mean ± std`` (std over seeds, ``ddof=1``), then
+the significance mark against the reference method (Levene, then Student's or Welch's t-test, see
+:mod:`stripes.evaluation.stats`); the best mean of each metric whose direction is known is bold
+(every tied row is bold).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from stripes.evaluation.harmonization import HIGHER_IS_BETTER
+from stripes.evaluation.stats import MARKS, compare_to_reference
+
+PerSeed = Mapping[Hashable, Mapping[str, Sequence[float]]]
+
+
+def summarize(per_seed: PerSeed, *, reference: Hashable | None = None,
+              higher_is_better: Mapping[str, bool] = HIGHER_IS_BETTER, alpha: float = 0.05,
+              marks: Sequence[tuple[float, str]] = MARKS, ddof: int = 1) -> list[dict]:
+    """One row per method: ``{"method": [..], "metrics": {metric: {"mean", "std", "n", "best",
+    "mark", "p_value", "test"}}}``; ``p_value``/``test`` are None for the reference (or without
+    one). std is 0 for a single seed."""
+    tests = compare_to_reference(per_seed, reference, alpha=alpha, marks=marks) \
+        if reference is not None else {}
+    rows = []
+    for method, metrics in per_seed.items():
+        cells = {}
+        for metric, scores in metrics.items():
+            values = np.asarray(scores, dtype=float)
+            test = tests.get(method, {}).get(metric, {})
+            cells[metric] = {
+                "mean": float(values.mean()),
+                "std": float(values.std(ddof=ddof)) if len(values) > ddof else 0.0,
+                "n": len(values), "best": False, "mark": test.get("mark", ""),
+                "p_value": test.get("p_value"), "test": test.get("test"),
+            }
+        name = list(method) if isinstance(method, tuple) else [method]
+        rows.append({"method": name, "metrics": cells})
+    mark_best(rows, higher_is_better)
+    return rows
+
+
+def mark_best(rows: list[dict], higher_is_better: Mapping[str, bool]) -> None:
+    """Set ``"best"`` on the cells holding the best mean of each metric with a known direction."""
+    for metric, higher in higher_is_better.items():
+        cells = [r["metrics"][metric] for r in rows if metric in r["metrics"]]
+        if not cells:
+            continue
+        pick = max if higher else min
+        best = pick(c["mean"] for c in cells)
+        for cell in cells:
+            cell["best"] = cell["mean"] == best
+
+
+def format_cell(cell: Mapping, decimals: int = 2) -> str:
+    """``mean ± std`` in bold when best, followed by the Markdown-escaped significance mark."""
+    text = f"{cell['mean']:.{decimals}f} ± {cell['std']:.{decimals}f}"
+    if cell["best"]:
+        text = f"**{text}**"
+    return text + cell["mark"].replace("*", r"\*")
+
+
+def format_markdown(rows: list[dict], *, metrics: Sequence[str] | None = None,
+                    row_headers: Sequence[str] | None = None, decimals: int = 2,
+                    higher_is_better: Mapping[str, bool] = HIGHER_IS_BETTER) -> str:
+    """A Markdown table: one row per method, one column per metric (arrow = better direction).
+
+    rows: from :func:`summarize`. metrics: column order (default: first appearance). row_headers:
+    names of the method columns (default "PE", "Context" for pairs, else "Method", "Method 2"...).
+    """
+    if metrics is None:
+        metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
+    width = max(len(r["method"]) for r in rows)
+    if row_headers is None:
+        row_headers = ["PE", "Context"] if width == 2 else \
+            ["Method"] + [f"Method {i + 1}" for i in range(1, width)]
+    arrows = {True: " ↑", False: " ↓"}
+    header = list(row_headers) + [m + arrows.get(higher_is_better.get(m), "") for m in metrics]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        names = [str(n) for n in row["method"]] + [""] * (width - len(row["method"]))
+        cells = [format_cell(row["metrics"][m], decimals) if m in row["metrics"] else "–"
+                 for m in metrics]
+        lines.append("| " + " | ".join(names + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def describe_marks(reference: Hashable | None, marks: Sequence[tuple[float, str]] = MARKS) -> str:
+    """A one-line legend for the table."""
+    if reference is None:
+        return "Mean ± std over seeds; bold: best mean.\n"
+    ref = " / ".join(map(str, reference)) if isinstance(reference, tuple) else str(reference)
+    levels = ", ".join(f"{m.replace('*', chr(92) + '*')} p < {t:g}" for t, m in sorted(marks))
+    return (f"Mean ± std over seeds; bold: best mean; {levels} against {ref} "
+            "(Levene's test, then Student's or Welch's t-test).\n")
+
+
+def write_report(per_seed: PerSeed, path: str | Path, *, reference: Hashable | None = None,
+                 title: str | None = None, decimals: int = 2, **summary_kwargs) -> dict[str, Path]:
+    """Write ``<path>.md`` (table + legend) and ``<path>.json`` (rows with all numbers).
+
+    Returns ``{"markdown": path, "json": path}``. summary_kwargs go to :func:`summarize`.
+    """
+    rows = summarize(per_seed, reference=reference, **summary_kwargs)
+    base = Path(path)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    md = (f"# {title}\n\n" if title else "") + format_markdown(rows, decimals=decimals) + "\n" \
+        + describe_marks(reference, summary_kwargs.get("marks", MARKS))
+    ref = list(reference) if isinstance(reference, tuple) else reference
+    paths = {"markdown": base.with_suffix(".md"), "json": base.with_suffix(".json")}
+    paths["markdown"].write_text(md, encoding="utf-8")
+    paths["json"].write_text(json.dumps({"title": title, "reference": ref, "rows": rows},
+                                        indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return paths

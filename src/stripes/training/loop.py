@@ -1,0 +1,400 @@
+"""A task-agnostic training loop: one process or ``torchrun`` data parallelism, same code path.
+
+``train(model, loss_fn, train_dataset, val_dataset, config, collate_fn)`` trains any module whose
+loss ``loss_fn(model, batch) -> scalar`` can be computed from a batch (BCE on 384 logits per step
+for harmonization, cross-entropy for a language model). The loop never imports ``stripes.models``.
+
+Contracts and choices:
+
+- **Batches** (nested tensors, dicts, lists) come from ``collate_fn`` (default: PyTorch's) and go
+  to the device. ``loss_fn`` must call ``model(...)``: under DDP, the forward syncs gradients.
+- **Batch size** is global: each of the W processes reads ``batch_size / W`` samples per step.
+- **Order**: epoch ``e`` reads the permutation of ``DistributedSampler(seed=seed).set_epoch(e)``
+  (rank ``r`` takes positions ``r, r+W, ...``), so one process with batch B and W processes with
+  B/W each see the same global batches. Global RNGs are seeded with ``seed + rank``.
+- **Length curriculum**: ``curriculum = [(start_epoch, max_len), ...]``; from ``start_epoch`` on,
+  every training tensor with at least 2 dims is cropped to its first ``max_len`` steps along dim 1
+  (``[B, T, ...]``). Validation batches are never cropped.
+- **Schedule**: see :mod:`stripes.training.schedule`; Adam; optional gradient-norm clipping.
+- **Validation** every ``eval_every`` steps (0: at each epoch end) and at the end: the
+  sample-weighted mean loss (DistributedSampler pads the set to a multiple of W).
+- **Checkpoints**: ``checkpoints/last.pt`` every ``checkpoint_every`` steps (0: each epoch end) and
+  at the end; ``checkpoints/best.pt`` at each new best validation loss. Resuming from one
+  (``resume_from``) restores model, optimizer, schedule, step, data position and every rank's RNG
+  state, so on CPU (``num_workers=0``) the resumed run equals an uninterrupted one bit for bit.
+  With ``num_workers > 0`` this holds only for datasets without randomness of their own.
+- **Run folder** ``out_dir``: ``config.yaml`` (resolved config), ``log.csv`` (``step`` done,
+  ``epoch`` = epochs completed, ``split`` train/val, ``loss``: train rows average the steps since
+  the previous row, ``lr``: of the row's last step), ``tb/`` (TensorBoard, when installed),
+  ``checkpoints/``.
+- **Distributed**: with ``WORLD_SIZE > 1`` in the environment (``torchrun``), the process group is
+  initialized from the environment (gloo on CPU, nccl on CUDA) and the model wrapped in DDP.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm.auto import tqdm
+
+from stripes.training.checkpoint import (
+    capture_rng_state,
+    load_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+    to_plain,
+    write_config,
+)
+from stripes.training.schedule import build_schedule
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything :func:`train` needs besides the model, the loss and the data."""
+
+    epochs: int = 1
+    batch_size: int = 8  # global, over all processes
+    lr: float = 1e-3
+    schedule: str = "warmup_decay"  # "warmup_decay" | "warmup_cosine" | "constant"
+    warmup_steps: int = 0
+    decay: float = 1.0  # per-epoch factor of "warmup_decay"
+    min_lr_ratio: float = 0.0  # final rate / lr of "warmup_cosine"
+    grad_clip: float = 0.0  # max gradient norm; 0 disables
+    seed: int = 0
+    log_every: int = 50
+    eval_every: int = 0  # steps; 0: at each epoch end
+    checkpoint_every: int = 0  # steps; 0: at each epoch end
+    out_dir: str = "runs/default"
+    num_workers: int = 0
+    device: str = "cpu"  # "cpu" | "cuda" | "auto"
+    curriculum: list[tuple[int, int]] = field(default_factory=list)  # (start_epoch, max_len)
+    drop_last: bool = False
+    max_steps: int | None = None  # stop early (the schedule still spans all epochs)
+    resume_from: str | None = None
+    progress: bool = True
+    tensorboard: bool = True
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python ``random``, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def max_len_at(curriculum: Sequence[Sequence[int]], epoch: int) -> int | None:
+    """The ``max_len`` of the last stage started at or before ``epoch`` (None: no cropping)."""
+    stages = [(int(s), int(n)) for s, n in curriculum if int(s) <= epoch]
+    return max(stages)[1] if stages else None
+
+
+def crop_time(batch: Any, max_len: int | None) -> Any:
+    """Crop every tensor ``[B, T, ...]`` (ndim ≥ 2) in a nested batch to ``T <= max_len``."""
+    if max_len is None:
+        return batch
+    if isinstance(batch, torch.Tensor):
+        return batch[:, :max_len] if batch.dim() >= 2 else batch
+    if isinstance(batch, dict):
+        return {k: crop_time(v, max_len) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(crop_time(v, max_len) for v in batch)
+    return batch
+
+
+def move_to(batch: Any, device: torch.device) -> Any:
+    """Move every tensor of a nested batch to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: move_to(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to(v, device) for v in batch)
+    return batch
+
+
+def batch_size_of(batch: Any) -> int:
+    """Size of dim 0 of the first tensor found in a nested batch."""
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0]
+    items = batch.values() if isinstance(batch, dict) else batch
+    return next(batch_size_of(v) for v in items if isinstance(v, (torch.Tensor, dict, list, tuple)))
+
+
+@dataclass
+class DistContext:
+    """Where this process stands: rank, world size, device, and whether it made the group."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    owns_group: bool = False
+
+
+def setup_distributed(device: str) -> DistContext:
+    """Init the process group from torchrun's env vars when ``WORLD_SIZE > 1``; pick the device."""
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(f"cuda:{local_rank}" if device == "cuda" else device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    owns = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
+    if owns:
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dist.is_initialized():
+        return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, dev, owns)
+    return DistContext(device=dev)
+
+
+class RunLog:
+    """``log.csv`` (and TensorBoard when installed), written by rank 0 only."""
+
+    FIELDS = ("step", "epoch", "split", "loss", "lr")
+
+    def __init__(self, run_dir: Path, enabled: bool, resume_step: int | None, tensorboard: bool):
+        self.enabled, self.path, self.writer = enabled, run_dir / "log.csv", None
+        if not enabled:
+            return
+        rows = []
+        if resume_step is not None and self.path.exists():  # keep rows up to the checkpoint
+            with self.path.open(newline="") as f:
+                rows = [r for r in list(csv.reader(f))[1:] if int(r[0]) <= resume_step]
+        with self.path.open("w", newline="") as f:
+            csv.writer(f).writerows([self.FIELDS, *rows])
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # optional dependency
+                SummaryWriter = None
+            self.writer = SummaryWriter(str(run_dir / "tb")) if SummaryWriter else None
+
+    def write(self, step: int, epoch: int, split: str, loss: float, lr: float) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow([step, epoch, split, f"{loss:.6g}", f"{lr:.6g}"])
+        if self.writer is not None:
+            self.writer.add_scalar(f"loss/{split}", loss, step)
+            self.writer.add_scalar("lr", lr, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class Trainer:
+    """The state of one run; :func:`train` is its public face."""
+
+    def __init__(self, model, loss_fn, train_dataset, val_dataset, config: TrainConfig,
+                 collate_fn, model_config, ctx: DistContext):
+        self.cfg, self.ctx, self.loss_fn, self.collate_fn = config, ctx, loss_fn, collate_fn
+        self.train_dataset, self.val_dataset = train_dataset, val_dataset
+        if config.batch_size % ctx.world_size:
+            raise ValueError(f"batch_size {config.batch_size} not divisible by {ctx.world_size}")
+        self.local_batch = config.batch_size // ctx.world_size
+        self.run_dir = Path(config.out_dir)
+        self.resolved = {"train": to_plain(config), "model": to_plain(model_config),
+                         "world_size": ctx.world_size}
+        seed_everything(config.seed + ctx.rank)
+        self.raw_model = model.to(ctx.device)
+        self.optimizer = torch.optim.Adam(self.raw_model.parameters(), lr=config.lr)
+        steps_per_epoch = len(self.epoch_batches(0))
+        self.scheduler = build_schedule(
+            config.schedule, self.optimizer, warmup_steps=config.warmup_steps,
+            steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * config.epochs,
+            decay=config.decay, min_ratio=config.min_lr_ratio)
+        self.step, self.epoch, self.batch = 0, 0, 0
+        self.best_val, self.last_val, self.last_eval_step, self.train_loss = None, None, -1, None
+        if config.resume_from:
+            self.resume(config.resume_from)
+        self.model = self.raw_model
+        if ctx.world_size > 1:
+            ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.raw_model, device_ids=ids)
+        self.is_main = ctx.rank == 0
+        if self.is_main:
+            write_config(self.resolved, self.run_dir / "config.yaml")
+        resume_step = self.step if config.resume_from else None
+        self.log = RunLog(self.run_dir, self.is_main, resume_step, config.tensorboard)
+
+    def resume(self, path: str) -> None:
+        ckpt = load_checkpoint(path)  # on CPU: RNG states must stay CPU tensors
+        restore_checkpoint(ckpt, self.raw_model, self.optimizer, self.scheduler, rank=self.ctx.rank)
+        if len(ckpt["rng"]) != self.ctx.world_size:
+            logger.warning("checkpoint from %d processes resumed on %d: RNG streams differ",
+                           len(ckpt["rng"]), self.ctx.world_size)
+        self.step = ckpt["step"]
+        self.epoch, self.batch = ckpt["data_position"]["epoch"], ckpt["data_position"]["batch"]
+        self.best_val = ckpt["extra"].get("best_val")
+        self.last_eval_step = ckpt["extra"].get("last_eval_step", -1)
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """This rank's batches of sample indices for ``epoch``."""
+        sampler = DistributedSampler(self.train_dataset, num_replicas=self.ctx.world_size,
+                                     rank=self.ctx.rank, shuffle=True, seed=self.cfg.seed)
+        sampler.set_epoch(epoch)
+        idx = list(sampler)
+        b = self.local_batch
+        batches = [idx[i : i + b] for i in range(0, len(idx), b)]
+        if self.cfg.drop_last and batches and len(batches[-1]) < b:
+            batches.pop()
+        return batches
+
+    def loader(self, dataset, batches, epoch: int) -> DataLoader:
+        # An explicit generator keeps DataLoader from drawing on the global RNG (resume equality).
+        gen = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
+        return DataLoader(dataset, batch_sampler=batches, collate_fn=self.collate_fn,
+                          num_workers=self.cfg.num_workers, generator=gen,
+                          pin_memory=self.ctx.device.type == "cuda")
+
+    def mean_over_ranks(self, total: torch.Tensor, count: int) -> float:
+        """``sum(total) / sum(count)`` over all processes."""
+        t = torch.stack([total.double(), total.new_tensor(count, dtype=torch.float64)])
+        if self.ctx.world_size > 1:
+            dist.all_reduce(t)
+        return (t[0] / t[1]).item()
+
+    def train_step(self, batch) -> torch.Tensor:
+        self.model.train()
+        loss = self.loss_fn(self.model, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), self.cfg.grad_clip)
+        self.step_lr = self.current_lr()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return loss.detach()
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Sample-weighted mean validation loss over all ranks."""
+        self.model.eval()
+        sampler = DistributedSampler(self.val_dataset, num_replicas=self.ctx.world_size,
+                                     rank=self.ctx.rank, shuffle=False)
+        idx = list(sampler)
+        batches = [idx[i : i + self.local_batch] for i in range(0, len(idx), self.local_batch)]
+        total, count = torch.zeros((), dtype=torch.float64, device=self.ctx.device), 0
+        for batch in self.loader(self.val_dataset, batches, 0):
+            batch = move_to(batch, self.ctx.device)
+            n = batch_size_of(batch)
+            total += self.loss_fn(self.model, batch).double() * n
+            count += n
+        self.last_val, self.last_eval_step = self.mean_over_ranks(total, count), self.step
+        self.log.write(self.step, self.epoch, "val", self.last_val, self.current_lr())
+        if self.best_val is None or self.last_val < self.best_val:
+            self.best_val = self.last_val
+            self.save("best.pt")
+        return self.last_val
+
+    def current_lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def save(self, name: str) -> Path:
+        """Save a checkpoint (collective: every rank contributes its RNG state)."""
+        rng = [capture_rng_state()]
+        if self.ctx.world_size > 1:
+            rng = [None] * self.ctx.world_size
+            dist.all_gather_object(rng, capture_rng_state())
+        path = self.run_dir / "checkpoints" / name
+        if self.ctx.rank == 0:
+            save_checkpoint(path, model=self.raw_model, optimizer=self.optimizer,
+                            scheduler=self.scheduler, step=self.step, epoch=self.epoch,
+                            data_position={"epoch": self.epoch, "batch": self.batch},
+                            config=self.resolved, rng=rng, extra={
+                                "best_val": self.best_val, "last_eval_step": self.last_eval_step})
+        return path
+
+    def log_train(self, loss_sum: torch.Tensor, count: int) -> None:
+        self.train_loss = self.mean_over_ranks(loss_sum, count)
+        self.log.write(self.step, self.epoch, "train", self.train_loss, self.step_lr)
+
+    def after_step(self) -> None:
+        cfg = self.cfg
+        if cfg.eval_every and self.val_dataset is not None and self.step % cfg.eval_every == 0:
+            self.evaluate()
+        if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+            self.save("last.pt")
+
+    def after_epoch(self) -> None:
+        if not self.cfg.eval_every and self.val_dataset is not None:
+            self.evaluate()
+        if not self.cfg.checkpoint_every:
+            self.save("last.pt")
+        logger.info("epoch %d done at step %d (train loss %s, val loss %s)", self.epoch,
+                    self.step, self.train_loss, self.last_val)
+
+    def stopped(self) -> bool:
+        return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps
+
+    def run_epoch(self) -> None:
+        """Train from ``self.batch`` to the end of ``self.epoch`` (or until ``max_steps``)."""
+        batches = self.epoch_batches(self.epoch)
+        max_len = max_len_at(self.cfg.curriculum, self.epoch)
+        bar = tqdm(self.loader(self.train_dataset, batches[self.batch :], self.epoch),
+                   total=len(batches), initial=self.batch, desc=f"epoch {self.epoch}",
+                   disable=not (self.cfg.progress and self.is_main), leave=False)
+        loss_sum, count = torch.zeros((), device=self.ctx.device), 0
+        for batch in bar:
+            loss_sum += self.train_step(crop_time(move_to(batch, self.ctx.device), max_len))
+            count += 1
+            self.batch += 1
+            if self.step % max(1, self.cfg.log_every) == 0:
+                self.log_train(loss_sum, count)
+                bar.set_postfix(loss=f"{self.train_loss:.4g}")
+                loss_sum, count = torch.zeros_like(loss_sum), 0
+            self.after_step()
+            if self.stopped():  # before the loader fetches (and maybe draws randomness) again
+                break
+        bar.close()
+        if self.batch >= len(batches):
+            self.epoch, self.batch = self.epoch + 1, 0
+            self.after_epoch()
+
+    def run(self) -> dict:
+        while self.epoch < self.cfg.epochs and not self.stopped():
+            self.run_epoch()
+        finished = self.epoch >= self.cfg.epochs
+        # No extra validation when stopped early: a resumed run would not have done it.
+        if finished and self.val_dataset is not None and self.last_eval_step != self.step:
+            self.evaluate()
+        last = self.save("last.pt")
+        self.log.close()
+        return {"run_dir": str(self.run_dir), "steps": self.step, "epoch": self.epoch,
+                "train_loss": self.train_loss, "val_loss": self.last_val,
+                "best_val_loss": self.best_val, "checkpoint": str(last),
+                "world_size": self.ctx.world_size}
+
+
+def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
+          train_dataset, val_dataset, config: TrainConfig, collate_fn: Callable | None = None,
+          *, model_config: Any = None) -> dict:
+    """Train ``model`` in place; see the module docstring for every convention.
+
+    loss_fn: ``(model, batch) -> scalar loss``. model_config: the model's config (dataclass or
+    dict), saved with the run. Returns a summary: ``run_dir, steps, epoch, train_loss, val_loss,
+    best_val_loss, checkpoint, world_size``.
+    """
+    ctx = setup_distributed(config.device)
+    try:
+        return Trainer(model, loss_fn, train_dataset, val_dataset, config, collate_fn,
+                       model_config, ctx).run()
+    finally:
+        if ctx.owns_group:
+            dist.destroy_process_group()

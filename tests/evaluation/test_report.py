@@ -1,0 +1,42 @@
+"""Result tables: mean ± std cells, marks against the reference, best in bold, JSON beside."""
+
+import json
+
+import pytest
+
+from stripes.evaluation.report import format_markdown, summarize, write_report
+
+PER_SEED = {
+    ("NoPE", "-"): {"CS": [50.0, 51.0, 49.0], "NDD": [30.0, 31.0, 29.0]},
+    ("F-StrIPE", "REP"): {"CS": [60.0, 61.0, 59.0], "NDD": [20.0, 21.0, 19.0]},
+    ("RoPE", "TIME"): {"CS": [50.5, 51.5, 49.5], "NDD": [35.0, 36.0, 34.0]},
+}
+
+
+def test_summary_marks_best_by_direction_and_significance_against_reference():
+    rows = summarize(PER_SEED, reference=("NoPE", "-"))
+    by_name = {tuple(r["method"]): r["metrics"] for r in rows}
+    assert by_name[("F-StrIPE", "REP")]["CS"]["best"]
+    assert by_name[("F-StrIPE", "REP")]["NDD"]["best"]  # lower is better for NDD
+    assert not by_name[("RoPE", "TIME")]["CS"]["best"]
+    assert by_name[("F-StrIPE", "REP")]["CS"]["mark"] == "**"
+    assert by_name[("NoPE", "-")]["CS"]["p_value"] is None
+    assert by_name[("NoPE", "-")]["CS"]["std"] == pytest.approx(1.0)
+
+
+def test_markdown_table_has_papers_layout():
+    md = format_markdown(summarize(PER_SEED, reference=("NoPE", "-")))
+    lines = md.strip().splitlines()
+    assert lines[0] == "| PE | Context | CS ↑ | NDD ↓ |"
+    assert len(lines) == 2 + len(PER_SEED)
+    assert r"| F-StrIPE | REP | **60.00 ± 1.00**\*\* | **20.00 ± 1.00**\*\* |" in lines
+    assert "| NoPE | - | 50.00 ± 1.00 | 30.00 ± 1.00 |" in lines
+
+
+def test_write_report_writes_markdown_and_json(tmp_path):
+    paths = write_report(PER_SEED, tmp_path / "table", reference=("NoPE", "-"), title="16 bars")
+    md = paths["markdown"].read_text()
+    assert md.startswith("# 16 bars") and "against NoPE / -" in md
+    data = json.loads(paths["json"].read_text())
+    assert data["reference"] == ["NoPE", "-"]
+    assert data["rows"][1]["metrics"]["CS"]["mean"] == pytest.approx(60.0)
