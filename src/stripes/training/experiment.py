@@ -1,0 +1,179 @@
+"""The experiment runner: a grid of harmonizers (PE × context × seeds), trained, scored, tabled.
+
+``run_experiment("configs/experiments/<name>.yaml")`` trains and evaluates every (method, seed)
+run that has no ``evaluation.json`` yet, so an interrupted experiment resumes where it stopped
+(a run whose training was cut off resumes from its last checkpoint). It then writes, per test
+length, a Markdown table in the papers' layout (mean ± std over seeds of the per-window means,
+significance marks against the reference method) and its JSON, plus ``summary.md`` with the
+command and wall time.
+
+An experiment YAML::
+
+    name: st_table3_reduced
+    scale: "what was reduced, in words"
+    base: {HarmonizationConfig fields}
+    methods:                       # explicit rows ...
+      - {pe: rope_pool, context: bin, pe_params: {...}}
+    grid: {pe: [...], context: [...]}   # ... and/or a product of values (merged into base)
+    seeds: [0, 1, 2]
+    reference: {pe: rope, context: time}
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shlex
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tqdm.auto import tqdm
+
+from stripes.training.harmonization import (
+    HarmonizationConfig,
+    evaluate_harmonizer,
+    train_harmonizer,
+)
+
+METHOD_KEYS = ("pe", "context", "pe_params", "attention", "feature_map")
+
+
+@dataclass
+class ExperimentConfig:
+    """A grid of harmonization runs (see the module docstring for the YAML form)."""
+
+    name: str
+    base: dict[str, Any] = field(default_factory=dict)
+    methods: list[dict[str, Any]] = field(default_factory=list)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    reference: dict[str, Any] | None = None
+    scale: str = ""
+    description: str = ""
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ExperimentConfig:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"{path}: unknown experiment fields {unknown}")
+        return cls(**data)
+
+    def method_list(self) -> list[dict[str, Any]]:
+        """Explicit methods, then the product of ``grid`` values (in YAML order)."""
+        rows = [dict(m) for m in self.methods]
+        keys = list(self.grid)
+        for values in itertools.product(*(self.grid[k] for k in keys)):
+            rows.append(dict(zip(keys, values)))
+        for row in rows:
+            bad = sorted(set(row) - set(METHOD_KEYS))
+            if bad:
+                raise ValueError(f"method keys {bad} are not among {METHOD_KEYS}")
+        if not rows:
+            raise ValueError(f"experiment {self.name!r} defines no method")
+        return rows
+
+    def run_config(self, method: dict[str, Any], seed: int) -> HarmonizationConfig:
+        """The :class:`HarmonizationConfig` of one (method, seed) run."""
+        base = HarmonizationConfig(**self.base)
+        model = dict(base.model)
+        for key in ("pe", "pe_params", "attention", "feature_map"):
+            if key in method:
+                model[key] = method[key]
+        return replace(base, context=method.get("context", base.context), model=model,
+                       train={**base.train, "seed": seed})
+
+
+def method_label(method: dict[str, Any]) -> str:
+    """A readable, file-safe name such as ``rope_pool-bin``."""
+    parts = [str(method.get("pe", "none")), str(method.get("context", "time"))]
+    for key in ("attention", "feature_map"):
+        if key in method:
+            parts.append(str(method[key]))
+    if method.get("pe_params"):
+        parts.append("-".join(f"{k}{v}" for k, v in sorted(method["pe_params"].items())))
+    return "-".join(parts).replace("/", "_")
+
+
+def run_experiment(path: str | Path, out_root: str | Path = "results",
+                   progress: bool = True) -> dict[str, Path]:
+    """Run (or resume) every run of the experiment; write the tables; return their paths."""
+    exp = ExperimentConfig.from_yaml(path)
+    out = Path(out_root) / exp.name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "experiment.yaml").write_text(yaml.safe_dump(asdict(exp), sort_keys=False))
+    started = time.perf_counter()
+    runs = [(m, s) for m in exp.method_list() for s in exp.seeds]
+    for method, seed in tqdm(runs, desc=exp.name, unit="run", disable=not progress):
+        run_one(exp, method, seed, out / "runs" / method_label(method) / f"seed{seed}")
+    wall = _add_wall_time(out, time.perf_counter() - started)
+    return write_tables(exp, out, wall, command=_command(path, out_root))
+
+
+def run_one(exp: ExperimentConfig, method: dict, seed: int, run_dir: Path) -> dict:
+    """Train (resuming a cut-off run) and evaluate one run; skip it when already evaluated."""
+    done = run_dir / "evaluation.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    cfg = exp.run_config(method, seed)
+    last = run_dir / "checkpoints" / "last.pt"
+    if last.exists() and not (run_dir / "trained").exists():
+        cfg = replace(cfg, train={**cfg.train, "resume_from": str(last)})
+    if not (run_dir / "trained").exists():
+        train_harmonizer(cfg, run_dir, progress=False)
+        (run_dir / "trained").write_text("ok\n")
+    return evaluate_harmonizer(run_dir)
+
+
+def collect_scores(exp: ExperimentConfig, out: Path) -> dict[str, dict]:
+    """``{bars: {method_label: {metric: [per-seed mean over test windows]}}}``."""
+    tables: dict[str, dict] = {}
+    for method in exp.method_list():
+        label = method_label(method)
+        for seed in exp.seeds:
+            path = out / "runs" / label / f"seed{seed}" / "evaluation.json"
+            if not path.exists():
+                continue
+            for bars, res in json.loads(path.read_text())["test"].items():
+                cell = tables.setdefault(bars, {}).setdefault(label, {})
+                for metric, stats in res["summary"].items():
+                    cell.setdefault(metric, []).append(stats["mean"])
+    return tables
+
+
+def write_tables(exp: ExperimentConfig, out: Path, wall_s: float, command: str) -> dict[str, Path]:
+    """One table per test length, and ``summary.md`` linking them with command and wall time."""
+    from stripes.evaluation.report import write_report
+
+    ref = method_label(exp.reference) if exp.reference else None
+    paths = {}
+    lines = [f"# {exp.name}", "", exp.description.strip(), "", f"- scale: {exp.scale}",
+             f"- seeds: {exp.seeds}", f"- command: `{command}`",
+             f"- wall time (all sessions of this experiment): {wall_s / 60:.1f} min", ""]
+    for bars, per_seed in collect_scores(exp, out).items():
+        reference = ref if ref in per_seed and len(exp.seeds) >= 2 else None
+        title = f"{exp.name}: test windows of {bars} bars (mean ± std over seeds)"
+        written = write_report(per_seed, out / f"table_{bars}bars", reference=reference,
+                               title=title)
+        paths[bars] = written["markdown"]
+        lines += [f"## {bars} bars", "", written["markdown"].read_text().split("\n", 2)[-1], ""]
+    (out / "summary.md").write_text("\n".join(lines))
+    paths["summary"] = out / "summary.md"
+    return paths
+
+
+def _add_wall_time(out: Path, seconds: float) -> float:
+    path = out / "wall_time.json"
+    total = seconds + (json.loads(path.read_text())["seconds"] if path.exists() else 0.0)
+    path.write_text(json.dumps({"seconds": total}))
+    return total
+
+
+def _command(path: str | Path, out_root: str | Path) -> str:
+    argv = ["stripes", "experiment", "run", str(path)]
+    if str(out_root) != "results":
+        argv += ["--out", str(out_root)]
+    return " ".join(shlex.quote(a) for a in argv)
