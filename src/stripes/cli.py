@@ -132,14 +132,16 @@ def _run_data_info(args: argparse.Namespace) -> None:
         return
     print(f"{info['corpus']}: {info['songs_total']} pieces; songs per split {info['songs']}")
     for bars, per in info["windows"].items():
-        print(f"  windows of {bars} bars: {per}")
+        print(f"  windows of {'whole pieces' if bars == 'whole' else bars + ' bars'}: {per}")
     st = info["steps"]
-    print(f"  length in steps (16/quarter): min {st['min']}, mean {st['mean']:.0f}, max {st['max']}")
+    print(f"  length in steps (16 per quarter): min {st['min']}, mean {st['mean']:.0f}, "
+          f"max {st['max']}")
     print(f"  chord vocabulary: {info['chord_vocabulary']} ids (closed under transposition)")
     for name, v in info["labels"].items():
         print(f"  label {name:<10} {v['distinct']:>5} distinct values in {v['min']}..{v['max']}")
     ctx = info["contexts"]
-    print(f"  distinct values per window ({ctx['window_bars']} bars):")
+    size = "whole pieces" if ctx["window_bars"] == "whole" else f"{ctx['window_bars']} bars"
+    print(f"  distinct values per window ({size}):")
     for name in ("rep", "key", "bin"):
         print(f"    {name.upper():<4} mean {ctx[name]['mean']:.1f}, max {ctx[name]['max']}")
     if "alignment" in info:
@@ -163,12 +165,33 @@ def _add_harmonization(sub: argparse._SubParsersAction) -> None:
     e.add_argument("run", help="run folder written by `stripes train`")
     e.set_defaults(func=_run_evaluate)
 
+    h = sub.add_parser("harmonize", help="arrange a melody MIDI with a trained harmonizer")
+    h.add_argument("midi", help="MIDI file holding the melody (4/4)")
+    h.add_argument("--checkpoint", required=True, help="run folder of a trained harmonizer")
+    src = h.add_mutually_exclusive_group(required=True)
+    src.add_argument("--chords", help="chords file: 'label [pitch classes] bass beats' per line")
+    src.add_argument("--chord-track", help="MIDI track of block chords (one chord per beat)")
+    h.add_argument("--melody-track", help="melody track name (default: MELODY or the only one)")
+    h.add_argument("--key", default="C:maj", help="key of the song, e.g. 'Gb:maj' (KEY context)")
+    h.add_argument("--out", default="harmonized.mid", help="output MIDI (a PNG is written beside)")
+    h.set_defaults(func=_run_harmonize)
+
     x = sub.add_parser("experiment", help="run a grid of harmonizers and write the paper tables")
     xsub = x.add_subparsers(dest="experiment_command", required=True)
     r = xsub.add_parser("run", help="train + evaluate every run (resuming), then write tables")
     r.add_argument("config", help="configs/experiments/<name>.yaml")
     r.add_argument("--out", default="results", help="results root (default: results/)")
     r.set_defaults(func=_run_experiment)
+
+
+def _run_harmonize(args: argparse.Namespace) -> None:
+    from stripes.generation.arrange import harmonize_song
+
+    res = harmonize_song(args.checkpoint, args.midi, args.out, chords=args.chords,
+                         chord_track=args.chord_track, melody_track=args.melody_track, key=args.key)
+    for warning in res["warnings"]:
+        print(f"warning: {warning}")
+    print(f"arrangement: {res['midi']} ({res['steps']} steps)\npiano roll:  {res['png']}")
 
 
 def _run_experiment(args: argparse.Namespace) -> None:
@@ -216,7 +239,10 @@ def _add_generation(sub: argparse._SubParsersAction) -> None:
     t = lsub.add_parser("train", help="train a language model from an experiment YAML")
     t.add_argument("config", help="YAML with name/data/model/train/eval sections (configs/lm/)")
     t.add_argument("--out", help="run folder (default: the config's train.out_dir)")
-    t.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=100")
+    t.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=100 "
+                   "(right after CONFIG; after other options use --set)")
+    t.add_argument("--set", dest="more", action="append", default=[], metavar="KEY=VALUE",
+                   help="an override (repeatable)")
     t.set_defaults(func=_run_lm_train)
     e = lsub.add_parser("evaluate", help="loss by position, PE probe, style, plots of a checkpoint")
     e.add_argument("--checkpoint", required=True, help="checkpoint written by `stripes lm train`")
@@ -230,6 +256,7 @@ def _add_generation(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--out", default="results", help="results root")
     c.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="override for every config (repeatable)")
+    c.add_argument("--device", default="cpu", help="where evaluation runs (training: the config)")
     c.set_defaults(func=_run_lm_compare)
 
     g = sub.add_parser("generate", help="sample a MIDI continuation from a language model")
@@ -249,7 +276,8 @@ def _add_generation(sub: argparse._SubParsersAction) -> None:
 def _run_lm_train(args: argparse.Namespace) -> None:
     from stripes.training.lm import train_language_model
 
-    run = train_language_model(args.config, out_dir=args.out, overrides=args.overrides)
+    overrides = [*args.overrides, *args.more]
+    run = train_language_model(args.config, out_dir=args.out, overrides=overrides)
     print(f"run folder: {run} (checkpoints in {run / 'checkpoints'})")
 
 
@@ -269,7 +297,8 @@ def _run_lm_evaluate(args: argparse.Namespace) -> None:
 def _run_lm_compare(args: argparse.Namespace) -> None:
     from stripes.training.lm_experiment import run_lm_comparison
 
-    root = run_lm_comparison(args.configs, args.out, args.name, overrides=args.overrides)
+    root = run_lm_comparison(args.configs, args.out, args.name, overrides=args.overrides,
+                             device=args.device)
     print((root / "results.md").read_text())
     print(f"results: {root}")
 

@@ -13,8 +13,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from stripes.training.harmonization import HarmonizationConfig
 
 TARGET_TRACKS = {"chorales": ("Soprano", "Alto+Tenor", "Bass"),
@@ -68,7 +66,7 @@ def run_demo(out_dir: str | Path = "outputs/demo", fast: bool = False,
 def harmonize_example(out: Path, evaluation: dict) -> dict:
     """Harmonize the first test window of the run; write its MIDI, PNG and metrics."""
     from stripes.analysis.plots import plot_pianoroll_triptych
-    from stripes.evaluation.harmonization import evaluate_harmonization
+    from stripes.evaluation.harmonization import evaluate_harmonization, merge_tracks
     from stripes.generation.harmonize import binarize, predict_probabilities
     from stripes.music.datasets import collate_windows
     from stripes.music.midi_io import write_midi
@@ -87,18 +85,13 @@ def harmonize_example(out: Path, evaluation: dict) -> dict:
     names = TARGET_TRACKS[cfg.data]
     midi = write_midi(pianoroll_to_score(pred, names), out / "harmonization.mid")
     write_midi(pianoroll_to_score(target, names), out / "original.mid")
-    png = plot_pianoroll_triptych(_merge(batch["inputs"][0].numpy()), _merge(target),
-                                  _merge(pred), out / "pianoroll.png",
+    png = plot_pianoroll_triptych(merge_tracks(batch["inputs"][0].numpy()), merge_tracks(target),
+                                  merge_tracks(pred), out / "pianoroll.png",
                                   titles=("input: melody", "target: Bach", "prediction"))
     metrics = evaluate_harmonization(pred, target)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return {"midi": str(midi), "png": str(png), "metrics": metrics,
             "example_song": int(batch["song"][0])}
-
-
-def _merge(roll: np.ndarray) -> np.ndarray:
-    """Stacked ``[T, n·128]`` -> ``[T, 128]`` (any track on)."""
-    return np.asarray(roll).reshape(roll.shape[0], -1, 128).max(axis=1) > 0.5
 
 
 def _generator():
