@@ -1,0 +1,163 @@
+"""Explicit attention maps of a trained model, computed offline from one layer's q/k.
+
+The fast paths never form the ``T×T`` attention; for plots and for the identical-token probe
+([SPE] App. D.3, Table 7) we rebuild it from the layer's own modules: its input is captured by a
+forward pre-hook during a normal forward, then ``qkv`` gives ``q, k, v``, ``qk_pe`` the positional
+transform (with the same frozen code), and
+
+- softmax: logits ``q'_m·k'_n / √D'`` (plus the PE's bias for relative-bias PEs), map ``exp``;
+- linear: ``a_mn = φ(q'_m)·φ(k'_n)`` with the layer's feature map ``phi``;
+
+``-inf`` logits / zeros where the causal mask hides a key. Row-normalising the map and applying
+it to ``v`` gives the layer's attention output (tests check it against the layer itself).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from stripes.evaluation.pe_metrics import pe_metrics, probe_attention_map
+
+
+def layer_qkv(model: torch.nn.Module, ids: Tensor, layer: int, code: list | None = None,
+              positions: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, dict]:
+    """``q', k' [B, T, H, D']`` (after the PE) and ``v [B, T, H, E]`` of attention layer ``layer``.
+
+    Also returns the keyword arguments the layer received (``positions``, ``pe_kwargs``...).
+    """
+    attn = model.blocks[layer].attn
+    seen: dict[str, Any] = {}
+
+    def grab(module, args, kwargs):
+        seen["x"], seen["kwargs"] = args[0], kwargs
+
+    handle = attn.register_forward_pre_hook(grab, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            model(ids, positions=positions, code=code)
+    finally:
+        handle.remove()
+    x, kwargs = seen["x"], seen["kwargs"]
+    b, t, _ = x.shape
+    with torch.no_grad():
+        q, k, v = attn.qkv(x).view(b, t, 3, attn.n_heads, attn.head_dim).unbind(2)
+        if attn.qk_pe is not None:
+            q, k = attn.qk_pe(q, k, positions=kwargs.get("positions"), offset=0,
+                              **(kwargs.get("pe_kwargs") or {}))
+    return q, k, v, kwargs
+
+
+def _causal(t: int, device) -> Tensor:
+    return torch.ones(t, t, dtype=torch.bool, device=device).tril()
+
+
+def attention_scores(model: torch.nn.Module, ids: Tensor, layer: int, code: list | None = None,
+                     positions: Tensor | None = None) -> tuple[Tensor, bool]:
+    """Unnormalised scores ``[B, H, T, T]`` of layer ``layer`` and whether they are logits.
+
+    Softmax layers give float64 logits (``-inf`` where masked); linear layers give
+    ``φ(q'_m)·φ(k'_n)`` (0 where masked).
+    """
+    attn = model.blocks[layer].attn
+    q, k, _, kwargs = layer_qkv(model, ids, layer, code, positions)
+    t = q.shape[1]
+    visible = (_causal(t, q.device) if attn.causal
+               else torch.ones(t, t, dtype=torch.bool, device=q.device))
+    with torch.no_grad():
+        if attn.kind == "softmax":
+            logits = torch.einsum("bthd,bshd->bhts", q.double(), k.double())
+            logits = logits / math.sqrt(q.shape[-1])
+            if getattr(attn.qk_pe, "adds_bias", False):  # the relative baselines' bias
+                pos = kwargs.get("positions")
+                if pos is None:
+                    pos = torch.arange(t, device=q.device)[None]
+                logits = logits + attn.qk_pe.bias(pos, pos, q).double()
+            if kwargs.get("bias") is not None:
+                logits = logits + kwargs["bias"].double()
+            return logits.masked_fill(~visible, float("-inf")), True
+        phi_q, phi_k = attn.phi(q, is_query=True), attn.phi(k, is_query=False)
+        scores = torch.einsum("bthm,bshm->bhts", phi_q.double(), phi_k.double())
+        return scores * visible, False
+
+
+def attention_map(model: torch.nn.Module, ids: Tensor, layer: int, code: list | None = None,
+                  positions: Tensor | None = None) -> Tensor:
+    """The unnormalised attention ``a_mn`` ``[B, H, T, T]`` (float64, 0 where masked).
+
+    Softmax: ``exp(logit − c_h)`` with ``c_h`` the largest logit of each head, a constant factor
+    per head (the exact ``exp`` would overflow); linear: ``φ(q'_m)·φ(k'_n)``.
+    """
+    scores, logits = attention_scores(model, ids, layer, code, positions)
+    if not logits:
+        return scores
+    top = scores.amax(dim=(-2, -1), keepdim=True)
+    return torch.exp(scores - top)
+
+
+def identical_token_metrics(model: torch.nn.Module, length: int, token: int = 0,
+                            realizations: int = 1, seed: int = 0,
+                            max_lag: int | None = None) -> dict[str, Any]:
+    """Translation invariance and monotonicity of every layer's attention on one repeated token.
+
+    Each stochastic-PE realization ``r`` is drawn from ``seed + r`` and frozen for the probe;
+    deterministic PEs use one pass. Metrics are per layer (mean over heads), then averaged.
+
+    Returns:
+        ``{"translation_invariance", "monotonicity", "per_layer": [{...}, ...], "realizations"}``.
+    """
+    device = next(model.parameters()).device
+    n = realizations if is_stochastic(model) else 1
+    per_layer = np.zeros((len(model.blocks), 2))
+    for r in range(n):
+        code = model.draw_pe_code(length, None, torch.Generator().manual_seed(seed + r))
+        for layer in range(len(model.blocks)):
+            logits = model.blocks[layer].attn.kind == "softmax"
+            maps = probe_attention_map(
+                lambda ids, layer=layer, code=code: attention_scores(model, ids, layer, code)[0],
+                length, token, returns_logits=logits, device=device)
+            m = pe_metrics(maps, causal=model.config.causal, max_lag=max_lag)
+            per_layer[layer] += (m["translation_invariance"], m["monotonicity"])
+    per_layer /= n
+    rows = [{"translation_invariance": float(a), "monotonicity": float(b)} for a, b in per_layer]
+    return {"translation_invariance": float(np.nanmean(per_layer[:, 0])),
+            "monotonicity": float(np.nanmean(per_layer[:, 1])), "per_layer": rows,
+            "realizations": n}
+
+
+def is_stochastic(model: torch.nn.Module) -> bool:
+    """Whether the model's PE draws random codes (SPE), so results depend on a realization."""
+    return any(getattr(p, "stochastic", False) for p in getattr(model, "qk_pes", []))
+
+
+def pe_templates(model: torch.nn.Module, max_lag: int, head: int = 0, layer: int = 0
+                 ) -> np.ndarray | None:
+    """Positional templates versus lag ``0..max_lag-1``: ``[D, max_lag]`` (``P_d`` of one head)
+    for SPE-like PEs, ``[1, max_lag]`` (the Gram ``e(lag)·e(0)``) for additive PEs.
+
+    Uses :func:`stripes.positional.kernels.context_kernel`; None when the PE has no such kernel
+    (no PE, RoPE's trigonometric terms, relative biases).
+    """
+    from stripes.positional import kernels
+
+    pes = list(getattr(model, "qk_pes", [])) or [getattr(model, "add_pe", None)]
+    if pes[0] is None:
+        return None
+    lags = torch.arange(max_lag)[None]
+    try:
+        with torch.no_grad():
+            # A copy: context_kernel casts additive PEs to float64 in place.
+            origin = torch.zeros(1, 1, dtype=torch.long)
+            kern = kernels.context_kernel(copy.deepcopy(pes[0]), lags, origin, layer=layer,
+                                          d_model=model.config.d_model)
+    except TypeError:  # a PE without a context kernel
+        return None
+    if not isinstance(kern, Tensor):
+        return None
+    kern = kern.detach().double().cpu()
+    return (kern[0, head, :, :, 0] if kern.dim() == 5 else kern[0, :, :1].T).numpy()

@@ -1,0 +1,396 @@
+"""The cache of prepared corpora, and the torch ``Dataset`` of harmonization windows.
+
+``prepare_pop909`` / ``prepare_chorales`` parse once and write ``<cache>/<name>/corpus.npz``
+(flat arrays of every piece), ``manifest.json`` (library versions, parameters, content hash,
+counts, alignment and skipped pieces) and REMI tokens (``tokens.npz`` + ``tokenizer.json``).
+``load_corpus`` reads that back in well under a second; :class:`WindowDataset` cuts windows and
+builds pianorolls, labels and structure positions on the fly. The cache lives in
+``$STRIPES_CACHE`` or ``~/.cache/stripes``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stripes.music.chords import ChordVocabulary
+from stripes.music.midi_io import BAR_STEPS
+from stripes.music.pianoroll import N_PITCHES, notes_to_pianoroll
+from stripes.music.structure import (
+    STORED_LABELS,
+    complete_labels,
+    structure_positions,
+    transpose_labels,
+)
+
+log = logging.getLogger(__name__)
+SCHEMA = 1
+CACHE_ENV = "STRIPES_CACHE"
+SPLIT_NAMES = ("train", "val", "test")
+_LABEL_DTYPES = {"chord": np.int16, "root": np.int8, "melody": np.int8, "phrase": np.int8,
+                 "phrase_index": np.int16, "phrase_pos": np.int16, "bar": np.int16, "beat": np.int8}
+
+_SONG_FIELDS = {"names": "name", "numbers": "number", "groups": "group", "keys": "key",
+                "tempos": "tempo", "downbeats": "downbeat"}  # array name -> Song attribute
+
+
+def default_cache_dir() -> Path:
+    """``$STRIPES_CACHE`` or ``~/.cache/stripes``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "stripes").expanduser()
+
+
+@dataclass
+class Corpus:
+    """Every piece of one data set as flat arrays; piece i has steps ``step_offsets[i:i+2]`` of
+    each label array and rows ``note_offsets[i:i+2]`` of ``notes [N, 4]`` (track, start,
+    duration, pitch). ``slots`` maps the 2 input and 3 target pianoroll slots to track indices."""
+
+    name: str
+    tracks: list[str]
+    slots: dict[str, list[list[int]]]
+    arrays: dict[str, np.ndarray]
+    vocab: ChordVocabulary
+    manifest: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.arrays["names"])
+
+    def songs_in(self, split: str | None) -> np.ndarray:
+        """Indices of the pieces in a split (``'train'``, ``'val'``, ``'test'``; None = all)."""
+        if split is None:
+            return np.arange(len(self))
+        if split not in SPLIT_NAMES:
+            raise ValueError(f"split must be one of {SPLIT_NAMES} or None, not {split!r}")
+        return np.flatnonzero(self.arrays["split"] == SPLIT_NAMES.index(split))
+
+    def n_steps(self, i: int) -> int:
+        """T of piece i."""
+        return int(self.arrays["step_offsets"][i + 1] - self.arrays["step_offsets"][i])
+
+    def notes(self, i: int) -> np.ndarray:
+        """Notes ``[N_i, 4]`` of piece i."""
+        lo, hi = self.arrays["note_offsets"][i : i + 2]
+        return self.arrays["notes"][lo:hi]
+
+    def labels(self, i: int, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
+        """Every label of ``structure.LABELS`` as int64 ``[stop - start]`` for piece i."""
+        base = self.arrays["step_offsets"][i]
+        stop = self.n_steps(i) if stop is None else stop
+        stored = {k: self.arrays[f"label_{k}"][base + start : base + stop] for k in STORED_LABELS}
+        return complete_labels(
+            stored, self.vocab, int(self.arrays["keys"][i]), int(self.arrays["tempos"][i])
+        )
+
+    def windows(
+        self, split: str | None, bars: int | None, hop_bars: int | None = None
+    ) -> np.ndarray:
+        """Windows ``[W, 3]`` (piece, start, length) of a split.
+
+        ``bars=None``: one window per piece. Otherwise windows of ``bars`` 4/4 bars start on the
+        first bar line (``downbeat % 64``) and every ``hop_bars`` bars (default ``bars - bars //
+        8``: the [S24] overlap of 1/8 window, 2 bars for 16, 8 bars for 64); a window must fit.
+        """
+        rows = []
+        for i in self.songs_in(split):
+            n = self.n_steps(i)
+            if bars is None:
+                rows.append((i, 0, n))
+                continue
+            size, hop = bars * BAR_STEPS, (hop_bars or bars - bars // 8) * BAR_STEPS
+            starts = np.arange(int(self.arrays["downbeats"][i]) % BAR_STEPS, n - size + 1, hop)
+            rows.extend((i, s, size) for s in starts)
+        return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def corpus_from_songs(name, songs, vocab, tracks, slots, split, manifest) -> Corpus:
+    """Pack :class:`Song` objects (and a split code per song, 0/1/2) into a :class:`Corpus`."""
+    steps = np.cumsum([0] + [s.n_steps for s in songs])
+    counts = np.cumsum([0] + [len(s.notes) for s in songs])
+    arrays = {k: np.array([getattr(s, attr) for s in songs]) for k, attr in _SONG_FIELDS.items()}
+    arrays.update(split=np.asarray(split, dtype=np.int8), step_offsets=steps, note_offsets=counts,
+                  notes=np.concatenate([s.notes for s in songs]).astype(np.int32),
+                  chord_table=vocab.table)
+    for k in STORED_LABELS:
+        arrays[f"label_{k}"] = np.concatenate([s.labels[k] for s in songs]).astype(_LABEL_DTYPES[k])
+    for k in sorted({k for s in songs for k in s.info}):
+        arrays[f"info_{k}"] = np.array([s.info.get(k, np.nan) for s in songs], dtype=np.float32)
+    return Corpus(name, list(tracks), slots, arrays, vocab, manifest)
+
+
+def content_hash(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the arrays' names, dtypes, shapes and bytes, in name order."""
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape the cache."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("stripes", "numpy", "torch", "symusic", "miditok", "music21"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def save_corpus(corpus: Corpus, out_dir: str | Path) -> Path:
+    """Write ``corpus.npz`` and ``manifest.json`` (with schema, versions, hash) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out_dir / "corpus.npz", **corpus.arrays)
+    manifest = {**corpus.manifest, "corpus": corpus.name, "schema": SCHEMA,
+                "versions": library_versions(), "tracks": corpus.tracks, "slots": corpus.slots,
+                "content_sha256": content_hash(corpus.arrays)}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, default=float))
+    corpus.manifest = manifest
+    return out_dir
+
+
+def resolve_corpus_dir(path: str | Path) -> Path:
+    """A corpus folder: ``path`` itself, or ``<cache>/<path>`` for a name like ``'pop909'``."""
+    path = Path(path).expanduser()
+    return path if (path / "manifest.json").is_file() else default_cache_dir() / str(path)
+
+
+def load_corpus(path: str | Path, verify: bool = False) -> Corpus:
+    """Read a prepared corpus (a folder or a name such as ``'pop909'`` or ``'chorales'``).
+
+    ``verify=True`` recomputes the content hash. FileNotFoundError says how to prepare it.
+    """
+    folder = resolve_corpus_dir(path)
+    if not (folder / "manifest.json").is_file():
+        raise FileNotFoundError(
+            f"no prepared corpus at {folder}: run `stripes data prepare {Path(path).name}` first"
+        )
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if manifest.get("schema") != SCHEMA:
+        raise ValueError(f"{folder}: cache schema {manifest.get('schema')} != {SCHEMA}; rebuild it")
+    with np.load(folder / "corpus.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    if verify and content_hash(arrays) != manifest["content_sha256"]:
+        raise ValueError(f"{folder}: content hash mismatch, the cache is corrupt; prepare again")
+    vocab = ChordVocabulary(arrays["chord_table"])
+    return Corpus(manifest["corpus"], manifest["tracks"], manifest["slots"], arrays, vocab,
+                  manifest)
+
+
+# --- windows -----------------------------------------------------------------------------------
+def window_pianoroll(notes: np.ndarray, slots: list[list[int]], start: int, length: int,
+                     rolls: dict[int, np.ndarray] | None = None) -> np.ndarray:
+    """Stacked pianoroll ``[T, len(slots) * 128]`` float32 of notes ``[N, 4]``; slot k holds the
+    union of its tracks (an empty slot stays zero). ``rolls`` caches the per-track ``[T, 128]``."""
+    rolls = {} if rolls is None else rolls
+    out = np.zeros((length, len(slots) * N_PITCHES), dtype=np.float32)
+    for k, slot in enumerate(slots):
+        for track in slot:
+            if track not in rolls:
+                rolls[track] = notes_to_pianoroll(notes[notes[:, 0] == track, 1:], length, start)
+            out[:, k * N_PITCHES : (k + 1) * N_PITCHES] += rolls[track]
+    return np.minimum(out, 1.0)
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Harmonization windows of a corpus split.
+
+    An item is a dict: ``inputs`` float ``[T, 256]`` (input slots), ``targets`` float
+    ``[T, 384]`` (melody | bridge | piano slots), ``labels`` {name: LongTensor ``[T]``} (all of
+    ``structure.LABELS``), ``positions`` float ``[T, L]`` when ``context`` is given, and
+    ``song``, ``start``, ``shift`` (ints). ``transpose=(lo, hi)`` draws a shift in lo..hi per
+    item (torch's RNG) and moves notes and labels together; windows: :meth:`Corpus.windows`.
+    """
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        split: str | None = "train",
+        bars: int | None = 16,
+        hop_bars: int | None = None,
+        context: str | None = None,
+        transpose: tuple[int, int] | None = None,
+        rep_order: str = "first",
+    ):
+        self.corpus, self.context, self.transpose = corpus, context, transpose
+        self.rep_order = rep_order
+        self.index = corpus.windows(split, bars, hop_bars)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, n: int) -> dict:
+        song, start, length = (int(x) for x in self.index[n])
+        shift = 0
+        if self.transpose is not None:
+            shift = int(torch.randint(self.transpose[0], self.transpose[1] + 1, ()).item())
+        return self.item(song, start, length, shift)
+
+    def item(self, song: int, start: int, length: int, shift: int = 0) -> dict:
+        """The item of piece ``song``, steps ``start .. start + length``, moved by ``shift``."""
+        notes = self.corpus.notes(song).copy()
+        notes[:, 3] += shift
+        notes = notes[(notes[:, 3] >= 0) & (notes[:, 3] < N_PITCHES)]
+        labels = self.corpus.labels(song, start, start + length)
+        if shift:
+            labels = transpose_labels(labels, shift, self.corpus.vocab)
+        slots, rolls = self.corpus.slots, {}
+        item = {k: torch.from_numpy(window_pianoroll(notes, slots[k], start, length, rolls))
+                for k in ("inputs", "targets")}
+        item["labels"] = {k: torch.from_numpy(np.asarray(v, np.int64)) for k, v in labels.items()}
+        item.update(song=song, start=start, shift=shift)
+        if self.context is not None:
+            pos = structure_positions(labels, self.context, **self._options())
+            item["positions"] = torch.from_numpy(pos)
+        return item
+
+    def _options(self) -> dict:
+        return {"rep_order": self.rep_order} if self.context == "rep" else {}
+
+
+def collate_windows(items: list[dict]) -> dict:
+    """Batch of items padded to the longest T: ``inputs [B, T, 256]``, ``targets [B, T, 384]``,
+    ``labels`` {name: ``[B, T]``}, ``positions [B, T, L]`` (if present), ``mask [B, T]`` bool
+    (True on real steps), ``song``, ``start``, ``shift`` ``[B]``."""
+    T = max(len(it["inputs"]) for it in items)
+
+    def pad(x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.pad(x, (0, 0) * (x.dim() - 1) + (0, T - len(x)))
+
+    batch = {k: torch.stack([pad(it[k]) for it in items]) for k in ("inputs", "targets")}
+    if "positions" in items[0]:
+        batch["positions"] = torch.stack([pad(it["positions"]) for it in items])
+    batch["labels"] = {
+        k: torch.stack([pad(it["labels"][k]) for it in items]) for k in items[0]["labels"]
+    }
+    batch["mask"] = torch.stack([torch.arange(T) < len(it["inputs"]) for it in items])
+    for k in ("song", "start", "shift"):
+        batch[k] = torch.tensor([it[k] for it in items])
+    return batch
+
+
+# --- preparing and describing ------------------------------------------------------------------
+POP909_SLOTS = {"inputs": [[0], [1]], "targets": [[0], [1], [2]]}
+CHORALE_SLOTS = {"inputs": [[0], []], "targets": [[0], [1, 2], [3]]}
+
+
+def _is_fresh(out_dir: Path, params: dict) -> bool:
+    """True when ``out_dir`` holds a cache of this schema built with ``params``."""
+    path = out_dir / "manifest.json"
+    if not (path.is_file() and (out_dir / "corpus.npz").is_file()):
+        return False
+    manifest = json.loads(path.read_text())
+    return manifest.get("schema") == SCHEMA and manifest.get("parameters") == params
+
+
+def _prepare(corpus: Corpus, out_dir: Path, token_tracks: list[int], progress: bool) -> Path:
+    """Add counts (and REMI tokens of ``token_tracks``) to the manifest and save the corpus."""
+    from stripes.music.tokenizer import write_tokens
+
+    a, split = corpus.arrays, corpus.arrays["split"]
+    corpus.manifest["counts"] = {
+        "songs": len(corpus), **{s: int((split == k).sum()) for k, s in enumerate(SPLIT_NAMES)},
+        "steps": int(a["step_offsets"][-1]), "notes": len(a["notes"]),
+        "chord_vocabulary": len(corpus.vocab)}
+    if token_tracks:
+        pieces = [corpus.notes(i) for i in range(len(corpus))]
+        corpus.manifest["tokens"] = write_tokens(pieces, a["downbeats"], split, token_tracks,
+                                                 out_dir, progress)
+        corpus.manifest["tokens"]["tracks"] = [corpus.tracks[k] for k in token_tracks]
+    return save_corpus(corpus, out_dir)
+
+
+def prepare_pop909(root: str | Path | None = None, out_dir: str | Path | None = None, *,
+                   exclude_misaligned: bool = False, threshold: float = 0.8, annotator: int = 1,
+                   tokens: bool = True, workers: int = 1, progress: bool = False,
+                   force: bool = False) -> Path:
+    """Build (or reuse, if built with the same parameters) the POP909 cache; returns its folder
+    (default ``<cache>/pop909``). Tokens: REMI of MELODY + PIANO."""
+    from stripes.music.pop909 import TRACKS, load_pop909
+
+    params = {"exclude_misaligned": exclude_misaligned, "threshold": threshold,
+              "annotator": annotator, "tokens": tokens}
+    out_dir = Path(out_dir) if out_dir else default_cache_dir() / "pop909"
+    if not force and _is_fresh(out_dir, params):
+        log.info("%s is up to date", out_dir)
+        return out_dir
+    songs, split, vocab, report = load_pop909(
+        root, annotator=annotator, exclude_misaligned=exclude_misaligned, threshold=threshold,
+        workers=workers, progress=progress)
+    manifest = {"parameters": params, "alignment": report, "windows": {"bars": 16, "hop_bars": 14}}
+    corpus = corpus_from_songs("pop909", songs, vocab, TRACKS, POP909_SLOTS, split, manifest)
+    return _prepare(corpus, out_dir, [0, 2] if tokens else [], progress)
+
+
+def prepare_chorales(out_dir: str | Path | None = None, *, tokens: bool = True, workers: int = 2,
+                     seed: int = 0, progress: bool = False, force: bool = False,
+                     limit: int | None = None) -> Path:
+    """Build (or reuse) the Bach chorale cache from music21's corpus (no POP909 needed);
+    returns its folder (default ``<cache>/chorales``). Tokens: REMI of the four voices;
+    ``limit`` keeps the first chorales only (tests)."""
+    from stripes.music.chorales import VOICES, load_chorales
+
+    params = {"seed": seed, "tokens": tokens, "limit": limit, "shares": [0.8, 0.1, 0.1]}
+    out_dir = Path(out_dir) if out_dir else default_cache_dir() / "chorales"
+    if not force and _is_fresh(out_dir, params):
+        log.info("%s is up to date", out_dir)
+        return out_dir
+    songs, split, vocab, report = load_chorales(workers=workers, progress=progress, seed=seed,
+                                                limit=limit)
+    manifest = {"parameters": params, "parsing": report, "windows": {"bars": None}}
+    corpus = corpus_from_songs("chorales", songs, vocab, VOICES, CHORALE_SLOTS, split, manifest)
+    return _prepare(corpus, out_dir, [0, 1, 2, 3] if tokens else [], progress)
+
+
+def _summary(values: np.ndarray) -> dict:
+    return {"distinct": len(np.unique(values)), "min": int(values.min()), "max": int(values.max())}
+
+
+def describe_corpus(corpus: Corpus | str | Path, bars: int | None | str = "default",
+                    progress: bool = False) -> dict:
+    """Counts, lengths, label vocabularies, alignment summary and context statistics (distinct
+    REP, KEY and BIN values per window: mean and max) of a corpus (or its folder or name);
+    ``bars`` as in :meth:`Corpus.windows` (default: the corpus's recommended windows)."""
+    from tqdm.auto import tqdm
+
+    corpus = corpus if isinstance(corpus, Corpus) else load_corpus(corpus)
+    bars = corpus.manifest.get("windows", {}).get("bars") if bars == "default" else bars
+    lengths = np.diff(corpus.arrays["step_offsets"])
+    per_piece = [corpus.labels(i) for i in range(len(corpus))]
+    info = {
+        "corpus": corpus.name, "songs_total": len(corpus),
+        "songs": {s: len(corpus.songs_in(s)) for s in SPLIT_NAMES},
+        "windows": {f"{b or 'whole'}": {s: len(corpus.windows(s, b)) for s in SPLIT_NAMES}
+                    for b in dict.fromkeys([bars, 16, 64])},
+        "steps": {"min": int(lengths.min()), "mean": float(lengths.mean()),
+                  "max": int(lengths.max())},
+        "chord_vocabulary": len(corpus.vocab),
+        "labels": {k: _summary(np.concatenate([lab[k] for lab in per_piece])) for k in
+                   ("chord", "key_chord", "chroma", "root", "melody", "phrase", "key", "tempo")},
+    }
+    counts: dict[str, list[int]] = {"rep": [], "key": [], "bin": []}
+    for song, start, size in tqdm(corpus.windows(None, bars), desc="windows", disable=not progress):
+        lab = per_piece[song]
+        for ctx, k in (("rep", "chord"), ("key", "key_chord"), ("bin", "chroma")):
+            counts[ctx].append(len(np.unique(lab[k][start : start + size])))
+    info["contexts"] = {"window_bars": bars or "whole"}
+    for k, v in counts.items():
+        info["contexts"][k] = {"mean": float(np.mean(v)) if v else 0.0, "max": max(v, default=0)}
+    if "alignment" in corpus.manifest:
+        al = dict(corpus.manifest["alignment"])
+        al["below_threshold"] = [d["song"] for d in al["below_threshold"]]
+        info["alignment"] = al
+    if "parsing" in corpus.manifest:
+        info["parsing"] = corpus.manifest["parsing"]
+    return info
