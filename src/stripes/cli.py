@@ -17,7 +17,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     a = bsub.add_parser("attention", help="attention time and memory versus sequence length")
     a.add_argument("--quick", action="store_true", help="short series (T up to 4096)")
     a.add_argument("--out", default="benchmarks/results", help="folder for JSON and Markdown")
-    a.add_argument("--budget", type=float, default=20.0, help="seconds per point before a series stops")
+    a.add_argument(
+        "--budget", type=float, default=20.0, help="seconds per point before a series stops"
+    )
     a.set_defaults(func=_run_bench_attention)
     g = bsub.add_parser("generation", help="time per generated token versus position")
     g.add_argument("--length", type=int, default=8192, help="tokens to decode per method")
@@ -44,11 +46,17 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     prep = dsub.add_parser("prepare", help="parse a corpus once into the cache")
     psub = prep.add_subparsers(dest="corpus", required=True)
     pop = psub.add_parser("pop909", help="POP909 + structure labels + [S24] alignment and split")
-    pop.add_argument("--root", default=None,
-                     help="folder with pop909/, pop909_structure/, pop909_alignment/ "
-                          "(default: $STRIPES_POP909_ROOT)")
-    pop.add_argument("--exclude-misaligned", action="store_true",
-                     help="drop songs whose melody onset agreement is below --threshold")
+    pop.add_argument(
+        "--root",
+        default=None,
+        help="folder with pop909/, pop909_structure/, pop909_alignment/ "
+        "(default: $STRIPES_POP909_ROOT)",
+    )
+    pop.add_argument(
+        "--exclude-misaligned",
+        action="store_true",
+        help="drop songs whose melody onset agreement is below --threshold",
+    )
     pop.add_argument("--threshold", type=float, default=0.8, help="onset agreement (default 0.8)")
     pop.add_argument("--workers", type=int, default=1, help="processes for parsing (default 1)")
     pop.set_defaults(func=_run_data_prepare_pop909)
@@ -56,8 +64,11 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     cho.add_argument("--workers", type=int, default=2, help="processes for parsing (default 2)")
     cho.set_defaults(func=_run_data_prepare_chorales)
     for q in (pop, cho):
-        q.add_argument("--out", default=None, help="cache folder (default: $STRIPES_CACHE/<corpus> "
-                                                   "or ~/.cache/stripes/<corpus>)")
+        q.add_argument(
+            "--out",
+            default=None,
+            help="cache folder (default: $STRIPES_CACHE/<corpus> or ~/.cache/stripes/<corpus>)",
+        )
         q.add_argument("--no-tokens", action="store_true", help="skip the REMI tokens")
         q.add_argument("--force", action="store_true", help="rebuild even if the cache is fresh")
     info = dsub.add_parser("info", help="counts, label vocabularies, alignment, context statistics")
@@ -73,9 +84,16 @@ def _run_data_prepare_pop909(args: argparse.Namespace) -> None:
     from stripes.music.datasets import prepare_pop909
 
     t0 = time.perf_counter()
-    out = prepare_pop909(args.root, args.out, exclude_misaligned=args.exclude_misaligned,
-                         threshold=args.threshold, tokens=not args.no_tokens,
-                         workers=args.workers, progress=True, force=args.force)
+    out = prepare_pop909(
+        args.root,
+        args.out,
+        exclude_misaligned=args.exclude_misaligned,
+        threshold=args.threshold,
+        tokens=not args.no_tokens,
+        workers=args.workers,
+        progress=True,
+        force=args.force,
+    )
     _print_prepared(out, time.perf_counter() - t0)
 
 
@@ -85,8 +103,9 @@ def _run_data_prepare_chorales(args: argparse.Namespace) -> None:
     from stripes.music.datasets import prepare_chorales
 
     t0 = time.perf_counter()
-    out = prepare_chorales(args.out, tokens=not args.no_tokens, workers=args.workers,
-                           progress=True, force=args.force)
+    out = prepare_chorales(
+        args.out, tokens=not args.no_tokens, workers=args.workers, progress=True, force=args.force
+    )
     _print_prepared(out, time.perf_counter() - t0)
 
 
@@ -101,14 +120,18 @@ def _print_prepared(out, seconds: float) -> None:
         _print_alignment(manifest["alignment"])
     if "parsing" in manifest:
         rep = manifest["parsing"]
-        print(f"  parsed {rep['files']} files, kept {rep['kept']} ({rep['tune_groups']} tunes), "
-              f"skipped {len(rep['skipped'])} (meter other than 4/4 or no SATB parts)")
+        print(
+            f"  parsed {rep['files']} files, kept {rep['kept']} ({rep['tune_groups']} tunes), "
+            f"skipped {len(rep['skipped'])} (meter other than 4/4 or no SATB parts)"
+        )
 
 
 def _print_alignment(al: dict) -> None:
     n = al["songs"]
-    print(f"  melody.txt vs MIDI MELODY onsets (+-{al['tolerance_steps']} steps), {n} songs: "
-          f"median {al['median_onset']:.3f}")
+    print(
+        f"  melody.txt vs MIDI MELODY onsets (+-{al['tolerance_steps']} steps), {n} songs: "
+        f"median {al['median_onset']:.3f}"
+    )
     for level, count in al["at_least"].items():
         best = al["at_least_best_shift"][level]
         print(f"    >= {float(level):.0%}: {count} songs ({best} with each song's best shift)")
@@ -134,8 +157,10 @@ def _run_data_info(args: argparse.Namespace) -> None:
     for bars, per in info["windows"].items():
         print(f"  windows of {'whole pieces' if bars == 'whole' else bars + ' bars'}: {per}")
     st = info["steps"]
-    print(f"  length in steps (16 per quarter): min {st['min']}, mean {st['mean']:.0f}, "
-          f"max {st['max']}")
+    print(
+        f"  length in steps (16 per quarter): min {st['min']}, mean {st['mean']:.0f}, "
+        f"max {st['max']}"
+    )
     print(f"  chord vocabulary: {info['chord_vocabulary']} ids (closed under transposition)")
     for name, v in info["labels"].items():
         print(f"  label {name:<10} {v['distinct']:>5} distinct values in {v['min']}..{v['max']}")
@@ -150,8 +175,11 @@ def _run_data_info(args: argparse.Namespace) -> None:
 
 # --- train / experiment / harmonize / demo ---------------------------------------------------
 def _add_harmonization(sub: argparse._SubParsersAction) -> None:
-    d = sub.add_parser("demo", help="the main job: train a small harmonizer on the bundled "
-                       "chorales and harmonize a held-out melody (offline, CPU, minutes)")
+    d = sub.add_parser(
+        "demo",
+        help="the main job: train a small harmonizer on the bundled "
+        "chorales and harmonize a held-out melody (offline, CPU, minutes)",
+    )
     d.add_argument("--out", default="outputs/demo", help="output folder")
     d.add_argument("--fast", action="store_true", help="tiny run (seconds), for tests")
     d.set_defaults(func=_run_demo)
@@ -187,8 +215,15 @@ def _add_harmonization(sub: argparse._SubParsersAction) -> None:
 def _run_harmonize(args: argparse.Namespace) -> None:
     from stripes.generation.arrange import harmonize_song
 
-    res = harmonize_song(args.checkpoint, args.midi, args.out, chords=args.chords,
-                         chord_track=args.chord_track, melody_track=args.melody_track, key=args.key)
+    res = harmonize_song(
+        args.checkpoint,
+        args.midi,
+        args.out,
+        chords=args.chords,
+        chord_track=args.chord_track,
+        melody_track=args.melody_track,
+        key=args.key,
+    )
     for warning in res["warnings"]:
         print(f"warning: {warning}")
     print(f"arrangement: {res['midi']} ({res['steps']} steps)\npiano roll:  {res['png']}")
@@ -218,8 +253,10 @@ def _run_train(args: argparse.Namespace) -> None:
     from stripes.training.harmonization import HarmonizationConfig, train_harmonizer
 
     summary = train_harmonizer(HarmonizationConfig.from_yaml(args.config), args.out)
-    print(f"trained: {summary['steps']} steps, val loss {summary['val_loss']:.4f}; "
-          f"checkpoint {summary['checkpoint']}")
+    print(
+        f"trained: {summary['steps']} steps, val loss {summary['val_loss']:.4f}; "
+        f"checkpoint {summary['checkpoint']}"
+    )
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
@@ -239,10 +276,20 @@ def _add_generation(sub: argparse._SubParsersAction) -> None:
     t = lsub.add_parser("train", help="train a language model from an experiment YAML")
     t.add_argument("config", help="YAML with name/data/model/train/eval sections (configs/lm/)")
     t.add_argument("--out", help="run folder (default: the config's train.out_dir)")
-    t.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=100 "
-                   "(right after CONFIG; after other options use --set)")
-    t.add_argument("--set", dest="more", action="append", default=[], metavar="KEY=VALUE",
-                   help="an override (repeatable)")
+    t.add_argument(
+        "overrides",
+        nargs="*",
+        help="section.key=value, e.g. train.max_steps=100 "
+        "(right after CONFIG; after other options use --set)",
+    )
+    t.add_argument(
+        "--set",
+        dest="more",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override (repeatable)",
+    )
     t.set_defaults(func=_run_lm_train)
     e = lsub.add_parser("evaluate", help="loss by position, PE probe, style, plots of a checkpoint")
     e.add_argument("--checkpoint", required=True, help="checkpoint written by `stripes lm train`")
@@ -254,8 +301,14 @@ def _add_generation(sub: argparse._SubParsersAction) -> None:
     c.add_argument("configs", nargs="+", help="experiment YAML files")
     c.add_argument("--name", default="comparison", help="results go to OUT/lm_NAME/")
     c.add_argument("--out", default="results", help="results root")
-    c.add_argument("--set", dest="overrides", action="append", default=[],
-                   metavar="KEY=VALUE", help="override for every config (repeatable)")
+    c.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override for every config (repeatable)",
+    )
     c.add_argument("--device", default="cpu", help="where evaluation runs (training: the config)")
     c.set_defaults(func=_run_lm_compare)
 
@@ -286,19 +339,23 @@ def _run_lm_evaluate(args: argparse.Namespace) -> None:
 
     from stripes.evaluation.lm import evaluate_language_model
 
-    res = evaluate_language_model(args.checkpoint, args.out, device=args.device,
-                                  style=not args.no_style)
+    res = evaluate_language_model(
+        args.checkpoint, args.out, device=args.device, style=not args.no_style
+    )
     loss = res["loss"]
-    print(f"{res['name']}: loss within {res['train_length']} tokens {loss['within']:.4f}, "
-          f"beyond {loss['beyond']:.4f} nats/token")
+    print(
+        f"{res['name']}: loss within {res['train_length']} tokens {loss['within']:.4f}, "
+        f"beyond {loss['beyond']:.4f} nats/token"
+    )
     print(f"results: {Path(res['files']['loss_by_position']).parent}")
 
 
 def _run_lm_compare(args: argparse.Namespace) -> None:
     from stripes.training.lm_experiment import run_lm_comparison
 
-    root = run_lm_comparison(args.configs, args.out, args.name, overrides=args.overrides,
-                             device=args.device)
+    root = run_lm_comparison(
+        args.configs, args.out, args.name, overrides=args.overrides, device=args.device
+    )
     print((root / "results.md").read_text())
     print(f"results: {root}")
 
@@ -309,10 +366,19 @@ def _run_generate(args: argparse.Namespace) -> None:
     from stripes.training.lm_experiment import generate_midi
 
     with tqdm(total=args.tokens, desc="generating", unit="tok") as bar:
-        info = generate_midi(args.checkpoint, args.out, prompt=args.prompt, n_tokens=args.tokens,
-                             temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-                             seed=args.seed, grammar=not args.no_grammar, device=args.device,
-                             progress=bar.update)
+        info = generate_midi(
+            args.checkpoint,
+            args.out,
+            prompt=args.prompt,
+            n_tokens=args.tokens,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            top_k=args.top_k,
+            seed=args.seed,
+            grammar=not args.no_grammar,
+            device=args.device,
+            progress=bar.update,
+        )
     print(f"wrote {info['path']} ({info['tokens']} tokens, {info['notes']} notes)")
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from stripes.training.harmonization import HarmonizationConfig
 
-TARGET_TRACKS = {"chorales": ("Soprano", "Alto+Tenor", "Bass"),
-                 "pop909": ("MELODY", "BRIDGE", "PIANO")}
+TARGET_TRACKS = {
+    "chorales": ("Soprano", "Alto+Tenor", "Bass"),
+    "pop909": ("MELODY", "BRIDGE", "PIANO"),
+}
 
 
 def demo_config(fast: bool = False) -> HarmonizationConfig:
@@ -28,21 +30,41 @@ def demo_config(fast: bool = False) -> HarmonizationConfig:
 
     pe = "fstripe1" if "fstripe1" in available_kinds() else "none"
     cfg = HarmonizationConfig(
-        data="chorales", context="bin", train_bars=None, test_bars=[None],
-        model=dict(d_model=128, n_layers=2, n_heads=4, attention="linear", feature_map="elu1p",
-                   pe=pe),
-        train=dict(epochs=12, batch_size=8, lr=1e-3, warmup_steps=50, decay=0.9, grad_clip=1.0,
-                   seed=0, log_every=10, tensorboard=False),
+        data="chorales",
+        context="bin",
+        train_bars=None,
+        test_bars=[None],
+        model=dict(
+            d_model=128, n_layers=2, n_heads=4, attention="linear", feature_map="elu1p", pe=pe
+        ),
+        train=dict(
+            epochs=12,
+            batch_size=8,
+            lr=1e-3,
+            warmup_steps=50,
+            decay=0.9,
+            grad_clip=1.0,
+            seed=0,
+            log_every=10,
+            tensorboard=False,
+        ),
     )
     if fast:
-        cfg = replace(cfg, max_train_windows=16, max_eval_windows=4,
-                      model={**cfg.model, "d_model": 32},
-                      train={**cfg.train, "epochs": 1, "warmup_steps": 2})
+        cfg = replace(
+            cfg,
+            max_train_windows=16,
+            max_eval_windows=4,
+            model={**cfg.model, "d_model": 32},
+            train={**cfg.train, "epochs": 1, "warmup_steps": 2},
+        )
     return cfg
 
 
-def run_demo(out_dir: str | Path = "outputs/demo", fast: bool = False,
-             config: HarmonizationConfig | None = None) -> dict:
+def run_demo(
+    out_dir: str | Path = "outputs/demo",
+    fast: bool = False,
+    config: HarmonizationConfig | None = None,
+) -> dict:
     """Train, harmonize one held-out chorale, write MIDI + PNG + metrics; returns their paths."""
     from stripes.training.harmonization import evaluate_harmonizer, train_harmonizer
 
@@ -52,12 +74,16 @@ def run_demo(out_dir: str | Path = "outputs/demo", fast: bool = False,
     summary = train_harmonizer(cfg, out / "run", progress=not fast)
     evaluation = evaluate_harmonizer(out / "run")
     files = harmonize_example(out, evaluation)
-    report = {"seconds": round(time.perf_counter() - t0, 1), "parameters": summary["parameters"],
-              "final_val_loss": summary["val_loss"], "pe": cfg.model.get("pe"),
-              "context": cfg.context, "binarization": {k: evaluation["binarization"][k]
-                                                       for k in ("threshold", "merge_gap")},
-              "test_set": {k: v["summary"] for k, v in evaluation["test"].items()},
-              **files}
+    report = {
+        "seconds": round(time.perf_counter() - t0, 1),
+        "parameters": summary["parameters"],
+        "final_val_loss": summary["val_loss"],
+        "pe": cfg.model.get("pe"),
+        "context": cfg.context,
+        "binarization": {k: evaluation["binarization"][k] for k in ("threshold", "merge_gap")},
+        "test_set": {k: v["summary"] for k, v in evaluation["test"].items()},
+        **files,
+    }
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     report["report"] = str(out / "report.json")
     return report
@@ -85,13 +111,21 @@ def harmonize_example(out: Path, evaluation: dict) -> dict:
     names = TARGET_TRACKS[cfg.data]
     midi = write_midi(pianoroll_to_score(pred, names), out / "harmonization.mid")
     write_midi(pianoroll_to_score(target, names), out / "original.mid")
-    png = plot_pianoroll_triptych(merge_tracks(batch["inputs"][0].numpy()), merge_tracks(target),
-                                  merge_tracks(pred), out / "pianoroll.png",
-                                  titles=("input: melody", "target: Bach", "prediction"))
+    png = plot_pianoroll_triptych(
+        merge_tracks(batch["inputs"][0].numpy()),
+        merge_tracks(target),
+        merge_tracks(pred),
+        out / "pianoroll.png",
+        titles=("input: melody", "target: Bach", "prediction"),
+    )
     metrics = evaluate_harmonization(pred, target)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    return {"midi": str(midi), "png": str(png), "metrics": metrics,
-            "example_song": int(batch["song"][0])}
+    return {
+        "midi": str(midi),
+        "png": str(png),
+        "metrics": metrics,
+        "example_song": int(batch["song"][0]),
+    }
 
 
 def _generator():

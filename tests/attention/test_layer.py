@@ -7,12 +7,18 @@ from stripes.attention import Attention, AttentionConfig, softmax_attention
 
 
 @pytest.mark.parametrize(
-    "kind,fmap", [("linear", "elu1p"), ("linear", "relu"), ("linear", "favor"), ("softmax", "elu1p")]
+    "kind,fmap",
+    [("linear", "elu1p"), ("linear", "relu"), ("linear", "favor"), ("softmax", "elu1p")],
 )
 def test_layer_decoding_with_state_equals_parallel_forward(kind, fmap):
     torch.manual_seed(0)
-    layer = AttentionConfig(d_model=32, n_heads=4, kind=kind, feature_map=fmap, chunk_size=8,
-                            feature_seed=0).build().double()
+    layer = (
+        AttentionConfig(
+            d_model=32, n_heads=4, kind=kind, feature_map=fmap, chunk_size=8, feature_seed=0
+        )
+        .build()
+        .double()
+    )
     x = torch.randn(2, 21, 32, dtype=torch.float64)
     full, _ = layer(x)
     prompt, state = layer(x[:, :9], output_state=True)

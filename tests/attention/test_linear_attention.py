@@ -38,7 +38,7 @@ def test_causal_chunked_matches_explicit_masked_forward_and_backward(t, chunk):
     o1, g1 = _grads(fast, phi_q, phi_k, v)
     o2, g2 = _grads(slow, phi_q, phi_k, v)
     torch.testing.assert_close(o1, o2, rtol=1e-10, atol=1e-10)
-    for a, b in zip(g1, g2):
+    for a, b in zip(g1, g2, strict=False):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
@@ -48,7 +48,7 @@ def test_noncausal_matches_explicit_forward_and_backward(t):
     o1, g1 = _grads(lambda *x: linear_attention(*x, causal=False)[0], phi_q, phi_k, v)
     o2, g2 = _grads(lambda *x: naive_linear_attention(*x, causal=False), phi_q, phi_k, v)
     torch.testing.assert_close(o1, o2)
-    for a, b in zip(g1, g2):
+    for a, b in zip(g1, g2, strict=False):
         torch.testing.assert_close(a, b)
 
 
@@ -76,11 +76,16 @@ def test_splitting_a_sequence_across_two_calls_equals_one_call():
         phi_q[:, :77], phi_k[:, :77], v[:, :77], causal=True, chunk_size=32, output_final_state=True
     )
     second, state2 = linear_attention(
-        phi_q[:, 77:], phi_k[:, 77:], v[:, 77:], causal=True, chunk_size=32,
-        initial_state=state, output_final_state=True,
+        phi_q[:, 77:],
+        phi_k[:, 77:],
+        v[:, 77:],
+        causal=True,
+        chunk_size=32,
+        initial_state=state,
+        output_final_state=True,
     )
     torch.testing.assert_close(torch.cat([first, second], dim=1), whole)
-    for a, b in zip(state2, state_whole):
+    for a, b in zip(state2, state_whole, strict=False):
         torch.testing.assert_close(a, b)
 
 
@@ -102,7 +107,7 @@ def test_recurrent_steps_equal_parallel_causal_output_and_state():
         o, state = recurrent_linear_attention_step(phi_q[:, t], phi_k[:, t], v[:, t], state)
         outs.append(o)
     torch.testing.assert_close(torch.stack(outs, 1), parallel)
-    for a, b in zip(state, pstate):
+    for a, b in zip(state, pstate, strict=False):
         torch.testing.assert_close(a, b)
     loop, lstate = naive_recurrent_linear_attention(phi_q, phi_k, v)
     torch.testing.assert_close(loop, parallel)
@@ -129,8 +134,9 @@ def test_low_precision_inputs_accumulate_state_in_float32():
     )
     assert o16.dtype == torch.bfloat16
     assert state[0].dtype == torch.float32 and state[1].dtype == torch.float32
-    ref = naive_linear_attention(phi_q.bfloat16().float(), phi_k.bfloat16().float(),
-                                 v.bfloat16().float(), causal=True)
+    ref = naive_linear_attention(
+        phi_q.bfloat16().float(), phi_k.bfloat16().float(), v.bfloat16().float(), causal=True
+    )
     torch.testing.assert_close(o16.float(), ref, rtol=2e-2, atol=2e-2)
 
 
@@ -162,6 +168,8 @@ def test_bad_shapes_raise_clear_errors():
     with pytest.raises(ValueError, match="expects phi_q"):
         linear_attention(phi_q, phi_k[:, :5], v)
     with pytest.raises(ValueError, match="initial_state"):
-        linear_attention(phi_q, phi_k, v, initial_state=(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4)))
+        linear_attention(
+            phi_q, phi_k, v, initial_state=(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4))
+        )
     with pytest.raises(ValueError, match="chunk_size"):
         linear_attention(phi_q, phi_k, v, causal=True, chunk_size=0)

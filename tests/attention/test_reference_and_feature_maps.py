@@ -1,4 +1,4 @@
-"""The softmax oracle against PyTorch's SDPA; feature maps; FAVOR's estimate of the softmax kernel."""
+"""Softmax oracle versus SDPA; feature maps; FAVOR estimates the softmax kernel."""
 
 import math
 

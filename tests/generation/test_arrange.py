@@ -37,8 +37,18 @@ def _song(path, meter=(4, 4), with_chords=True):
 
 def test_harmonize_with_a_chord_track_writes_an_arrangement(run_dir, tmp_path):
     out = tmp_path / "out.mid"
-    rc = main(["harmonize", str(_song(tmp_path / "song.mid")), "--checkpoint", str(run_dir),
-               "--chord-track", "CHORDS", "--out", str(out)])
+    rc = main(
+        [
+            "harmonize",
+            str(_song(tmp_path / "song.mid")),
+            "--checkpoint",
+            str(run_dir),
+            "--chord-track",
+            "CHORDS",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0 and out.exists() and out.with_suffix(".png").stat().st_size > 1000
     back = symusic.Score(str(out))
     assert [t.name for t in back.tracks] == ["Melody", "Harmony", "Bass/Piano"]
@@ -50,13 +60,32 @@ def test_harmonize_with_a_chords_file(run_dir, tmp_path):
     chords = tmp_path / "chords.txt"
     chords.write_text("C:maj [0, 4, 7] 0 4\nG:maj [2, 7, 11] 7 4\n")
     out = tmp_path / "file.mid"
-    assert main(["harmonize", str(_song(tmp_path / "s.mid", with_chords=False)), "--checkpoint",
-                 str(run_dir), "--chords", str(chords), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "harmonize",
+                str(_song(tmp_path / "s.mid", with_chords=False)),
+                "--checkpoint",
+                str(run_dir),
+                "--chords",
+                str(chords),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert out.exists()
 
 
-@pytest.mark.parametrize("case,message", [
-    ("meter", "meter 3/4"), ("no_melody", "no track named 'VOCALS'"), ("bad_chords", "chord line")])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("meter", "meter 3/4"),
+        ("no_melody", "no track named 'VOCALS'"),
+        ("bad_chords", "chord line"),
+    ],
+)
 def test_bad_inputs_get_clear_errors(run_dir, tmp_path, capsys, case, message):
     song = _song(tmp_path / "x.mid", meter=(3, 4) if case == "meter" else (4, 4))
     args = ["harmonize", str(song), "--checkpoint", str(run_dir), "--out", str(tmp_path / "o.mid")]

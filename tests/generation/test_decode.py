@@ -13,8 +13,19 @@ LM_KINDS = ["none"] + [k for k in available_kinds() if k not in NOT_FOR_TOKEN_LM
 
 
 def _lm(pe="none", attention="linear", **kw):
-    cfg = ModelConfig(input_kind="tokens", input_dim=11, output_dim=11, d_model=32, n_layers=2,
-                      n_heads=2, chunk_size=8, attention=attention, pe=pe, max_len=64, **kw)
+    cfg = ModelConfig(
+        input_kind="tokens",
+        input_dim=11,
+        output_dim=11,
+        d_model=32,
+        n_layers=2,
+        n_heads=2,
+        chunk_size=8,
+        attention=attention,
+        pe=pe,
+        max_len=64,
+        **kw,
+    )
     torch.manual_seed(0)
     return StripesTransformer(cfg).double().eval()
 
@@ -35,8 +46,13 @@ def test_generation_runs_past_the_training_length(pe):
     model = _lm(pe)
     if pe == "learned":
         pytest.skip("a learned APE table cannot extrapolate (tested in tests/positional)")
-    out = generate(model, torch.zeros(1, 3, dtype=torch.long), 90, top_p=0.9,
-                   generator=torch.Generator().manual_seed(0))
+    out = generate(
+        model,
+        torch.zeros(1, 3, dtype=torch.long),
+        90,
+        top_p=0.9,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert out.shape == (1, 93)
     assert int(out.min()) >= 0 and int(out.max()) < 11
 
@@ -48,13 +64,23 @@ def test_constrained_generation_never_emits_forbidden_tokens():
         parity = torch.arange(11)[None] % 2
         return parity != (last[:, None] % 2)
 
-    out = generate(model, torch.tensor([[0], [1]]), 40, temperature=1.5,
-                   generator=torch.Generator().manual_seed(3), allowed=allowed)
+    out = generate(
+        model,
+        torch.tensor([[0], [1]]),
+        40,
+        temperature=1.5,
+        generator=torch.Generator().manual_seed(3),
+        allowed=allowed,
+    )
     assert ((out[:, 1:] % 2) != (out[:, :-1] % 2)).all()
 
 
 def test_generation_is_reproducible_with_a_seeded_generator():
     model = _lm()
-    a = generate(model, torch.zeros(1, 2, dtype=torch.long), 20, generator=torch.Generator().manual_seed(5))
-    b = generate(model, torch.zeros(1, 2, dtype=torch.long), 20, generator=torch.Generator().manual_seed(5))
+    a = generate(
+        model, torch.zeros(1, 2, dtype=torch.long), 20, generator=torch.Generator().manual_seed(5)
+    )
+    b = generate(
+        model, torch.zeros(1, 2, dtype=torch.long), 20, generator=torch.Generator().manual_seed(5)
+    )
     assert torch.equal(a, b)

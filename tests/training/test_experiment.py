@@ -14,11 +14,18 @@ def micro(tmp_path_factory, chorale_cache):
     cfg = {
         "name": "micro",
         "scale": "d_model 16, 1 epoch, 8 chorales",
-        "base": {"data": "chorales", "cache_dir": str(chorale_cache), "train_bars": 4,
-                 "test_bars": [4], "max_train_windows": 8, "max_eval_windows": 3,
-                 "thresholds": [0.3, 0.5], "merge_gaps": [0],
-                 "model": {"d_model": 16, "n_layers": 1, "n_heads": 2},
-                 "train": {"epochs": 1, "batch_size": 4, "progress": False, "tensorboard": False}},
+        "base": {
+            "data": "chorales",
+            "cache_dir": str(chorale_cache),
+            "train_bars": 4,
+            "test_bars": [4],
+            "max_train_windows": 8,
+            "max_eval_windows": 3,
+            "thresholds": [0.3, 0.5],
+            "merge_gaps": [0],
+            "model": {"d_model": 16, "n_layers": 1, "n_heads": 2},
+            "train": {"epochs": 1, "batch_size": 4, "progress": False, "tensorboard": False},
+        },
         "grid": {"context": ["time", "bin"]},
         "seeds": [0],
         "reference": {"context": "time"},
@@ -51,6 +58,10 @@ def test_rerun_skips_finished_runs(micro):
 def test_methods_expand_grid_and_reject_unknown_keys():
     exp = ExperimentConfig(name="x", grid={"pe": ["rope", "none"], "context": ["time", "bin"]})
     assert [method_label(m) for m in exp.method_list()] == [
-        "rope-time", "rope-bin", "none-time", "none-bin"]
+        "rope-time",
+        "rope-bin",
+        "none-time",
+        "none-bin",
+    ]
     with pytest.raises(ValueError, match="not among"):
         ExperimentConfig(name="x", methods=[{"pe": "rope", "lr": 1}]).method_list()

@@ -31,7 +31,9 @@ class PointwiseFeatureMap(nn.Module):
     def __init__(self, fn: str, dim: int):
         super().__init__()
         if fn not in _POINTWISE:
-            raise ValueError(f"unknown pointwise feature map {fn!r}; choose from {list(_POINTWISE)}")
+            raise ValueError(
+                f"unknown pointwise feature map {fn!r}; choose from {list(_POINTWISE)}"
+            )
         self.fn, self.dim, self.output_dim = fn, dim, dim
 
     def forward(self, x: Tensor, is_query: bool = True) -> Tensor:

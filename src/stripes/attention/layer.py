@@ -9,6 +9,11 @@ D/2 for RoPEPool). Kernelized attention then applies its feature map, built for 
 
 Decoding: ``forward(..., state=s, output_state=True)`` continues from a previous call. For
 kernelized attention the state is ``(S, z)`` (constant size); for softmax it is a KV cache.
+
+Exact softmax attention also takes an additive logit ``bias`` ``[B or 1, H, T, S]`` (``S`` counts
+cached keys too), and a ``qk_pe`` with ``adds_bias`` (the quadratic relative baselines of
+``stripes.positional.relative``) supplies one from ``qk_pe.bias(positions, key_positions, q)``;
+the state then also keeps the key positions.
 """
 
 from __future__ import annotations
@@ -100,6 +105,7 @@ class Attention(nn.Module):
         key_padding_mask: Tensor | None = None,
         state: dict | None = None,
         output_state: bool = False,
+        bias: Tensor | None = None,
     ) -> tuple[Tensor, dict | None]:
         """Attend over ``x`` (``[B, T, d_model]``), optionally continuing from ``state``.
 
@@ -109,6 +115,7 @@ class Attention(nn.Module):
             pe_kwargs: extra keyword arguments for ``qk_pe`` (e.g. a shared SPE code).
             key_padding_mask: ``[B, T]`` boolean, ``True`` at padding (training only).
             state: the dict returned by a previous call with ``output_state=True``.
+            bias: additive logits ``[B or 1, H, T, S]`` (``kind="softmax"`` only).
 
         Returns:
             ``(y [B, T, d_model], state or None)``.
@@ -119,12 +126,34 @@ class Attention(nn.Module):
         if self.qk_pe is not None:
             q, k = self.qk_pe(q, k, positions=positions, offset=offset, **(pe_kwargs or {}))
         prev = None if state is None else state["attn"]
+        extra = {}
+        if getattr(self.qk_pe, "adds_bias", False):
+            bias, extra = self._pe_bias(q, positions, offset, state, bias)
+        if bias is not None and self.kind != "softmax":
+            raise ValueError(
+                "an additive logit bias needs kind='softmax': linear attention never "
+                "forms the T×S logits"
+            )
         if self.kind == "softmax":
-            o, new = self._softmax(q, k, v, key_padding_mask, prev, output_state)
+            o, new = self._softmax(q, k, v, key_padding_mask, prev, output_state, bias)
         else:
             o, new = self._linear(q, k, v, key_padding_mask, prev, output_state)
         y = self.out(o.reshape(b, t, self.d_model))
-        return y, ({"attn": new, "offset": offset + t} if output_state else None)
+        return y, ({"attn": new, "offset": offset + t, **extra} if output_state else None)
+
+    def _pe_bias(self, q, positions, offset, state, bias):
+        """Logit bias of a bias-producing ``qk_pe`` (positions of cached keys kept in the state)."""
+        b, t = q.shape[:2]
+        pos = positions
+        if pos is None:
+            pos = torch.arange(offset, offset + t, device=q.device)[None]
+        keys = pos
+        if state is not None and "positions" in state:
+            past = state["positions"]
+            n = max(past.shape[0], pos.shape[0])
+            keys = torch.cat([past.expand(n, *past.shape[1:]), pos.expand(n, *pos.shape[1:])], 1)
+        extra = self.qk_pe.bias(pos, keys, q)
+        return (extra if bias is None else bias + extra), {"positions": keys}
 
     def _linear(self, q, k, v, key_padding_mask, prev, want_state):
         phi_q, phi_k = self.phi(q, is_query=True), self.phi(k, is_query=False)
@@ -142,16 +171,18 @@ class Attention(nn.Module):
             key_padding_mask=key_padding_mask,
         )
 
-    def _softmax(self, q, k, v, key_padding_mask, prev, want_state):
+    def _softmax(self, q, k, v, key_padding_mask, prev, want_state, bias=None):
         if prev is not None:  # KV cache: new queries see every cached key
             k, v = torch.cat([prev[0], k], dim=1), torch.cat([prev[1], v], dim=1)
         t, s = q.shape[1], k.shape[1]
         mask = None
-        if key_padding_mask is not None or (self.causal and t != s):
+        if key_padding_mask is not None or (self.causal and t != s) or bias is not None:
             mask = torch.ones(t, s, dtype=torch.bool, device=q.device)
             mask = (mask.tril(s - t) if self.causal else mask)[None, None]
             if key_padding_mask is not None:
                 mask = mask & ~key_padding_mask[:, None, None, :]
+        if bias is not None:  # a float mask: the bias where visible, -inf elsewhere
+            mask = bias.to(q.dtype).masked_fill(~mask, float("-inf"))
         o = F.scaled_dot_product_attention(
             q.transpose(1, 2),
             k.transpose(1, 2),

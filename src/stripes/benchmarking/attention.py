@@ -29,8 +29,15 @@ from stripes.benchmarking.common import (
 )
 
 B, H, D = 1, 8, 64
-METHODS = ("sdpa", "oracle", "linear_c64", "linear_c128", "linear_c256", "linear_noncausal",
-           "recurrent")
+METHODS = (
+    "sdpa",
+    "oracle",
+    "linear_c64",
+    "linear_c128",
+    "linear_c256",
+    "linear_noncausal",
+    "recurrent",
+)
 FULL_T = [512, 1024, 2048, 4096, 8192, 16384, 32768]
 QUICK_T = [512, 1024, 2048, 4096]
 MEMORY_CAP = 8 << 30  # skip quadratic points whose T×T tensors alone would exceed this
@@ -42,7 +49,7 @@ def forward_flops(method: str, t: int) -> float:
     if method in ("sdpa", "oracle"):
         return B * H * t * t * (m + e)  # 2·T²·(D+E), halved by the causal mask
     if method.startswith("linear_c"):
-        c = int(method[len("linear_c"):])
+        c = int(method[len("linear_c") :])
         return B * H * t * (2 * c * m + 2 * c * (e + 1) + 4 * m * (e + 1))
     return B * H * t * 4 * m * (e + 1)  # non-causal and recurrent: state product + readout
 
@@ -66,12 +73,14 @@ def _make_call(method: str, t: int, mode: str):
     grad = mode == "fwdbwd"
     q, k, v = _inputs(t, grad)
     if method == "sdpa":
-        qt, kt, vt = (x.detach().transpose(1, 2).contiguous().requires_grad_(grad) for x in (q, k, v))
+        qt, kt, vt = (
+            x.detach().transpose(1, 2).contiguous().requires_grad_(grad) for x in (q, k, v)
+        )
         op = lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=True)
     elif method == "oracle":
         op = lambda: softmax_attention(q, k, v, causal=True)
     elif method.startswith("linear_c"):
-        c = int(method[len("linear_c"):])
+        c = int(method[len("linear_c") :])
         op = lambda: linear_attention(q, k, v, causal=True, chunk_size=c)[0]
     elif method == "linear_noncausal":
         op = lambda: linear_attention(q, k, v, causal=False)[0]
@@ -99,23 +108,34 @@ def measure_point(method: str, t: int, mode: str, repeats: int = 3) -> dict:
     keep_freed_memory_mapped()
     seconds = time_call(call, repeats=repeats, warmup=1)
     flops = forward_flops(method, t) * (3 if mode == "fwdbwd" else 1)
-    return {"method": method, "T": t, "mode": mode, "seconds": seconds, "peak_bytes": mem,
-            "gflops": flops / seconds / 1e9}
+    return {
+        "method": method,
+        "T": t,
+        "mode": mode,
+        "seconds": seconds,
+        "peak_bytes": mem,
+        "gflops": flops / seconds / 1e9,
+    }
 
 
 def _too_big(method: str, t: int) -> bool:
     return method == "oracle" and 3 * B * H * t * t * 4 > MEMORY_CAP
 
 
-def run_attention_benchmark(out_dir: str = "benchmarks/results", quick: bool = False,
-                            budget_s: float = 20.0) -> dict:
+def run_attention_benchmark(
+    out_dir: str = "benchmarks/results", quick: bool = False, budget_s: float = 20.0
+) -> dict:
     """Run every series, write ``attention.json`` / ``attention.md`` and return the payload."""
     header = machine_header()
     peak = measure_matmul_peak()
     lengths = QUICK_T if quick else FULL_T
     points = []
-    series = [(m, mode) for m in METHODS for mode in ("fwd", "fwdbwd")
-              if not (m == "recurrent" and mode == "fwdbwd")]
+    series = [
+        (m, mode)
+        for m in METHODS
+        for mode in ("fwd", "fwdbwd")
+        if not (m == "recurrent" and mode == "fwdbwd")
+    ]
     for method, mode in tqdm(series, desc="attention benchmark", unit="series"):
         for t in lengths:
             if _too_big(method, t):
@@ -126,8 +146,13 @@ def run_attention_benchmark(out_dir: str = "benchmarks/results", quick: bool = F
             points.append(res)
             if "error" in res or res["seconds"] > budget_s:
                 break
-    payload = {"header": header, "matmul_peak_gflops": peak, "shape": {"B": B, "H": H, "D": D},
-               "points": points, "targets": check_targets(points, peak)}
+    payload = {
+        "header": header,
+        "matmul_peak_gflops": peak,
+        "shape": {"B": B, "H": H, "D": D},
+        "points": points,
+        "targets": check_targets(points, peak),
+    }
     md = markdown_header("Attention benchmark", header, peak) + render_markdown(payload)
     write_results(out_dir, "attention_quick" if quick else "attention", payload, md)
     return payload
@@ -149,24 +174,48 @@ def _slope(points, method, mode, key, t0=4096, t1=32768):
 
 def check_targets(points: list[dict], peak: float) -> list[dict]:
     """The issue's targets, each with the measured value and whether it holds."""
-    best = max((p for p in points if p["method"].startswith("linear_c") and p["mode"] == "fwd"
-                and p["T"] >= 4096 and "gflops" in p), key=lambda p: p["gflops"], default=None)
+    best = max(
+        (
+            p
+            for p in points
+            if p["method"].startswith("linear_c")
+            and p["mode"] == "fwd"
+            and p["T"] >= 4096
+            and "gflops" in p
+        ),
+        key=lambda p: p["gflops"],
+        default=None,
+    )
     out = []
     if best:
         frac = best["gflops"] / peak
-        out.append({"target": "causal chunked forward, T>=4096, >= 50 % of matmul peak",
-                    "measured": f"{100 * frac:.0f} % ({best['method']}, T={best['T']})",
-                    "holds": frac >= 0.5})
+        out.append(
+            {
+                "target": "causal chunked forward, T>=4096, >= 50 % of matmul peak",
+                "measured": f"{100 * frac:.0f} % ({best['method']}, T={best['T']})",
+                "holds": frac >= 0.5,
+            }
+        )
     for key, label in (("seconds", "time"), ("peak_bytes", "peak memory")):
         s = _slope(points, "linear_c64", "fwdbwd", key)
         if s is not None:
-            out.append({"target": f"linear_c64 fwd+bwd {label} log-log slope 4096->32768 <= 1.1",
-                        "measured": f"{s:.2f}", "holds": s <= 1.1})
+            out.append(
+                {
+                    "target": f"linear_c64 fwd+bwd {label} log-log slope 4096->32768 <= 1.1",
+                    "measured": f"{s:.2f}",
+                    "holds": s <= 1.1,
+                }
+            )
     lin, sdpa = _get(points, "linear_c64", 8192, "fwdbwd"), _get(points, "sdpa", 8192, "fwdbwd")
     if lin and sdpa:
         ratio = sdpa["seconds"] / lin["seconds"]
-        out.append({"target": "T=8192 fwd+bwd: linear >= 5x faster than causal SDPA",
-                    "measured": f"{ratio:.1f}x", "holds": ratio >= 5})
+        out.append(
+            {
+                "target": "T=8192 fwd+bwd: linear >= 5x faster than causal SDPA",
+                "measured": f"{ratio:.1f}x",
+                "holds": ratio >= 5,
+            }
+        )
     return out
 
 
@@ -180,8 +229,10 @@ def render_markdown(payload: dict) -> str:
         for m in METHODS:
             cells = []
             for t in lengths:
-                p = next((x for x in points if x["method"] == m and x["T"] == t
-                          and x["mode"] == mode), None)
+                p = next(
+                    (x for x in points if x["method"] == m and x["T"] == t and x["mode"] == mode),
+                    None,
+                )
                 cells.append(_cell(p, peak))
             if any(c != "" for c in cells):
                 rows.append([m, *cells])
@@ -189,8 +240,11 @@ def render_markdown(payload: dict) -> str:
         text += markdown_table(["method", *[f"T={t}" for t in lengths]], rows)
     text += "\n## Targets\n\n" + markdown_table(
         ["target", "measured", "holds"],
-        [[t["target"], t["measured"], "yes" if t["holds"] else "**no**"]
-         for t in payload["targets"]])
+        [
+            [t["target"], t["measured"], "yes" if t["holds"] else "**no**"]
+            for t in payload["targets"]
+        ],
+    )
     return text
 
 

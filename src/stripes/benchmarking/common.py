@@ -55,7 +55,9 @@ def _git_commit() -> str:
         )
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") or "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -140,7 +142,9 @@ def run_isolated(module: str, args: list[str], timeout: float = 600) -> dict:
     return json.loads(lines[-1])
 
 
-def write_results(out_dir: str | Path, name: str, payload: dict, markdown: str) -> tuple[Path, Path]:
+def write_results(
+    out_dir: str | Path, name: str, payload: dict, markdown: str
+) -> tuple[Path, Path]:
     """Write ``name.json`` and ``name.md`` under ``out_dir``; returns both paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

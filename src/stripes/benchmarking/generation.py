@@ -46,9 +46,17 @@ def measure_method(method: str, length: int) -> dict:
     from stripes.models import ModelConfig, StripesTransformer
 
     attention, pe = method.split(":")
-    cfg = ModelConfig(input_kind="tokens", input_dim=VOCAB, output_dim=VOCAB, d_model=D_MODEL,
-                      n_layers=LAYERS, n_heads=HEADS, attention=attention, pe=pe,
-                      max_len=length + 1)
+    cfg = ModelConfig(
+        input_kind="tokens",
+        input_dim=VOCAB,
+        output_dim=VOCAB,
+        d_model=D_MODEL,
+        n_layers=LAYERS,
+        n_heads=HEADS,
+        attention=attention,
+        pe=pe,
+        max_len=length + 1,
+    )
     torch.manual_seed(0)
     model = StripesTransformer(cfg).eval()
     ids = torch.randint(0, VOCAB, (1, length), generator=torch.Generator().manual_seed(0))
@@ -61,8 +69,9 @@ def measure_method(method: str, length: int) -> dict:
             t0 = time.perf_counter()
             _, state = model(ids[:, t : t + 1], state=state, output_state=True)
             times.append(time.perf_counter() - t0)
-    per_pos = {str(p): 1e3 * sum(times[p - WINDOW - 1 : p - 1]) / WINDOW
-               for p in POSITIONS if p <= length}
+    per_pos = {
+        str(p): 1e3 * sum(times[p - WINDOW - 1 : p - 1]) / WINDOW for p in POSITIONS if p <= length
+    }
     return {"method": method, "ms_per_token": per_pos, "tokens_per_s": len(times) / sum(times)}
 
 
@@ -75,9 +84,13 @@ def run_generation_benchmark(out_dir: str = "benchmarks/results", length: int = 
         res = run_isolated("stripes.benchmarking.generation", [m, str(length)], timeout=1800)
         res.setdefault("method", m)
         results.append(res)
-    payload = {"header": header, "matmul_peak_gflops": peak,
-               "model": {"layers": LAYERS, "d_model": D_MODEL, "heads": HEADS, "vocab": VOCAB},
-               "results": results, "targets": check_targets(results)}
+    payload = {
+        "header": header,
+        "matmul_peak_gflops": peak,
+        "model": {"layers": LAYERS, "d_model": D_MODEL, "heads": HEADS, "vocab": VOCAB},
+        "results": results,
+        "targets": check_targets(results),
+    }
     md = markdown_header("Generation benchmark (ms per token at position p)", header, peak)
     md += render_markdown(payload)
     write_results(out_dir, "generation", payload, md)
@@ -105,14 +118,24 @@ def render_markdown(payload: dict) -> str:
     rows = []
     for r in payload["results"]:
         ms = r.get("ms_per_token")
-        cells = [f"{ms[str(p)]:.2f}" if ms and str(p) in ms else r.get("error", "") for p in POSITIONS]
+        cells = [
+            f"{ms[str(p)]:.2f}" if ms and str(p) in ms else r.get("error", "") for p in POSITIONS
+        ]
         rows.append([r["method"], *cells, f"{r.get('tokens_per_s', 0):.0f}"])
     text = "\n" + markdown_table(["method", *[f"p={p}" for p in POSITIONS], "tokens/s"], rows)
     text += "\n## Targets\n\n" + markdown_table(
         ["method", "8192 / 256", "<= 1.2", "speed-up vs softmax at 8192", ">= 5x"],
-        [[t["method"], f"{t['ratio_8192_vs_256']:.2f}", _yes(t["flat"]),
-          f"{t.get('speedup_vs_softmax_8192', float('nan')):.1f}x", _yes(t.get("fast"))]
-         for t in payload["targets"]])
+        [
+            [
+                t["method"],
+                f"{t['ratio_8192_vs_256']:.2f}",
+                _yes(t["flat"]),
+                f"{t.get('speedup_vs_softmax_8192', float('nan')):.1f}x",
+                _yes(t.get("fast")),
+            ]
+            for t in payload["targets"]
+        ],
+    )
     return text
 
 

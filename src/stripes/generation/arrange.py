@@ -30,7 +30,8 @@ def read_melody(score, track: str | None) -> np.ndarray:
         if (ts.numerator, ts.denominator) != (4, 4):
             raise UnsupportedMeterError(
                 f"meter {ts.numerator}/{ts.denominator} at tick {ts.time} is not supported "
-                "(the harmonizer works on 4/4 bars)")
+                "(the harmonizer works on 4/4 bars)"
+            )
     if track is not None:
         notes = track_to_notes(find_track(score, track))
     else:
@@ -39,7 +40,8 @@ def read_melody(score, track: str | None) -> np.ndarray:
         if len(named) != 1 and len(filled) != 1:
             raise MissingTrackError(
                 f"cannot tell the melody among tracks {[t.name for t in score.tracks]}: "
-                "name it with --melody-track")
+                "name it with --melody-track"
+            )
         notes = track_to_notes((named or filled)[0])
     if len(notes) == 0:
         raise MissingTrackError("the melody track has no notes")
@@ -81,8 +83,9 @@ def chords_from_track(score, name: str, n_steps: int) -> tuple[np.ndarray, np.nd
     return bass1, chroma
 
 
-def song_labels(melody: np.ndarray, bass1: np.ndarray, chroma: np.ndarray, vocab,
-                key: int, tempo_bucket: int) -> tuple[dict, list[str]]:
+def song_labels(
+    melody: np.ndarray, bass1: np.ndarray, chroma: np.ndarray, vocab, key: int, tempo_bucket: int
+) -> tuple[dict, list[str]]:
     """Every structure label ``[T]`` of the song, and warnings (chords outside the vocabulary
     become "no chord"; phrases are unknown and get the unlabelled letter)."""
     from stripes.music.chords import chord_keys
@@ -96,22 +99,37 @@ def song_labels(melody: np.ndarray, bass1: np.ndarray, chroma: np.ndarray, vocab
         try:
             ids[keys == k] = vocab.ids_of_keys(np.array([k]))[0]
         except KeyError:
-            warnings.append(f"chord (bass+1={k // 4096}, chroma={k % 4096:#05x}) is not in the "
-                            "model's vocabulary: treated as no chord")
+            warnings.append(
+                f"chord (bass+1={k // 4096}, chroma={k % 4096:#05x}) is not in the "
+                "model's vocabulary: treated as no chord"
+            )
             ids[keys == k] = _no_chord_id(vocab)
     mel = np.zeros(n, np.int64)
     for start, dur, pitch in melody:
         mel[start : start + dur] = pitch
-    base = {"chord": ids, "root": np.where(chroma > 0, bass1, 0), "melody": mel,
-            "phrase": np.full(n, PAD_PHRASE), "phrase_index": np.zeros(n, np.int64),
-            "phrase_pos": np.arange(n), **bar_labels(0, n)}
+    base = {
+        "chord": ids,
+        "root": np.where(chroma > 0, bass1, 0),
+        "melody": mel,
+        "phrase": np.full(n, PAD_PHRASE),
+        "phrase_index": np.zeros(n, np.int64),
+        "phrase_pos": np.arange(n),
+        **bar_labels(0, n),
+    }
     return complete_labels(base, vocab, key, tempo_bucket), warnings
 
 
-def harmonize_song(run_dir: str | Path, midi_path: str | Path, out_path: str | Path, *,
-                   chords: str | Path | None = None, chord_track: str | None = None,
-                   melody_track: str | None = None, key: str = "C:maj",
-                   seed: int = 0) -> dict:
+def harmonize_song(
+    run_dir: str | Path,
+    midi_path: str | Path,
+    out_path: str | Path,
+    *,
+    chords: str | Path | None = None,
+    chord_track: str | None = None,
+    melody_track: str | None = None,
+    key: str = "C:maj",
+    seed: int = 0,
+) -> dict:
     """Arrange ``midi_path`` with the harmonizer of ``run_dir``; returns paths and warnings."""
     from stripes.analysis.plots import plot_pianoroll_triptych
     from stripes.evaluation.harmonization import merge_tracks
@@ -127,8 +145,11 @@ def harmonize_song(run_dir: str | Path, midi_path: str | Path, out_path: str | P
     score = read_midi(midi_path)
     melody = read_melody(score, melody_track)
     n = int((melody[:, 0] + melody[:, 1]).max())
-    bass1, chroma = (chords_from_file(chords, n) if chords is not None
-                     else chords_from_track(score, chord_track, n))
+    bass1, chroma = (
+        chords_from_file(chords, n)
+        if chords is not None
+        else chords_from_track(score, chord_track, n)
+    )
     bpm = score.tempos[0].qpm if len(score.tempos) else 120.0
     vocab = load_task_corpus(cfg).vocab
     labels, warnings = song_labels(melody, bass1, chroma, vocab, parse_key(key), tempo_bucket(bpm))
@@ -143,8 +164,13 @@ def harmonize_song(run_dir: str | Path, midi_path: str | Path, out_path: str | P
     pred[:, :128] = roll  # keep the user's melody as the first track
     out = Path(out_path)
     write_midi(pianoroll_to_score(pred, ["Melody", "Harmony", "Bass/Piano"]), out)
-    png = plot_pianoroll_triptych(roll, merge_tracks(pred[:, 128:]), merge_tracks(pred), out.with_suffix(".png"),
-                                  titles=("melody", "generated accompaniment", "arrangement"))
+    png = plot_pianoroll_triptych(
+        roll,
+        merge_tracks(pred[:, 128:]),
+        merge_tracks(pred),
+        out.with_suffix(".png"),
+        titles=("melody", "generated accompaniment", "arrangement"),
+    )
     return {"midi": str(out), "png": str(png), "steps": n, "warnings": warnings, **choice}
 
 

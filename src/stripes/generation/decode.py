@@ -70,8 +70,9 @@ def generate(
 
 
 @torch.no_grad()
-def recurrent_log_probs(model: nn.Module, ids: Tensor, code: list | None = None,
-                        prefix: int = 1) -> Tensor:
+def recurrent_log_probs(
+    model: nn.Module, ids: Tensor, code: list | None = None, prefix: int = 1
+) -> Tensor:
     """Log-probabilities of ``ids[:, 1:]`` computed token by token with the carried state.
 
     The first ``prefix`` tokens are encoded in one parallel call, the rest one step each; this

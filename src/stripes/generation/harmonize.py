@@ -46,7 +46,7 @@ def fill_gaps(roll: np.ndarray, max_gap: int) -> np.ndarray:
     for p in np.flatnonzero(out.any(axis=0)):
         on = np.flatnonzero(out[:, p])
         gaps = np.diff(on) - 1
-        for start, gap in zip(on[:-1], gaps):
+        for start, gap in zip(on[:-1], gaps, strict=False):
             if 0 < gap <= max_gap and start + gap + 1 < t:
                 out[start + 1 : start + 1 + gap, p] = True
     return out
@@ -72,7 +72,9 @@ def choose_binarization(
     """
     grid = []
     for th, gap in itertools.product(thresholds, merge_gaps):
-        s = float(np.mean([score(binarize(p, th, gap), t) for p, t in zip(probs, targets)]))
+        s = float(
+            np.mean([score(binarize(p, th, gap), t) for p, t in zip(probs, targets, strict=False)])
+        )
         grid.append([th, gap, s])
     best = max(grid, key=lambda row: row[2])
     return {"threshold": best[0], "merge_gap": best[1], "score": best[2], "grid": grid}

@@ -1,4 +1,4 @@
-"""The stripes Transformer: one readable model for harmonization (pianorolls) and language modelling.
+"""The stripes Transformer: one readable model for harmonization and language modelling.
 
 Pre-norm blocks of (attention + MLP); attention is softmax or kernelized (``stripes.attention``);
 the positional encoding is any registered kind (``stripes.positional``): additive PEs act on the

@@ -67,7 +67,7 @@ class ExperimentConfig:
         rows = [dict(m) for m in self.methods]
         keys = list(self.grid)
         for values in itertools.product(*(self.grid[k] for k in keys)):
-            rows.append(dict(zip(keys, values)))
+            rows.append(dict(zip(keys, values, strict=False)))
         for row in rows:
             bad = sorted(set(row) - set(METHOD_KEYS))
             if bad:
@@ -83,8 +83,12 @@ class ExperimentConfig:
         for key in ("pe", "pe_params", "attention", "feature_map"):
             if key in method:
                 model[key] = method[key]
-        return replace(base, context=method.get("context", base.context), model=model,
-                       train={**base.train, "seed": seed})
+        return replace(
+            base,
+            context=method.get("context", base.context),
+            model=model,
+            train={**base.train, "seed": seed},
+        )
 
 
 def method_label(method: dict[str, Any]) -> str:
@@ -98,8 +102,9 @@ def method_label(method: dict[str, Any]) -> str:
     return "-".join(parts).replace("/", "_")
 
 
-def run_experiment(path: str | Path, out_root: str | Path = "results",
-                   progress: bool = True) -> dict[str, Path]:
+def run_experiment(
+    path: str | Path, out_root: str | Path = "results", progress: bool = True
+) -> dict[str, Path]:
     """Run (or resume) every run of the experiment; write the tables; return their paths."""
     exp = ExperimentConfig.from_yaml(path)
     out = Path(out_root) / exp.name
@@ -150,14 +155,23 @@ def write_tables(exp: ExperimentConfig, out: Path, wall_s: float, command: str) 
 
     ref = method_label(exp.reference) if exp.reference else None
     paths = {}
-    lines = [f"# {exp.name}", "", exp.description.strip(), "", f"- scale: {exp.scale}",
-             f"- seeds: {exp.seeds}", f"- command: `{command}`",
-             f"- wall time (all sessions of this experiment): {wall_s / 60:.1f} min", ""]
+    lines = [
+        f"# {exp.name}",
+        "",
+        exp.description.strip(),
+        "",
+        f"- scale: {exp.scale}",
+        f"- seeds: {exp.seeds}",
+        f"- command: `{command}`",
+        f"- wall time (all sessions of this experiment): {wall_s / 60:.1f} min",
+        "",
+    ]
     for bars, per_seed in collect_scores(exp, out).items():
         reference = ref if ref in per_seed and len(exp.seeds) >= 2 else None
         title = f"{exp.name}: test windows of {bars} bars (mean ± std over seeds)"
-        written = write_report(per_seed, out / f"table_{bars}bars", reference=reference,
-                               title=title)
+        written = write_report(
+            per_seed, out / f"table_{bars}bars", reference=reference, title=title
+        )
         paths[bars] = written["markdown"]
         lines += [f"## {bars} bars", "", written["markdown"].read_text().split("\n", 2)[-1], ""]
     (out / "summary.md").write_text("\n".join(lines))

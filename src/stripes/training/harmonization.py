@@ -25,8 +25,16 @@ from stripes.models import ModelConfig, StripesTransformer
 from stripes.training.loop import TrainConfig, train
 
 # L of each context's structure positions (MATH.md §3; stripes.music.structure).
-CONTEXT_DIMS = {"time": 1, "rep": 1, "key": 1, "bin": 12, "melody": 1, "chord": 1,
-                "phrase": 1, "fs": 3}
+CONTEXT_DIMS = {
+    "time": 1,
+    "rep": 1,
+    "key": 1,
+    "bin": 12,
+    "melody": 1,
+    "chord": 1,
+    "phrase": 1,
+    "fs": 3,
+}
 DATASETS = ("chorales", "pop909")
 
 
@@ -75,11 +83,17 @@ class HarmonizationConfig:
         if self.context not in CONTEXT_DIMS:
             raise ValueError(f"unknown context {self.context!r}; choose from {list(CONTEXT_DIMS)}")
         if self.eval_tracks not in ("all", "accompaniment"):
-            raise ValueError(f"eval_tracks must be 'all' or 'accompaniment', got {self.eval_tracks!r}")
+            raise ValueError(
+                f"eval_tracks must be 'all' or 'accompaniment', got {self.eval_tracks!r}"
+            )
 
     def model_config(self) -> ModelConfig:
-        fixed = {"input_kind": "pianoroll", "input_dim": 256, "output_dim": 384,
-                 "position_dim": CONTEXT_DIMS[self.context]}
+        fixed = {
+            "input_kind": "pianoroll",
+            "input_dim": 256,
+            "output_dim": 384,
+            "position_dim": CONTEXT_DIMS[self.context],
+        }
         return ModelConfig.from_dict({**self.model, **fixed})
 
     def train_config(self, out_dir: str | Path) -> TrainConfig:
@@ -97,7 +111,12 @@ def load_task_corpus(config: HarmonizationConfig, progress: bool = False):
     An existing cache is used as it is (whatever options built it, e.g. a subset for tests);
     ``stripes data prepare ... --force`` rebuilds one.
     """
-    from stripes.music.datasets import default_cache_dir, load_corpus, prepare_chorales, prepare_pop909
+    from stripes.music.datasets import (
+        default_cache_dir,
+        load_corpus,
+        prepare_chorales,
+        prepare_pop909,
+    )
 
     out = (Path(config.cache_dir) if config.cache_dir else default_cache_dir()) / config.data
     if (out / "manifest.json").exists():
@@ -109,14 +128,26 @@ def load_task_corpus(config: HarmonizationConfig, progress: bool = False):
     return load_corpus(path)
 
 
-def build_dataset(corpus, config: HarmonizationConfig, split: str, bars: int | None,
-                  augment: bool = False, cap: int | None = None):
+def build_dataset(
+    corpus,
+    config: HarmonizationConfig,
+    split: str,
+    bars: int | None,
+    augment: bool = False,
+    cap: int | None = None,
+):
     """Windows of one split; a seeded subset of ``cap`` windows when capped."""
     from stripes.music.datasets import WindowDataset
 
     hop = None if bars is None or split == "train" else bars  # test windows do not overlap
-    ds = WindowDataset(corpus, split, bars=bars, hop_bars=hop, context=config.context,
-                       transpose=tuple(config.transpose) if augment and config.transpose else None)
+    ds = WindowDataset(
+        corpus,
+        split,
+        bars=bars,
+        hop_bars=hop,
+        context=config.context,
+        transpose=tuple(config.transpose) if augment and config.transpose else None,
+    )
     if cap is not None and len(ds) > cap:
         keep = np.random.default_rng(0).permutation(len(ds))[:cap]
         ds.index = ds.index[np.sort(keep)]
@@ -131,7 +162,9 @@ def harmonization_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits[mask], batch["targets"][mask])
 
 
-def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress: bool = True) -> dict:
+def train_harmonizer(
+    config: HarmonizationConfig, out_dir: str | Path, progress: bool = True
+) -> dict:
     """Train one harmonizer; the run folder gets ``task.yaml`` (this config) and checkpoints."""
     from stripes.music.datasets import collate_windows
 
@@ -139,15 +172,23 @@ def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress:
     out.mkdir(parents=True, exist_ok=True)
     (out / "task.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     corpus = load_task_corpus(config, progress)
-    train_ds = build_dataset(corpus, config, "train", config.train_bars, augment=True,
-                             cap=config.max_train_windows)
+    train_ds = build_dataset(
+        corpus, config, "train", config.train_bars, augment=True, cap=config.max_train_windows
+    )
     val_ds = build_dataset(corpus, config, "val", config.train_bars, cap=config.max_eval_windows)
     tcfg = config.train_config(out)
     tcfg.progress = progress and tcfg.progress
     torch.manual_seed(tcfg.seed)
     model = StripesTransformer(config.model_config())
-    summary = train(model, harmonization_loss, train_ds, val_ds, tcfg, collate_windows,
-                    model_config={"model": config.model_config().to_dict(), "task": asdict(config)})
+    summary = train(
+        model,
+        harmonization_loss,
+        train_ds,
+        val_ds,
+        tcfg,
+        collate_windows,
+        model_config={"model": config.model_config().to_dict(), "task": asdict(config)},
+    )
     return {**summary, "parameters": model.num_parameters()}
 
 
@@ -204,7 +245,7 @@ def evaluate_harmonizer(run_dir: str | Path, progress: bool = False) -> dict:
         test = build_dataset(corpus, config, "test", bars, cap=config.max_eval_windows)
         tp, tt, songs = _collect(model, test)
         scores = []
-        for p, t, song in zip(tp, tt, songs):
+        for p, t, song in zip(tp, tt, songs, strict=False):
             pred = binarize(p, choice["threshold"], choice["merge_gap"])
             pred, t = _select_tracks(pred, t, config.eval_tracks)
             scores.append({"song": song, **evaluate_harmonization(pred, t)})
