@@ -209,6 +209,7 @@ def _add_harmonization(sub: argparse._SubParsersAction) -> None:
     r = xsub.add_parser("run", help="train + evaluate every run (resuming), then write tables")
     r.add_argument("config", help="configs/experiments/<name>.yaml")
     r.add_argument("--out", default="results", help="results root (default: results/)")
+    r.add_argument("--device", help="training device of every run: cpu, cuda or auto")
     r.set_defaults(func=_run_experiment)
 
 
@@ -232,7 +233,7 @@ def _run_harmonize(args: argparse.Namespace) -> None:
 def _run_experiment(args: argparse.Namespace) -> None:
     from stripes.training.experiment import run_experiment
 
-    paths = run_experiment(args.config, args.out)
+    paths = run_experiment(args.config, args.out, device=args.device)
     for key, path in paths.items():
         print(f"{key}: {path}")
 

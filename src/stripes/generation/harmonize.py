@@ -63,7 +63,7 @@ def choose_binarization(
     probs: Sequence[np.ndarray],
     targets: Sequence[np.ndarray],
     score: Callable[[np.ndarray, np.ndarray], float],
-    thresholds: Sequence[float] = (0.2, 0.3, 0.4, 0.5, 0.6),
+    thresholds: Sequence[float] = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5),
     merge_gaps: Sequence[int] = (0, 2, 4, 8),
 ) -> dict:
     """The ``(threshold, merge_gap)`` of the grid with the best mean ``score(pred, target)``.

@@ -6,6 +6,9 @@
    ``forward(q, k, positions, offset, code=None, layer=0) -> (q', k')`` on ``[B, T, H, D]``, where
    ``q', k'`` are ``[B, T, H, D']`` with ``D' = output_dim(D)`` (R for SPE, 2K for F-StrIPE,
    D/2 for RoPEPool, D for RoPE).
+3. :class:`RelativeBiasPE` — the quadratic baselines ([S24]): a ``QKTransformPE`` that leaves
+   q, k unchanged and adds ``bias(positions, key_positions, q) -> [B or 1, H, T, S]`` to the logits
+   of exact softmax attention (the ``Attention`` layer calls it when ``kind="softmax"``).
 
 Positions are explicit: integer times ``[B or 1, T]`` or structure vectors ``[B, T, L]``
 (``L = position_dim``). When ``positions`` is ``None`` a PE uses ``offset + arange(T)``, which
@@ -67,9 +70,58 @@ class QKTransformPE(nn.Module):
         raise NotImplementedError
 
 
+class RelativeBiasPE(QKTransformPE):
+    """Contract 3: an additive logit bias for exact (quadratic) softmax attention.
+
+    ``forward`` is the identity on q and k (so the module fits the ``qk_pe`` hook); the layer
+    then asks for ``bias(positions, key_positions, q)`` (``[B or 1, H, T, S]``, added to
+    ``q·k/√D``). Subclasses refuse sizes whose ``T×S`` tensors exceed ``max_bytes``.
+    """
+
+    adds_bias: bool = True
+
+    def output_dim(self, head_dim: int) -> int:
+        return head_dim
+
+    def forward(self, q, k, positions=None, offset=0, code=None, layer=0):
+        """Identity: the positional information enters through :meth:`bias`."""
+        return q, k
+
+    def bias(
+        self, positions: Tensor, key_positions: Tensor | None = None, q: Tensor | None = None
+    ) -> Tensor:
+        """``positions [B or 1, T(, L)]`` of the queries, ``key_positions [B or 1, S(, L)]``
+        (default: the same), queries ``q [B, T, H, D]`` -> logit bias ``[B or 1, H, T, S]``."""
+        raise NotImplementedError
+
+
 def default_positions(batch: int, length: int, offset: int, device: torch.device) -> Tensor:
     """Integer times ``offset + arange(T)`` as a float ``[1, T]`` tensor (broadcast over B)."""
     return torch.arange(offset, offset + length, device=device, dtype=torch.float32)[None]
+
+
+def position_vectors(
+    positions: Tensor | None,
+    length: int,
+    offset: int = 0,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """Normalise positions to structure vectors ``[B or 1, T, L]`` in ``dtype``.
+
+    ``None`` gives ``offset + arange(T)`` (``L = 1``); integer times ``[B or 1, T]`` get ``L = 1``;
+    ``[B or 1, T, L]`` pass through. Trigonometric PEs call this with at least float32.
+    """
+    if positions is None:
+        return default_positions(1, length, offset, device)[..., None].to(dtype)
+    if positions.dim() == 2:
+        positions = positions[..., None]
+    if positions.dim() != 3 or positions.shape[1] != length:
+        raise ValueError(
+            f"positions must be [B or 1, T] or [B or 1, T, L] with T={length}; "
+            f"got {tuple(positions.shape)}"
+        )
+    return positions.to(device=device, dtype=dtype)
 
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
@@ -116,7 +168,8 @@ class PositionalConfig:
         """
         available_kinds()
         if self.kind not in _REGISTRY:
-            raise ValueError(f"unknown positional encoding {self.kind!r}; choose from {sorted(_REGISTRY)}")
+            kinds = sorted(_REGISTRY)
+            raise ValueError(f"unknown positional encoding {self.kind!r}; choose from {kinds}")
         accepted = inspect.signature(_REGISTRY[self.kind]).parameters
         taken = {k: v for k, v in defaults.items() if k in accepted}
         return build_positional(self.kind, **{**taken, **self.params})

@@ -103,19 +103,28 @@ def method_label(method: dict[str, Any]) -> str:
 
 
 def run_experiment(
-    path: str | Path, out_root: str | Path = "results", progress: bool = True
+    path: str | Path,
+    out_root: str | Path = "results",
+    progress: bool = True,
+    device: str | None = None,
 ) -> dict[str, Path]:
-    """Run (or resume) every run of the experiment; write the tables; return their paths."""
+    """Run (or resume) every run of the experiment; write the tables; return their paths.
+
+    ``device`` overrides the training device of every run (``cpu``, ``cuda``, ``auto``).
+    """
     exp = ExperimentConfig.from_yaml(path)
+    if device is not None:
+        exp.base = {**exp.base, "train": {**exp.base.get("train", {}), "device": device}}
     out = Path(out_root) / exp.name
     out.mkdir(parents=True, exist_ok=True)
     (out / "experiment.yaml").write_text(yaml.safe_dump(asdict(exp), sort_keys=False))
-    started = time.perf_counter()
     runs = [(m, s) for m in exp.method_list() for s in exp.seeds]
+    wall = _add_wall_time(out, 0.0)
     for method, seed in tqdm(runs, desc=exp.name, unit="run", disable=not progress):
+        started = time.perf_counter()
         run_one(exp, method, seed, out / "runs" / method_label(method) / f"seed{seed}")
-    wall = _add_wall_time(out, time.perf_counter() - started)
-    return write_tables(exp, out, wall, command=_command(path, out_root))
+        wall = _add_wall_time(out, time.perf_counter() - started)  # kept if later cut off
+    return write_tables(exp, out, wall, command=_command(path, out_root, device))
 
 
 def run_one(exp: ExperimentConfig, method: dict, seed: int, run_dir: Path) -> dict:
@@ -186,8 +195,10 @@ def _add_wall_time(out: Path, seconds: float) -> float:
     return total
 
 
-def _command(path: str | Path, out_root: str | Path) -> str:
+def _command(path: str | Path, out_root: str | Path, device: str | None = None) -> str:
     argv = ["stripes", "experiment", "run", str(path)]
     if str(out_root) != "results":
         argv += ["--out", str(out_root)]
+    if device is not None:
+        argv += ["--device", device]
     return " ".join(shlex.quote(a) for a in argv)

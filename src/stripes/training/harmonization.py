@@ -74,7 +74,7 @@ class HarmonizationConfig:
     eval_tracks: str = "all"
     model: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
-    thresholds: list[float] = field(default_factory=lambda: [0.2, 0.3, 0.4, 0.5, 0.6])
+    thresholds: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5])
     merge_gaps: list[int] = field(default_factory=lambda: [0, 2, 4])
 
     def __post_init__(self):

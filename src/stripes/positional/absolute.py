@@ -1,0 +1,166 @@
+"""Absolute PEs added to the token embeddings: NoPE, sinusoidal, learned, structure.
+
+All map ``x [B, T, d_model] -> x + e(positions)``; positions default to ``offset + arange(T)``, so
+one-token decoding passes ``offset = tokens seen``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from stripes.positional.base import AdditivePE, default_positions, register
+
+SINE_BASES = (7920.0, 9919.0, 10001.0, 11339.0)  # [S24]'s per-structure bases
+
+
+def sinusoid_embedding(values: Tensor, dim: int, base: float = 10000.0) -> Tensor:
+    """Vaswani et al.'s table: ``e_{2i} = sin(v/base^{2i/dim})``, ``e_{2i+1} = cos(…)``.
+
+    ``values [...]`` (any real numbers) -> ``[..., dim]``, computed in float32 at least.
+    """
+    acc = torch.promote_types(values.dtype, torch.float32)
+    i = torch.arange(dim, device=values.device, dtype=torch.float64)
+    inv = (base ** (-2 * torch.div(i, 2, rounding_mode="floor") / dim)).to(acc)
+    ang = values.to(acc)[..., None] * inv
+    return torch.where(i.to(values.device) % 2 == 0, ang.sin(), ang.cos())
+
+
+def _times(x: Tensor, positions: Tensor | None, offset: int) -> Tensor:
+    """Positions ``[B or 1, T]`` (default ``offset + arange(T)``)."""
+    if positions is None:
+        return default_positions(x.shape[0], x.shape[1], offset, x.device)
+    if positions.dim() != 2 or positions.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"positions must be [B or 1, T={x.shape[1]}]; got {tuple(positions.shape)}"
+        )
+    return positions
+
+
+@register("none")
+class NoPE(AdditivePE):
+    """No positional encoding: the identity (causal masking alone carries order)."""
+
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x: Tensor, positions: Tensor | None = None, offset: int = 0) -> Tensor:
+        return x
+
+
+@register("sinusoidal")
+class SinusoidalAPE(AdditivePE):
+    """Sinusoidal APE (Vaswani et al. 2017). No table: evaluated at any position, so it
+    extrapolates beyond ``max_len`` (the sinusoids simply continue); ``max_len`` is unused and
+    kept for a uniform configuration.
+
+    Args:
+        d_model: embedding size.
+        max_len: ignored (accepted for symmetry with :class:`LearnedAPE`).
+        base: 10000.
+    """
+
+    def __init__(self, d_model: int, max_len: int | None = None, base: float = 10000.0):
+        super().__init__()
+        self.d_model, self.base = d_model, base
+
+    def forward(self, x: Tensor, positions: Tensor | None = None, offset: int = 0) -> Tensor:
+        e = sinusoid_embedding(_times(x, positions, offset), self.d_model, self.base)
+        return x + e.to(x.dtype)
+
+
+@register("learned")
+class LearnedAPE(AdditivePE):
+    """Learned APE: a table of ``max_len`` embeddings; positions outside it raise an error.
+
+    Args:
+        d_model: embedding size.
+        max_len: number of table entries (positions ``0 … max_len−1``).
+    """
+
+    def __init__(self, d_model: int, max_len: int = 2048):
+        super().__init__()
+        self.max_len = max_len
+        self.table = nn.Embedding(max_len, d_model)
+        nn.init.normal_(self.table.weight, std=0.02)
+
+    def forward(self, x: Tensor, positions: Tensor | None = None, offset: int = 0) -> Tensor:
+        idx = _times(x, positions, offset).long()
+        if int(idx.min()) < 0 or int(idx.max()) >= self.max_len:
+            raise ValueError(
+                f"learned APE has a table of {self.max_len} positions (0..{self.max_len - 1}); "
+                f"got positions {int(idx.min())}..{int(idx.max())}: use a longer max_len or a "
+                "PE that extrapolates (sinusoidal, RoPE, SPE, F-StrIPE)"
+            )
+        return x + self.table(idx).to(x.dtype)
+
+
+@register("structure_ape")
+class StructureAPE(AdditivePE):
+    """StructureAPE ([S24]): the sum over L structure levels of an embedding of each label.
+
+    ``positions`` are integer labels ``[B, T, L]`` (or ``[B, T]`` for L = 1), e.g. tempo bucket,
+    section, chord id, melody pitch. ``mode="learned"``: one ``nn.Embedding(vocab_sizes[l])`` per
+    level (labels outside a vocabulary raise an error). ``mode="sinusoidal"``: the sinusoid of
+    each label value with a per-structure base (``bases``, default [S24]'s 7920, 9919, 10001,
+    11339, then ``10000·1.1^l``).
+
+    Args:
+        d_model: embedding size.
+        vocab_sizes: per-level vocabulary sizes (learned mode).
+        mode: ``learned`` or ``sinusoidal``.
+        bases: per-level bases (sinusoidal mode).
+        position_dim: L (defaults to ``len(vocab_sizes)`` when given).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        vocab_sizes: Sequence[int] | None = None,
+        mode: str = "learned",
+        bases: Sequence[float] | None = None,
+        position_dim: int = 1,
+    ):
+        super().__init__()
+        if mode not in ("learned", "sinusoidal") or (mode == "learned" and not vocab_sizes):
+            raise ValueError(f"mode 'learned' (with vocab_sizes) or 'sinusoidal'; got {mode!r}")
+        self.levels = len(vocab_sizes) if vocab_sizes else position_dim
+        self.d_model, self.mode = d_model, mode
+        self.vocab_sizes = list(vocab_sizes or [])
+        default = [SINE_BASES[i] if i < 4 else 10000.0 * 1.1**i for i in range(self.levels)]
+        self.bases = list(bases or default)
+        if mode == "learned":
+            self.tables = nn.ModuleList(nn.Embedding(v, d_model) for v in self.vocab_sizes)
+            for t in self.tables:
+                nn.init.normal_(t.weight, std=0.02)
+
+    def forward(self, x: Tensor, positions: Tensor | None = None, offset: int = 0) -> Tensor:
+        """``positions``: labels ``[B or 1, T, L]`` (required)."""
+        labels = self._labels(x, positions)
+        e = 0.0
+        for lvl in range(self.levels):
+            e = e + self._embed(labels[..., lvl], lvl)
+        return x + e.to(x.dtype)
+
+    def _labels(self, x: Tensor, positions: Tensor | None) -> Tensor:
+        if positions is None:
+            raise ValueError("StructureAPE needs structure labels: positions [B, T, L]")
+        labels = positions[..., None] if positions.dim() == 2 else positions
+        if labels.shape[1] != x.shape[1] or labels.shape[-1] != self.levels:
+            raise ValueError(f"labels must be [B, T={x.shape[1]}, L={self.levels}]; "
+                             f"got {tuple(positions.shape)}")
+        return labels
+
+    def _embed(self, labels: Tensor, lvl: int) -> Tensor:
+        if self.mode == "sinusoidal":
+            return sinusoid_embedding(labels, self.d_model, self.bases[lvl])
+        idx, size = labels.long(), self.vocab_sizes[lvl]
+        if int(idx.min()) < 0 or int(idx.max()) >= size:
+            raise ValueError(f"level {lvl} labels must lie in 0..{size - 1} (vocab_sizes[{lvl}]"
+                             f"={size}); got {int(idx.min())}..{int(idx.max())}")
+        return self.tables[lvl](idx)
+
+
+__all__ = ["LearnedAPE", "NoPE", "SinusoidalAPE", "StructureAPE", "sinusoid_embedding"]

@@ -1,0 +1,179 @@
+"""RoPE and RoPEPool ([ST] Eq. 8-10, 14, 23-26): rotate each pair of q, k by ``θ_i(t) = ω_iᵀ p_t``.
+
+Pairs are ``(2i, 2i+1)`` (0-based; ``(2i−1, 2i)`` in the paper's 1-based notation), i.e.
+adjacent features, rotated as one complex multiplication ``(x_2i + i x_2i+1)·e^{iθ_i}``: a single
+fused elementwise pass over q and k with a cached ``e^{iθ}`` table (PERF.md: naive rotations
+cost 30-100 % of attention).
+
+Frequencies ``ω [Hf, D/2, L]`` (radians per unit position), variants:
+
+- ``"A"``: fixed geometric ``ω_i = base^{−2i/D}`` (base 10000), shared by heads (``Hf = 1``).
+- ``"B"``: fixed, different per head, our choice: each head shifts the geometric grid by a
+  fraction of one step, ``ω_{h,i} = base^{−2(i + h/H)/D}``, so the H heads together sample the
+  same range ``[base^{-1}, 1]`` H times more densely and no two heads share a frequency.
+- ``"C"``: learned per head (``nn.Parameter``, initialised as A).
+
+Structure vectors ``p_t ∈ R^L`` (``L = position_dim > 1``): for A and B pair i follows level
+``i mod L`` (axial, ``ω_i = base^{…} e_{i mod L}``); C learns full vectors ``ω_i ∈ R^L`` from that
+start. Trigonometry runs in float32 at least (float64 for the cached tables). Tables are cached
+for the fixed variants with integer positions (``None`` or an integer dtype); float or vector
+positions and variant C compute them per call.
+
+RoPE's logits (Eq. 14) carry only lag terms ``cos Δ⁻, sin Δ⁻``, ``Δ⁻ = θ(p_m) − θ(p_n)``.
+RoPEPool (MATH.md §3, our per-pair derivation) pools each rotated pair to one number,
+``u_i(a) = a_2i (cos θ_i + sin θ_i) + a_2i+1 (cos θ_i − sin θ_i)``, ``output_dim = D/2``, so that
+``q̂_m·k̂_n = Σ_i cosΔ⁻(a1b1 + a2b2) + sinΔ⁻(a1b2 − a2b1) + cosΔ⁺(a1b2 + a2b1) + sinΔ⁺(a1b1 − a2b2)``
+(Eq. 23, ``Δ⁺ = θ(p_m) + θ(p_n)``); on unit-norm pairs ``a = e^{iα}, b = e^{iβ}`` each term is
+``cos(α − β + Δ⁻) + sin(α + β + Δ⁺)`` (Eq. 24-26): not shift-invariant.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from stripes.positional.base import QKTransformPE, position_vectors, register
+
+ROPE_VARIANTS = ("A", "B", "C")
+
+
+def rope_frequencies(
+    variant: str, n_heads: int, head_dim: int, position_dim: int = 1, base: float = 10000.0
+) -> Tensor:
+    """``ω [Hf, D/2, L]`` of variant A or B (C starts from A), float64."""
+    i = torch.arange(head_dim // 2, dtype=torch.float64)
+    if variant == "B":
+        shift = torch.arange(n_heads, dtype=torch.float64)[:, None] / n_heads
+        omega = base ** (-2 * (i[None] + shift) / head_dim)  # [H, D/2]
+    else:
+        omega = (base ** (-2 * i / head_dim))[None]  # [1, D/2]
+    if variant == "C":
+        omega = omega.expand(n_heads, -1)
+    axial = torch.nn.functional.one_hot(torch.arange(head_dim // 2) % position_dim, position_dim)
+    return omega[..., None] * axial.to(torch.float64)
+
+
+class _RotaryBase(QKTransformPE):
+    """Frequencies, cached tables and the angle computation shared by RoPE and RoPEPool."""
+
+    def __init__(self, n_heads, head_dim, variant, base, position_dim, max_len):
+        super().__init__()
+        if variant not in ROPE_VARIANTS or head_dim % 2:
+            raise ValueError(f"variant in {ROPE_VARIANTS} and even head_dim; got {variant!r}, "
+                             f"{head_dim}")
+        self.n_heads, self.head_dim, self.variant = n_heads, head_dim, variant
+        self.position_dim, self.max_len = position_dim, max_len
+        omega = rope_frequencies(variant, n_heads, head_dim, position_dim, base)
+        if variant == "C":
+            self.omega = nn.Parameter(omega.float())
+        else:
+            self.register_buffer("omega", omega, persistent=False)
+        self._cache: Tensor | None = None
+        self._cache_dtype: torch.dtype | None = None
+
+    def angles(self, positions: Tensor | None, length: int, offset: int = 0) -> Tensor:
+        """``θ = ωᵀp`` ``[Bp, T, Hf, D/2]`` (float32 at least)."""
+        acc = torch.promote_types(self.omega.dtype, torch.float32)
+        pos = position_vectors(positions, length, offset, self.omega.device, acc)
+        return torch.einsum("btl,hil->bthi", pos, self.omega.to(acc))
+
+    def _table(self, positions: Tensor | None, length: int, offset: int, dtype) -> Tensor:
+        """The per-position table of :meth:`_encode` ``[Bp, T, Hf, …]`` (``dtype``: the real
+        precision), cached for the fixed variants with integer times."""
+        vector = positions is not None and positions.dim() == 3
+        integral = positions is None or not positions.is_floating_point()
+        if self.variant == "C" or self.position_dim != 1 or vector or not integral:
+            return self._encode(*self._trig(self.angles(positions, length, offset), dtype))
+        need = offset + length if positions is None else int(positions.max()) + 1
+        if self._cache is None or self._cache.shape[0] < need or self._cache_dtype != dtype:
+            n = max(need, self.max_len, 0 if self._cache is None else 2 * self._cache.shape[0])
+            t = torch.arange(n, dtype=torch.float64, device=self.omega.device)
+            ang = t[:, None, None] * self.omega[None, :, :, 0].double()  # [N, Hf, D/2]
+            self._cache = self._encode(*self._trig(ang, dtype))
+            self._cache_dtype = dtype
+        if positions is None:
+            return self._cache[offset : offset + length][None]
+        return self._cache[positions.long()]
+
+    @staticmethod
+    def _trig(ang: Tensor, dtype) -> tuple[Tensor, Tensor]:
+        ang = ang.to(torch.promote_types(ang.dtype, dtype))  # trig in the wider of the two
+        return ang.cos().to(dtype), ang.sin().to(dtype)
+
+    def _encode(self, cos: Tensor, sin: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+@register("rope")
+class RoPE(_RotaryBase):
+    """Rotary PE, ``q, k [B, T, H, D] -> [B, T, H, D]`` (``output_dim = D``).
+
+    Args:
+        n_heads, head_dim: H, D (even).
+        variant: ``"A"``, ``"B"`` or ``"C"`` (module docstring).
+        base: geometric base of A and B (10000).
+        position_dim: L.
+        max_len: initial length of the cached tables (they grow on demand).
+    """
+
+    def __init__(self, n_heads: int, head_dim: int, variant: str = "A", base: float = 10000.0,
+                 position_dim: int = 1, max_len: int = 2048):
+        super().__init__(n_heads, head_dim, variant, base, position_dim, max_len)
+
+    def output_dim(self, head_dim: int) -> int:
+        return head_dim
+
+    def _encode(self, cos: Tensor, sin: Tensor) -> Tensor:
+        return torch.complex(cos, sin)  # e^{iθ}
+
+    def forward(self, q, k, positions=None, offset=0, code=None, layer=0):
+        """Rotate every pair of q and k by its angle ([ST] Eq. 8-10)."""
+        acc = torch.promote_types(q.dtype, torch.float32)
+        rot = self._table(positions, q.shape[1], offset, acc)
+        return _rotate(q, rot), _rotate(k, rot)
+
+
+@register("rope_pool")
+class RoPEPool(_RotaryBase):
+    """RoPEPool, ``q, k [B, T, H, D] -> [B, T, H, D/2]`` ([ST] Eq. 23, 26; same args as RoPE)."""
+
+    def __init__(self, n_heads: int, head_dim: int, variant: str = "A", base: float = 10000.0,
+                 position_dim: int = 1, max_len: int = 2048):
+        super().__init__(n_heads, head_dim, variant, base, position_dim, max_len)
+
+    def output_dim(self, head_dim: int) -> int:
+        return head_dim // 2
+
+    def _encode(self, cos: Tensor, sin: Tensor) -> Tensor:
+        # Re((a_2i + i a_2i+1)(x − i y)) = a_2i x + a_2i+1 y with x = cos + sin, y = cos − sin
+        return torch.complex(cos + sin, sin - cos)
+
+    def forward(self, q, k, positions=None, offset=0, code=None, layer=0):
+        """``u_i = a_2i (cos θ_i + sin θ_i) + a_2i+1 (cos θ_i − sin θ_i)`` for q and k: the real
+        part of one complex multiply (a strided view, ``[B, T, H, D/2]``)."""
+        acc = torch.promote_types(q.dtype, torch.float32)
+        w = self._table(positions, q.shape[1], offset, acc)
+        return _pool_pairs(q, w), _pool_pairs(k, w)
+
+
+def _pairs(x: Tensor) -> Tensor:
+    return x.reshape(*x.shape[:-1], x.shape[-1] // 2, 2)
+
+
+def _rotate(x: Tensor, rot: Tensor) -> Tensor:
+    """``x [B, T, H, D]`` times ``e^{iθ}`` ``[Bp, T, Hf, D/2]`` pairwise, one fused pass."""
+    return _complex_product(x, rot).flatten(-2).to(x.dtype)
+
+
+def _pool_pairs(x: Tensor, w: Tensor) -> Tensor:
+    """``x [B, T, H, D]``, complex ``w [Bp, T, Hf, D/2]`` -> ``Re(x_c · w)`` ``[B, T, H, D/2]``."""
+    return _complex_product(x, w)[..., 0].to(x.dtype)
+
+
+def _complex_product(x: Tensor, w: Tensor) -> Tensor:
+    """``(x_2i + i x_2i+1) · w_i`` as ``[..., D/2, 2]`` (real, imaginary), one fused pass."""
+    pairs = _pairs(x)
+    if pairs.stride(-1) != 1 or any(s % 2 for s in pairs.stride()[:-1]) or \
+            pairs.storage_offset() % 2:
+        pairs = pairs.contiguous()
+    return torch.view_as_real(torch.view_as_complex(pairs.to(w.real.dtype)) * w)

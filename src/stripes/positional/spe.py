@@ -1,0 +1,286 @@
+"""Stochastic Positional Encoding ([SPE] Sec. 2): sineSPE, convSPE, gating, shareable codes.
+
+Per head h and feature d, codes ``Q̄_d, K̄_d ∈ R^{T×R}`` with ``E[Q̄_d K̄_dᵀ]/R = P_d`` are pooled
+into ``q̂_m = Σ_d q_md Q̄_d(m) / (DR)^{1/4}`` (Eq. 16-17, likewise k̂), by contraction: the
+``B·T·H·D·R`` product of the official code is never formed (:mod:`stripes.positional.pooling`
+for sineSPE; a banded block matmul for convSPE).
+
+Scaling: the ``(DR)^{-1/4}`` of Eq. 16-17 is applied here, inside the pooling, so
+``E[q̂_m·k̂_n] = √(R/D) Σ_d q_md P_d(m,n) k_nd``. The attention layer then applies its own
+temperature for ``D' = R`` (softmax: ``1/√R``; FAVOR: ``x/R^{1/4}`` per side), which gives the
+paper's ``exp(Σ_d q_md P_d k_nd / √D)`` (Eq. 8). Pointwise maps (elu+1, relu) have no temperature.
+
+Codes ([SPE] App. A.2): ``draw_code(length, positions, generator, n_realizations)`` draws once per
+forward, shared by the batch and by every layer (pass ``code=`` to each); ``freeze(code)`` keeps one
+realization for evaluation and decoding. ``R`` may change at call time through ``n_realizations``.
+
+Gating (Eq. 23-25), our one convention: ``δ_d = sigmoid(g_{layer,h,d})`` is the weight of the
+position-free part, ``Q̄'_d = √(1−δ_d) Q̄_d + √δ_d ε_d`` and ``K̄'_d = √(1−δ_d) K̄_d + √δ_d ε_d`` with
+one ``ε_d ~ N(0, I_R)`` drawn with the code (so it is frozen with it), hence
+``P'_d = δ_d + (1−δ_d) P_d``. One gate per layer (``n_layers`` of them) since codes are shared.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from stripes.positional.base import QKTransformPE, position_vectors, register
+from stripes.positional.pooling import sinusoid_pool
+
+NOISES = ("gaussian", "rademacher", "orthogonal")
+_MASK64 = (1 << 64) - 1
+_SIGNS = torch.tensor([[1.0 if (b >> i) & 1 else -1.0 for i in range(8)] for b in range(256)])
+
+
+def counter_seed(seed: int, index: int) -> int:
+    """splitmix64 of ``(seed, index)``: the seed of noise block ``index`` (counter-based noise)."""
+    x = (seed * 0x9E3779B97F4A7C15 + (index + 1) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (x ^ (x >> 31)) >> 1
+
+
+def draw_noise(kind: str, shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
+    """White noise, float32 on the generator's device: zero mean, ``E[z zᵀ] = I``.
+
+    ``gaussian``: N(0, 1). ``rademacher``: ±1 from 64 random bits per draw (about 3× faster than
+    ``randn``, same second moments, lower variance of ``Q̄K̄ᵀ/R``). ``orthogonal`` (sineSPE, last
+    two axes ``[2K, R]`` with ``R ≥ 2K``): rows orthogonal with ``Z Zᵀ = R·I`` (Haar directions).
+    """
+    if kind == "gaussian":
+        return torch.randn(shape, generator=generator)
+    if kind == "rademacher":
+        n = math.prod(shape)
+        words = torch.randint(-(2**63), 2**63 - 1, (-(-n // 64),), generator=generator)
+        return F.embedding(words.view(torch.uint8).long(), _SIGNS).view(-1)[:n].view(shape)
+    if kind == "orthogonal":
+        *batch, rows, r = shape
+        if r < rows:
+            raise ValueError(f"orthogonal noise needs R >= 2K; got R={r} < 2K={rows}")
+        g = torch.randn(*batch, r, rows, generator=generator, dtype=torch.float64)
+        qmat, tri = torch.linalg.qr(g)  # [.., R, 2K], orthonormal columns
+        qmat = qmat * torch.sign(torch.diagonal(tri, dim1=-2, dim2=-1))[..., None, :]
+        return (math.sqrt(r) * qmat.transpose(-1, -2)).float()
+    raise ValueError(f"unknown noise {kind!r}; choose from {NOISES}")
+
+
+@dataclass
+class SineCode:
+    """A sineSPE realization: ``noise Z [H, D, 2K, R]``, ``gate_noise ε [H, D, R]`` or None."""
+
+    noise: Tensor
+    gate_noise: Tensor | None = None
+
+    @property
+    def n_realizations(self) -> int:
+        return self.noise.shape[-1]
+
+
+@dataclass
+class ConvCode:
+    """A convSPE realization: counter-based noise, block ``b`` drawn from ``counter_seed(seed, b)``.
+
+    The noise of padded position ``u`` is a deterministic function of ``(seed, u)``, so the
+    parallel forward and step-by-step decoding read the same samples; ``cache`` keeps the few
+    blocks in use (``clear()`` frees them).
+    """
+
+    seed: int
+    n_realizations: int
+    gate_noise: Tensor | None = None
+    cache: dict = field(default_factory=dict, repr=False)
+
+    def clear(self) -> None:
+        self.cache.clear()
+
+
+class SPE(QKTransformPE):
+    """What sineSPE and convSPE share: R, gates per layer, code resolution, the gate term."""
+
+    stochastic = True
+
+    def __init__(
+        self, n_heads: int, head_dim: int, n_realizations: int, gated: bool, n_layers: int
+    ):
+        super().__init__()
+        self.n_heads, self.head_dim, self.n_realizations = n_heads, head_dim, n_realizations
+        self.gated = gated
+        self.gate = nn.Parameter(torch.randn(n_layers, n_heads, head_dim)) if gated else None
+        self.frozen_code = None
+
+    def output_dim(self, head_dim: int) -> int:
+        return self.n_realizations
+
+    def freeze(self, code=None, generator: torch.Generator | None = None):
+        """Keep one realization (given, or drawn now) for every call without ``code=``."""
+        self.frozen_code = code if code is not None else self.draw_code(generator=generator)
+        return self.frozen_code
+
+    def unfreeze(self) -> None:
+        self.frozen_code = None
+
+    def gate_weight(self, layer: int = 0) -> Tensor:
+        """``δ = sigmoid(g_layer) [H, D]``, the weight of the position-free part (Eq. 23)."""
+        if not 0 <= layer < self.gate.shape[0]:
+            raise IndexError(f"layer {layer} out of range: this SPE has {self.gate.shape[0]} gates")
+        return torch.sigmoid(self.gate[layer])
+
+    def _resolve(self, code, length: int, positions: Tensor | None):
+        if code is None:
+            code = self.frozen_code
+        return code if code is not None else self.draw_code(length, positions)
+
+    def _gate_noise(self, r: int, generator: torch.Generator | None) -> Tensor | None:
+        if not self.gated:
+            return None
+        return torch.randn(self.n_heads, self.head_dim, r, generator=generator)
+
+    def _gate_term(self, x: Tensor, code, layer: int) -> Tensor:
+        """``Σ_d x_d √δ_d ε_d / (DR)^{1/4}`` ``[B, T, H, R]``: the gate's share of Eq. 16-17."""
+        r = code.n_realizations
+        eps = code.gate_noise.to(x)
+        w = self.gate_weight(layer).to(x).sqrt()[..., None] * eps * (self.head_dim * r) ** -0.25
+        return torch.einsum("bthd,hdr->bthr", x, w)
+
+    def _dry(self, layer: int, like: Tensor) -> Tensor:
+        """``√(1−δ) [H, D]`` (ones when not gated)."""
+        if not self.gated:
+            return like.new_ones(self.n_heads, self.head_dim)
+        return (1 - self.gate_weight(layer)).to(like).sqrt()
+
+
+@register("sine_spe")
+class SineSPE(SPE):
+    """sineSPE ([SPE] Eq. 18-21), also F-StrIPE:SFF when ``position_dim = L > 1`` ([FS]).
+
+    Per (h, d): frequencies ``f_k = sigmoid(ρ_k)/2 ∈ (0, ½)^L``, phases ``θ_k`` (queries only),
+    gains ``λ_k = softplus(γ_k)``; ``Q̄_d(m) = Ω(p_m; f, θ) diag(λ̈) Z_d / √(2K)``,
+    ``K̄_d(n) = Ω(p_n; f, 0) diag(λ̈) Z_d / √(2K)``, so
+    ``P_d(m, n) = Σ_k λ_k² cos(2π f_kᵀ(p_m − p_n) + θ_k) / (2K)``.
+
+    Args:
+        n_heads, head_dim: H, D.
+        n_sines: K.
+        n_realizations: R (default of :meth:`draw_code`; ``output_dim``).
+        position_dim: L (1: times; > 1: structure vectors, F-StrIPE:SFF).
+        gated, n_layers: gating (module docstring) with one gate per layer.
+        noise: ``gaussian`` (paper) or ``orthogonal`` (exact kernel per d when ``R ≥ 2K``).
+        chunk_size: rows (B·C) per chunk of the pooling.
+    """
+
+    def __init__(
+        self,
+        n_heads: int,
+        head_dim: int,
+        n_sines: int = 5,
+        n_realizations: int = 64,
+        position_dim: int = 1,
+        gated: bool = False,
+        n_layers: int = 1,
+        noise: str = "gaussian",
+        chunk_size: int = 512,
+    ):
+        super().__init__(n_heads, head_dim, n_realizations, gated, n_layers)
+        if noise not in ("gaussian", "orthogonal"):
+            raise ValueError(f"sineSPE noise must be 'gaussian' or 'orthogonal', got {noise!r}")
+        self.n_sines, self.position_dim, self.noise, self.chunk_size = (
+            n_sines, position_dim, noise, chunk_size
+        )
+        shape = (n_heads, head_dim, n_sines)
+        self.freq_logits = nn.Parameter(torch.randn(*shape, position_dim) - 4.0)  # long periods
+        self.phases = nn.Parameter(torch.randn(shape))
+        self.gain_logits = nn.Parameter(torch.full(shape, math.log(math.e - 1)))  # λ = 1
+
+    def frequencies(self) -> Tensor:
+        """``f [H, D, K, L]`` in cycles per unit position, each entry in ``(0, ½)``."""
+        return torch.sigmoid(self.freq_logits) / 2
+
+    def gains(self) -> Tensor:
+        """``λ [H, D, K]``, positive."""
+        return F.softplus(self.gain_logits)
+
+    def draw_code(self, length=None, positions=None, generator=None, n_realizations=None):
+        """A :class:`SineCode`: position-free, so it serves any length and every decoding step."""
+        r = n_realizations or self.n_realizations
+        z = draw_noise(self.noise, (self.n_heads, self.head_dim, 2 * self.n_sines, r), generator)
+        dev = self.phases.device
+        eps = self._gate_noise(r, generator)
+        return SineCode(z.to(dev), None if eps is None else eps.to(dev))
+
+    def weights(self, code: SineCode, layer: int = 0, like: Tensor | None = None):
+        """``(W_q, W_k)`` ``[H, D·2K, R]`` with ``Q̄_d(m) = Ω(p_m; f, 0) W_q[d]`` up to the scale.
+
+        ``Ω(a + θ) = Ω(a) Rot(θ)``, so the query phases, the gains, the noise, the gate's
+        ``√(1−δ)`` and the ``1/(√(2K)(DR)^{1/4})`` scale all fold into these small matrices.
+        """
+        like = self.phases if like is None else like
+        lam = self.gains().to(like)[..., None]
+        c, s = self.phases.to(like).cos()[..., None], self.phases.to(like).sin()[..., None]
+        z = code.noise.to(like)
+        zc, zs = z[:, :, : self.n_sines], z[:, :, self.n_sines :]
+        r = z.shape[-1]
+        scale = (2 * self.n_sines) ** -0.5 * (self.head_dim * r) ** -0.25
+        dry = self._dry(layer, like)[..., None, None] * scale
+        w_k = torch.cat([lam * zc, lam * zs], dim=2) * dry
+        w_q = torch.cat([lam * (c * zc + s * zs), lam * (c * zs - s * zc)], dim=2) * dry
+        return w_q.flatten(1, 2), w_k.flatten(1, 2)
+
+    def forward(self, q, k, positions=None, offset=0, code=None, layer=0):
+        """``q, k [B, T, H, D]`` -> ``q̂, k̂ [B, T, H, R]`` (Eq. 16-17, chunked contraction)."""
+        code = self._resolve(code, q.shape[1], positions)
+        acc = torch.promote_types(q.dtype, torch.float32)
+        pos = position_vectors(positions, q.shape[1], offset, q.device, acc)
+        w_q, w_k = self.weights(code, layer, q.new_empty((), dtype=acc))
+        freqs = self.frequencies().to(acc)
+        qh, kh = sinusoid_pool(pos, freqs, q.to(acc), k.to(acc), w_q, w_k, dense=True,
+                               chunk_tokens=self.chunk_size)
+        if self.gated:
+            qh, kh = qh + self._gate_term(q.to(acc), code, layer), kh + self._gate_term(
+                k.to(acc), code, layer)
+        return qh.to(q.dtype), kh.to(k.dtype)
+
+    def codes(self, code: SineCode, positions=None, length=None, layer=0):
+        """Explicit ``(Q̄, K̄) [Bp, T, H, D, R]`` (gated, without the ``(DR)^{-1/4}``); tests only."""
+        pos = position_vectors(positions, length or positions.shape[1], 0, self.phases.device,
+                               torch.float64)
+        a = 2 * math.pi * torch.einsum("btl,hdkl->bthdk", pos, self.frequencies().double())
+        lam = self.gains().double()
+        z = code.noise.double() * (2 * self.n_sines) ** -0.5
+        bars = []
+        for phase in (self.phases.double(), None):
+            ang = a if phase is None else a + phase
+            omega = torch.cat([ang.cos() * lam, ang.sin() * lam], dim=-1)
+            bars.append(torch.einsum("bthdj,hdjr->bthdr", omega, z))
+        if self.gated:
+            delta = self.gate_weight(layer).double()[..., None]
+            bars = [(1 - delta).sqrt() * b + delta.sqrt() * code.gate_noise.double() for b in bars]
+        return tuple(bars)
+
+    def context_kernel(self, positions_q, positions_k=None, layer=0) -> Tensor:
+        """Analytic ``P'_d(p_m, p_n)`` ``[Bp, H, D, T, S]`` (Eq. 21, gating Eq. 25)."""
+        positions_k = positions_q if positions_k is None else positions_k
+        acc = torch.float64
+        pq = position_vectors(positions_q, positions_q.shape[1], 0, None, acc)
+        pk = position_vectors(positions_k, positions_k.shape[1], 0, None, acc)
+        f = self.frequencies().to(acc)
+        lag = torch.einsum("btl,hdkl->bhdkt", pq, f)[..., None] - torch.einsum(
+            "bsl,hdkl->bhdks", pk, f)[..., None, :]
+        ang = 2 * math.pi * lag + self.phases.to(acc)[None, ..., None, None]
+        lam2 = self.gains().to(acc)[None, ..., None, None] ** 2
+        kern = (lam2 * ang.cos()).sum(3) / (2 * self.n_sines)
+        if self.gated:
+            delta = self.gate_weight(layer).to(acc)[None, ..., None, None]
+            kern = delta + (1 - delta) * kern
+        return kern
+
+
+from stripes.positional.conv_spe import ConvSPE  # noqa: E402  (convSPE lives in its own file)
+
+__all__ = [
+    "NOISES", "SPE", "ConvCode", "ConvSPE", "SineCode", "SineSPE", "counter_seed", "draw_noise"
+]

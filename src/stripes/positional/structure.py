@@ -1,0 +1,167 @@
+"""F-StrIPE: noise-free structure-informed PE over structural positions ([FS] Sec. III, [ST] IV-D).
+
+Positions are structure vectors ``p_t ∈ R^L`` (a "non-linear grid": equal labels, equal
+positions; ``L = 1`` with ``p_t = t`` is the TIME context). Per head h and feature d, K vector
+frequencies ``f_dk ∈ R^L`` (cycles per unit, ``sigmoid(ρ)/2``), phases and gains:
+
+``P^Q_d(t) = Ω(p_t; f_d, θ^Q_d) diag(λ̈_d) / √K ∈ R^{2K}`` ([FS] Eq. 6-9, [ST] Eq. 11-12; our layout
+is the K cosines then the K sines), likewise ``P^K_d``, pooled ``q̂_t = Σ_d q_td P^Q_d(t)``: the
+attention's feature map is built for ``D' = 2K``. The context kernel is
+``G_d(p_m, p_n) = P^Q_d(m)·P^K_d(n) = Σ_k λ_dk² cos(2π f_dkᵀ(p_m − p_n) + θ^Q_dk − θ^K_dk) / K``.
+Pooling keeps the cross terms ``d ≠ d'`` (no noise averages them out; see
+:func:`stripes.positional.kernels.unpooled_logits`). Scaling: none beyond MATH.md's ``1/√K``; the
+attention applies its temperature for ``D' = 2K``.
+
+F-StrIPE₁ ([ST] Eq. 15, 20): ``K = 1``, ``θ = 0``, gains absorbed in the projections:
+``h(a_d) = [a_d cos ω_d·p, a_d sin ω_d·p]`` (``ω = 2πf``), pooled over d: ``D' = 2`` per head, and
+``q̂_m·k̂_n = Σ_{d,d'} q_md k_nd' cos(ω_dᵀp_m − ω_d'ᵀp_n)``.
+
+F-StrIPE:SFF (SPE with structural positions, R realizations) is
+:class:`~stripes.positional.spe.SineSPE` with ``position_dim = L``; with equal ``(f, θ, λ)`` its
+kernel is ``G_d / 2`` (the ``1/√(2K)`` of [SPE] Eq. 19 against the ``1/√K`` here).
+
+Cost: ``O(B·T·H·D·K)`` sinusoids and products, computed chunk by chunk with a recomputing
+backward (:mod:`stripes.positional.pooling`); decoding needs only the new token's position.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from stripes.positional.base import QKTransformPE, position_vectors, register
+from stripes.positional.pooling import sinusoid_pool
+
+
+def _lag_angles(positions_q: Tensor, positions_k: Tensor | None, freqs: Tensor) -> Tensor:
+    """``2π f_dkᵀ(p_m − p_n)`` ``[Bp, H, D, K, T, S]`` in float64 (kernel views, tests)."""
+    positions_k = positions_q if positions_k is None else positions_k
+    pq = position_vectors(positions_q, positions_q.shape[1], 0, None, torch.float64)
+    pk = position_vectors(positions_k, positions_k.shape[1], 0, None, torch.float64)
+    f = freqs.double()
+    aq = torch.einsum("btl,hdkl->bhdkt", pq, f)
+    ak = torch.einsum("bsl,hdkl->bhdks", pk, f)
+    return 2 * math.pi * (aq[..., None] - ak[..., None, :])
+
+
+@register("fstripe")
+class FStrIPE(QKTransformPE):
+    """F-StrIPE (RFF over structure vectors), ``q, k [B, T, H, D] -> [B, T, H, 2K]``.
+
+    Args:
+        n_heads, head_dim: H, D.
+        n_sines: K (``output_dim = 2K``).
+        position_dim: L.
+        key_phases: learn ``θ^K`` too (default: queries only; G depends on ``θ^Q − θ^K``).
+        learn_frequencies: learn f (else fixed at their random initial values, a buffer).
+        chunk_size: rows (B·C) per chunk.
+    """
+
+    def __init__(
+        self,
+        n_heads: int,
+        head_dim: int,
+        n_sines: int = 5,
+        position_dim: int = 1,
+        key_phases: bool = False,
+        learn_frequencies: bool = True,
+        chunk_size: int = 512,
+    ):
+        super().__init__()
+        self.n_heads, self.head_dim, self.n_sines = n_heads, head_dim, n_sines
+        self.position_dim, self.chunk_size = position_dim, chunk_size
+        shape = (n_heads, head_dim, n_sines)
+        logits = torch.randn(*shape, position_dim) - 4.0
+        if learn_frequencies:
+            self.freq_logits = nn.Parameter(logits)
+        else:
+            self.register_buffer("freq_logits", logits)
+        self.phases = nn.Parameter(torch.randn(shape))
+        self.key_phases = nn.Parameter(torch.zeros(shape)) if key_phases else None
+        self.gain_logits = nn.Parameter(torch.full(shape, math.log(math.e - 1)))  # λ = 1
+
+    def output_dim(self, head_dim: int) -> int:
+        return 2 * self.n_sines
+
+    def frequencies(self) -> Tensor:
+        """``f [H, D, K, L]`` in cycles per unit of position, entries in ``(0, ½)``."""
+        return torch.sigmoid(self.freq_logits) / 2
+
+    def gains(self) -> Tensor:
+        """``λ [H, D, K]``, positive."""
+        return F.softplus(self.gain_logits)
+
+    def _pool_args(self, like: Tensor):
+        """``(freqs, w, θ^Q, θ^K)`` for :func:`sinusoid_pool` in diag mode."""
+        lam = self.gains().to(like) / math.sqrt(self.n_sines)
+        w = torch.cat([lam, lam], dim=-1)  # λ̈/√K in the cos-then-sin layout
+        theta_k = None if self.key_phases is None else self.key_phases.to(like)
+        return self.frequencies().to(like), w, self.phases.to(like), theta_k
+
+    def forward(self, q, k, positions=None, offset=0, code=None, layer=0):
+        """``q, k [B, T, H, D]`` -> ``q̂, k̂ [B, T, H, 2K]`` ([FS] Eq. 9)."""
+        acc = torch.promote_types(q.dtype, torch.float32)
+        pos = position_vectors(positions, q.shape[1], offset, q.device, acc)
+        freqs, w, th_q, th_k = self._pool_args(q.new_empty((), dtype=acc))
+        qh, kh = sinusoid_pool(pos, freqs, q.to(acc), k.to(acc), w, w, th_q, th_k, dense=False,
+                               chunk_tokens=self.chunk_size)
+        return qh.to(q.dtype), kh.to(k.dtype)
+
+    def codes(self, positions: Tensor, length: int | None = None):
+        """Explicit ``(P^Q, P^K)`` ``[Bp, T, H, D, 2K]`` in float64 ([FS] Eq. 8); tests, plots."""
+        length = positions.shape[1] if length is None else length
+        pos = position_vectors(positions, length, 0, None, torch.float64)
+        a = 2 * math.pi * torch.einsum("btl,hdkl->bthdk", pos, self.frequencies().double())
+        freqs, w, th_q, th_k = self._pool_args(a)
+        out = []
+        for theta in (th_q, th_k):
+            ang = a if theta is None else a + theta
+            out.append(torch.cat([ang.cos(), ang.sin()], -1) * w)
+        return tuple(out)
+
+    def context_kernel(self, positions_q, positions_k=None, layer=0) -> Tensor:
+        """``G_d(p_m, p_n)`` ``[Bp, H, D, T, S]`` ([ST] Eq. 12)."""
+        ang = _lag_angles(positions_q, positions_k, self.frequencies())
+        theta = self.phases.double()
+        if self.key_phases is not None:
+            theta = theta - self.key_phases.double()
+        lam2 = self.gains().double() ** 2
+        return (lam2[..., None, None] * (ang + theta[..., None, None]).cos()).sum(3) / self.n_sines
+
+
+@register("fstripe1")
+class FStrIPE1(FStrIPE):
+    """F-StrIPE₁ ([ST] Eq. 15, 20): K = 1, θ = 0, no gains; ``output_dim = 2``.
+
+    Args:
+        n_heads, head_dim: H, D.
+        position_dim: L.
+        learn_frequencies: learn ``f_d``.
+        chunk_size: rows (B·C) per chunk.
+    """
+
+    def __init__(
+        self,
+        n_heads: int,
+        head_dim: int,
+        position_dim: int = 1,
+        learn_frequencies: bool = True,
+        chunk_size: int = 512,
+    ):
+        super().__init__(n_heads, head_dim, 1, position_dim, False, learn_frequencies, chunk_size)
+        del self.phases, self.gain_logits  # θ = 0 and the gains live in the projections
+        self.phases = self.gain_logits = None
+
+    def gains(self) -> Tensor:
+        return self.freq_logits.new_ones(self.n_heads, self.head_dim, 1)
+
+    def _pool_args(self, like: Tensor):
+        w = like.new_ones(self.n_heads, self.head_dim, 2)
+        return self.frequencies().to(like), w, None, None
+
+    def context_kernel(self, positions_q, positions_k=None, layer=0) -> Tensor:
+        """``G_d = cos(ω_dᵀ(p_m − p_n))`` ``[Bp, H, D, T, S]``."""
+        return _lag_angles(positions_q, positions_k, self.frequencies())[:, :, :, 0].cos()
