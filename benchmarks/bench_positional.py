@@ -143,6 +143,7 @@ def measure_point(method: str, t: int, mode: str, repeats: int = 3) -> dict:
 
 def run(out_dir: str, quick: bool, budget_s: float) -> dict:
     header, peak = machine_header(), measure_matmul_peak()
+    header["load_average_1_5_15min"] = [round(x, 2) for x in os.getloadavg()]  # was it quiet?
     points = []
     for method in METHODS:
         for mode in ("fwd", "fwdbwd"):

@@ -19,13 +19,13 @@ SINE_BASES = (7920.0, 9919.0, 10001.0, 11339.0)  # [S24]'s per-structure bases
 def sinusoid_embedding(values: Tensor, dim: int, base: float = 10000.0) -> Tensor:
     """Vaswani et al.'s table: ``e_{2i} = sin(v/base^{2i/dim})``, ``e_{2i+1} = cos(…)``.
 
-    ``values [...]`` (any real numbers) -> ``[..., dim]``, computed in float32 at least.
+    ``values [...]`` (any real numbers) -> ``[..., dim]``, computed in float32 at least; one
+    sine or cosine per entry.
     """
     acc = torch.promote_types(values.dtype, torch.float32)
-    i = torch.arange(dim, device=values.device, dtype=torch.float64)
-    inv = (base ** (-2 * torch.div(i, 2, rounding_mode="floor") / dim)).to(acc)
-    ang = values.to(acc)[..., None] * inv
-    return torch.where(i.to(values.device) % 2 == 0, ang.sin(), ang.cos())
+    i = torch.arange(0, dim, 2, device=values.device, dtype=torch.float64)
+    ang = values.to(acc)[..., None] * (base ** (-i / dim)).to(acc)
+    return torch.stack([ang.sin(), ang.cos()], dim=-1).flatten(-2)[..., :dim]
 
 
 def _times(x: Tensor, positions: Tensor | None, offset: int) -> Tensor:

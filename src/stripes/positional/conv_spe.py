@@ -200,8 +200,8 @@ class ConvSPE(SPE):
 
     def _pool(self, x: Tensor, bar: Tensor) -> Tensor:
         """``x [B, n, H, D]``, codes ``[H·D, n, R]`` -> ``Σ_d x_d Q̄_d`` ``[B, n, H, R]``."""
-        bar = bar.reshape(self.n_heads, self.head_dim, *bar.shape[1:])
-        return torch.einsum("bnhd,hdnr->bnhr", x, bar)
+        bar = bar.reshape(self.n_heads, self.head_dim, *bar.shape[1:]).transpose(1, 2)
+        return torch.matmul(x.permute(2, 1, 0, 3), bar).permute(2, 1, 0, 3)  # [H, n, B, R] first
 
     def _noise_2d(self, code: ConvCode, head: int, like: Tensor) -> Tensor:
         """Padded noise field ``[R, D, rows+P1−1, cols+P2−1]`` of one head."""

@@ -183,7 +183,7 @@ class SineSPE(SPE):
         gated: bool = False,
         n_layers: int = 1,
         noise: str = "gaussian",
-        chunk_size: int = 512,
+        chunk_size: int = 256,
     ):
         super().__init__(n_heads, head_dim, n_realizations, gated, n_layers)
         if noise not in ("gaussian", "orthogonal"):

@@ -68,7 +68,7 @@ class FStrIPE(QKTransformPE):
         position_dim: int = 1,
         key_phases: bool = False,
         learn_frequencies: bool = True,
-        chunk_size: int = 512,
+        chunk_size: int = 256,
     ):
         super().__init__()
         self.n_heads, self.head_dim, self.n_sines = n_heads, head_dim, n_sines
@@ -149,7 +149,7 @@ class FStrIPE1(FStrIPE):
         head_dim: int,
         position_dim: int = 1,
         learn_frequencies: bool = True,
-        chunk_size: int = 512,
+        chunk_size: int = 256,
     ):
         super().__init__(n_heads, head_dim, 1, position_dim, False, learn_frequencies, chunk_size)
         del self.phases, self.gain_logits  # θ = 0 and the gains live in the projections
