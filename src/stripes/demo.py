@@ -26,19 +26,22 @@ def demo_config(fast: bool = False) -> HarmonizationConfig:
 
     ``fast`` shrinks everything so the whole pipeline runs in well under a minute (tests).
     """
-    from stripes.positional import available_kinds
-
-    pe = "fstripe1" if "fstripe1" in available_kinds() else "none"
     cfg = HarmonizationConfig(
         data="chorales",
         context="bin",
         train_bars=None,
         test_bars=[None],
         model=dict(
-            d_model=128, n_layers=2, n_heads=4, attention="linear", feature_map="elu1p", pe=pe
+            d_model=128,
+            n_layers=2,
+            n_heads=4,
+            attention="linear",
+            feature_map="favor",  # F-StrIPE1 pools to 2 numbers per head: FAVOR+ lifts them
+            n_features=64,
+            pe="fstripe1",
         ),
         train=dict(
-            epochs=12,
+            epochs=8,
             batch_size=8,
             lr=1e-3,
             warmup_steps=50,

@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import sys
+import time
 
 import torch
 import torch.nn.functional as F
@@ -102,11 +103,18 @@ def _make_call(method: str, t: int, mode: str):
 
 
 def measure_point(method: str, t: int, mode: str, repeats: int = 3) -> dict:
-    """Peak memory of a cold call, then the median time with freed memory kept mapped."""
+    """Peak memory of a cold call, then the median time with freed memory kept mapped.
+
+    A point whose cold call took over 2 s is timed once more (no warm-up beyond the cold call):
+    repeating multi-second quadratic points adds minutes and no information.
+    """
     call = _make_call(method, t, mode)
+    t0 = time.perf_counter()
     mem = peak_memory(call)
+    cold = time.perf_counter() - t0
     keep_freed_memory_mapped()
-    seconds = time_call(call, repeats=repeats, warmup=1)
+    slow = cold > 2.0
+    seconds = time_call(call, repeats=1 if slow else repeats, warmup=0 if slow else 1)
     flops = forward_flops(method, t) * (3 if mode == "fwdbwd" else 1)
     return {
         "method": method,
@@ -116,6 +124,11 @@ def measure_point(method: str, t: int, mode: str, repeats: int = 3) -> dict:
         "peak_bytes": mem,
         "gflops": flops / seconds / 1e9,
     }
+
+
+def _growth(method: str) -> float:
+    """Time factor per doubling of T: 4 for quadratic attention, 2 for the linear paths."""
+    return 4.0 if method in ("sdpa", "oracle") else 2.0
 
 
 def _too_big(method: str, t: int) -> bool:
@@ -144,7 +157,8 @@ def run_attention_benchmark(
             res = run_isolated("stripes.benchmarking.attention", [method, str(t), mode])
             res.update(method=method, T=t, mode=mode)
             points.append(res)
-            if "error" in res or res["seconds"] > budget_s:
+            # stop a series before a point predicted to exceed the budget
+            if "error" in res or res["seconds"] * _growth(method) > budget_s:
                 break
     payload = {
         "header": header,

@@ -85,7 +85,7 @@ class ConvSPE(SPE):
         n_layers: int = 1,
         method: str = "direct",
         noise: str = "rademacher",
-        block_size: int = 64,
+        block_size: int = 32,
     ):
         super().__init__(n_heads, head_dim, n_realizations, gated, n_layers)
         if ndim not in (1, 2) or (ndim == 2 and grid is None):
@@ -140,7 +140,7 @@ class ConvSPE(SPE):
         c_len, p_len, t = self.block_size, self.kernel_size[0], q.shape[1]
         nb = -(-(c_len + p_len - 1) // c_len)
         hd = self.n_heads * self.head_dim
-        blocks = _NoiseBlocks(code, hd, c_len, self.noise, q, keep=nb + 2)
+        blocks = _NoiseBlocks(code, hd, c_len, self.noise, q, keep=nb + 1)
         f = filters.reshape(2, hd, p_len)
         chunks = [(c, max(start - c * c_len, 0), min(start + t - c * c_len, c_len))
                   for c in range(start // c_len, (start + t - 1) // c_len + 1)]
@@ -155,13 +155,14 @@ class ConvSPE(SPE):
             step = self._chunk_direct
         grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or
                                             f.requires_grad)
-        outs = []
-        for c, i0, i1 in chunks:
-            t0 = c * c_len + i0 - start
+        outs = [q.new_empty(*q.shape[:3], code.n_realizations) for _ in range(2)]
+        for c, i0, i1 in chunks:  # written in place: no list of chunks to concatenate
+            sl = slice(c * c_len + i0 - start, c * c_len + i1 - start)
             fn = partial(step, c=c, i0=i0, i1=i1, blocks=blocks, nb=nb)
-            args = (q[:, t0 : t0 + i1 - i0], k[:, t0 : t0 + i1 - i0], f, *operators)
-            outs.append(checkpoint(fn, *args, use_reentrant=False) if grad else fn(*args))
-        return torch.cat([o[0] for o in outs], 1), torch.cat([o[1] for o in outs], 1)
+            args = (q[:, sl], k[:, sl], f, *operators)
+            outs[0][:, sl], outs[1][:, sl] = checkpoint(fn, *args, use_reentrant=False) \
+                if grad else fn(*args)
+        return outs[0], outs[1]
 
     @staticmethod
     def _band(f: Tensor, c_len: int, nb: int, rows: range | None = None) -> Tensor:
