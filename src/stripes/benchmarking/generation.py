@@ -1,7 +1,7 @@
 """Time per generated token versus position: recurrent linear decoding (each PE) against softmax
 decoding with a KV cache (``stripes bench generation``).
 
-One model size for all (``LAYERS`` layers, ``D_MODEL`` wide, ``HEADS`` heads, vocabulary
+Decoding runs on one thread (see ``measure_method``). One model size for all (``LAYERS`` layers, ``D_MODEL`` wide, ``HEADS`` heads, vocabulary
 ``VOCAB``); tokens are fed greedily from a fixed random sequence so every method does the same
 work. Time per token at position p is the mean over the ``WINDOW`` steps ending at p.
 """
@@ -45,6 +45,9 @@ def measure_method(method: str, length: int) -> dict:
     """Decode ``length`` tokens one by one; per-position mean step times in milliseconds."""
     from stripes.models import ModelConfig, StripesTransformer
 
+    # One thread: a decoding step is a chain of tiny ops, where a second thread only adds
+    # synchronisation (and makes timings collapse when another process shares the cores).
+    torch.set_num_threads(1)
     attention, pe = method.split(":")
     cfg = ModelConfig(
         input_kind="tokens",
