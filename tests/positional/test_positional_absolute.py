@@ -21,7 +21,9 @@ def test_sinusoidal_ape_follows_the_formula_and_extrapolates_beyond_max_len():
     assert math.isclose(out[0, 2, 2 * i], math.sin(p / 10000 ** (2 * i / 6)), abs_tol=1e-6)
     assert math.isclose(out[0, 2, 2 * i + 1], math.cos(p / 10000 ** (2 * i / 6)), abs_tol=1e-6)
     torch.testing.assert_close(out[0, 0], torch.tensor([0.0, 1, 0, 1, 0, 1], dtype=torch.float64))
-    torch.testing.assert_close(pe(x[:, :1], offset=7), out[:, 1:2])
+    torch.testing.assert_close(pe(x[:, :1], offset=7), out[:, 1:2])  # cached table
+    floats = torch.tensor([[0.0, 7.0, 5000.0]], dtype=torch.float64)  # evaluated directly
+    torch.testing.assert_close(pe(x, positions=floats), out)
 
 
 def test_learned_ape_refuses_positions_beyond_its_table_naming_its_size():

@@ -187,3 +187,18 @@ def test_codes_are_reproducible_from_a_generator_and_shared_by_the_batch():
     assert torch.equal(pe(q, q)[0], qh) and frozen is pe.frozen_code
     with pytest.raises(IndexError, match="gates"):
         _sine(gated=True).gate_weight(3)
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_conv_spe_backward_passes_gradcheck_for_inputs_and_filters(method):
+    from torch.func import functional_call
+
+    pe = _conv(n_realizations=3, gated=True, method=method)
+    code = pe.draw_code(generator=torch.Generator().manual_seed(2))
+    q, k = torch.randn(2, 2, 10, 2, 3, dtype=torch.float64).requires_grad_()
+    call = lambda q, k: pe(q, k, code=code, offset=2)  # partial first and last chunks
+    assert torch.autograd.gradcheck(call, (q, k))
+    filters = pe.filters.detach().clone().requires_grad_()
+    by_filters = lambda w: functional_call(pe, {"filters": w}, (q.detach(), k.detach()),
+                                           {"code": code, "offset": 2})
+    assert torch.autograd.gradcheck(by_filters, (filters,))

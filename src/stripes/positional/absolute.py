@@ -52,23 +52,33 @@ class NoPE(AdditivePE):
 
 @register("sinusoidal")
 class SinusoidalAPE(AdditivePE):
-    """Sinusoidal APE (Vaswani et al. 2017). No table: evaluated at any position, so it
-    extrapolates beyond ``max_len`` (the sinusoids simply continue); ``max_len`` is unused and
-    kept for a uniform configuration.
+    """Sinusoidal APE (Vaswani et al. 2017). It extrapolates: the sinusoids are defined at every
+    position, and the table cached for integer positions grows on demand beyond ``max_len``
+    (float positions are evaluated directly).
 
     Args:
         d_model: embedding size.
-        max_len: ignored (accepted for symmetry with :class:`LearnedAPE`).
+        max_len: initial length of the cached table.
         base: 10000.
     """
 
     def __init__(self, d_model: int, max_len: int | None = None, base: float = 10000.0):
         super().__init__()
-        self.d_model, self.base = d_model, base
+        self.d_model, self.base, self.max_len = d_model, base, max_len or 0
+        self._cache: Tensor | None = None
 
     def forward(self, x: Tensor, positions: Tensor | None = None, offset: int = 0) -> Tensor:
-        e = sinusoid_embedding(_times(x, positions, offset), self.d_model, self.base)
-        return x + e.to(x.dtype)
+        if positions is not None and positions.is_floating_point():
+            e = sinusoid_embedding(_times(x, positions, offset), self.d_model, self.base)
+            return x + e.to(x.dtype)
+        need = offset + x.shape[1] if positions is None else int(positions.max()) + 1
+        if self._cache is None or self._cache.shape[0] < need or self._cache.dtype != x.dtype:
+            n = max(need, self.max_len, 0 if self._cache is None else 2 * self._cache.shape[0])
+            t = torch.arange(n, dtype=torch.float64, device=x.device)
+            self._cache = sinusoid_embedding(t, self.d_model, self.base).to(x.dtype)
+        if positions is None:
+            return x + self._cache[offset : offset + x.shape[1]]
+        return x + self._cache[_times(x, positions, offset).long()]
 
 
 @register("learned")

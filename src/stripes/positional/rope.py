@@ -150,7 +150,7 @@ class RoPEPool(_RotaryBase):
 
     def forward(self, q, k, positions=None, offset=0, code=None, layer=0):
         """``u_i = a_2i (cos θ_i + sin θ_i) + a_2i+1 (cos θ_i − sin θ_i)`` for q and k: the real
-        part of one complex multiply (a strided view, ``[B, T, H, D/2]``)."""
+        part of one complex multiply, ``[B, T, H, D/2]``."""
         acc = torch.promote_types(q.dtype, torch.float32)
         w = self._table(positions, q.shape[1], offset, acc)
         return _pool_pairs(q, w), _pool_pairs(k, w)
@@ -167,7 +167,8 @@ def _rotate(x: Tensor, rot: Tensor) -> Tensor:
 
 def _pool_pairs(x: Tensor, w: Tensor) -> Tensor:
     """``x [B, T, H, D]``, complex ``w [Bp, T, Hf, D/2]`` -> ``Re(x_c · w)`` ``[B, T, H, D/2]``."""
-    return _complex_product(x, w)[..., 0].to(x.dtype)
+    # contiguous: the strided real-part view would slow every later pass over q̂, k̂
+    return _complex_product(x, w)[..., 0].to(x.dtype).contiguous()
 
 
 def _complex_product(x: Tensor, w: Tensor) -> Tensor:
