@@ -13,8 +13,10 @@ step-by-step decoding (any offset, one token at a time) read identical samples, 
   the ``H·D`` channels with the banded (Toeplitz) filter matrix ``Band [H·D, 2C, nb·C]``, O(T·P·R).
 - ``method="fft"``: the same samples, filtered by FFT over each chunk's window, O(T·R·log(C+P)).
 
-Either way the pooled ``q̂ = Σ_d q_d Q̄_d / (DR)^{1/4}`` is formed chunk by chunk; under autograd
-each chunk is checkpointed (its noise is re-read from the counter, never stored).
+Either way the pooled ``q̂ = Σ_d q_d Q̄_d / (DR)^{1/4}`` is formed chunk by chunk and the noise is
+never stored for the backward: it is re-read from its counter, by a hand-written chunked backward
+(direct: the filter gradient accumulates in one band-sized buffer) or by checkpointed chunks
+(FFT).
 
 2-D (``ndim=2``, images, ``grid=(rows, cols)``, tokens in row-major order): 2-D filters
 ``P1×P2``, noise per head drawn from ``counter_seed(seed, 2**40 + h)``, direct (``conv2d``) or

@@ -144,8 +144,10 @@ class _SinusoidPool(torch.autograd.Function):
             sl = slice(start, min(start + ctx.chunk, q.shape[1]))
             a = sinusoid_angles(pos[:, sl], freqs)
             g_angle = torch.zeros_like(a)
+            shared = _trig(a, None) if phase_q is None or phase_k is None else None
             for i, (x, w, phase, gy) in enumerate(sides):
-                gx, gw, ga = _contract_backward(x[:, sl], *_trig(a, phase), w, gy[:, sl], ctx.dense)
+                tables = shared if phase is None else _trig(a, phase)
+                gx, gw, ga = _contract_backward(x[:, sl], *tables, w, gy[:, sl], ctx.dense)
                 grads[i][:, sl] = gx
                 grads[2 + i] += gw
                 g_angle += ga
