@@ -9,6 +9,7 @@ from stripes.music.chords import tones_to_chroma
 from stripes.music.errors import LabelParseError
 from stripes.music.pop909 import read_structure
 from stripes.music.structure import (
+    CONTEXT_DIMS,
     CONTEXTS,
     PAD_PHRASE,
     PHRASE_LETTERS,
@@ -121,9 +122,10 @@ def test_structure_positions_shapes_and_values(vocab):
         "fs": 3,
     }
     assert set(widths) <= set(CONTEXTS)
-    for name, width in widths.items():
+    assert {name: CONTEXT_DIMS[name] for name in widths} == widths
+    for name in CONTEXTS:  # every registered context produces its declared L
         pos = structure_positions(lab, name)
-        assert pos.shape == (4, width) and pos.dtype == np.float32
+        assert pos.shape == (4, CONTEXT_DIMS[name]) and pos.dtype == np.float32
     np.testing.assert_array_equal(structure_positions(lab, "rep")[:, 0], [0, 0, 1, 0])
     np.testing.assert_array_equal(structure_positions(lab, "bin")[0].nonzero()[0], [0, 4, 7])
     np.testing.assert_array_equal(structure_positions(lab, "fs")[:, 0], [60, 0, 62, 64])

@@ -172,13 +172,15 @@ def transpose_labels(
 # --- contexts ----------------------------------------------------------------------------------
 ContextFn = Callable[..., np.ndarray]
 CONTEXTS: dict[str, ContextFn] = {}
+CONTEXT_DIMS: dict[str, int] = {}  # L of each context (a PE's position_dim)
 
 
-def register_context(name: str) -> Callable[[ContextFn], ContextFn]:
-    """Decorator adding a context ``fn(labels, **options) -> [T, L]`` to ``CONTEXTS``."""
+def register_context(name: str, dim: int = 1) -> Callable[[ContextFn], ContextFn]:
+    """Decorator adding a context ``fn(labels, **options) -> [T, L]`` (``L = dim``) to
+    ``CONTEXTS`` and ``CONTEXT_DIMS``."""
 
     def add(fn: ContextFn) -> ContextFn:
-        CONTEXTS[name] = fn
+        CONTEXTS[name], CONTEXT_DIMS[name] = fn, dim
         return fn
 
     return add
@@ -215,7 +217,7 @@ def _key(labels: Mapping[str, np.ndarray]) -> np.ndarray:
     return _column(labels["key_chord"])
 
 
-@register_context("bin")
+@register_context("bin", dim=12)
 def _bin(labels: Mapping[str, np.ndarray]) -> np.ndarray:
     return chroma_to_bits(labels["chroma"]).astype(np.float32)
 
@@ -235,7 +237,7 @@ def _phrase(labels: Mapping[str, np.ndarray]) -> np.ndarray:
     return _column(labels["phrase"])
 
 
-@register_context("fs")
+@register_context("fs", dim=3)
 def _fs(labels: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([_melody(labels), _chord(labels), _phrase(labels)], axis=1)
 

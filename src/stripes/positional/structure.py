@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from stripes.positional.base import QKTransformPE, position_vectors, register
 from stripes.positional.pooling import sinusoid_pool
+from stripes.positional.table_pool import structure_pool
 
 
 def _lag_angles(positions_q: Tensor, positions_k: Tensor | None, freqs: Tensor) -> Tensor:
@@ -104,11 +105,16 @@ class FStrIPE(QKTransformPE):
     def forward(self, q, k, positions=None, offset=0, code=None, layer=0):
         """``q, k [B, T, H, D]`` -> ``q̂, k̂ [B, T, H, 2K]`` ([FS] Eq. 9)."""
         acc = torch.promote_types(q.dtype, torch.float32)
-        pos = position_vectors(positions, q.shape[1], offset, q.device, acc)
         freqs, w, th_q, th_k = self._pool_args(q.new_empty((), dtype=acc))
-        qh, kh = sinusoid_pool(pos, freqs, q.to(acc), k.to(acc), w, w, th_q, th_k, dense=False,
-                               chunk_tokens=self.chunk_size)
-        return qh.to(q.dtype), kh.to(k.dtype)
+        qa, ka = q.to(acc), k.to(acc)
+        # Times and repeated structure positions go through small tables (table_pool.py);
+        # positions with too many distinct values are evaluated directly.
+        pooled = structure_pool(positions, offset, freqs, qa, ka, w, th_q, th_k, self.chunk_size)
+        if pooled is None:
+            pos = position_vectors(positions, q.shape[1], offset, q.device, acc)
+            pooled = sinusoid_pool(pos, freqs, qa, ka, w, w, th_q, th_k, dense=False,
+                                   chunk_tokens=self.chunk_size)
+        return pooled[0].to(q.dtype), pooled[1].to(k.dtype)
 
     def codes(self, positions: Tensor, length: int | None = None):
         """Explicit ``(P^Q, P^K)`` ``[Bp, T, H, D, 2K]`` in float64 ([FS] Eq. 8); tests, plots."""

@@ -22,19 +22,9 @@ import yaml
 from stripes.evaluation.harmonization import aggregate, evaluate_harmonization
 from stripes.generation.harmonize import binarize, choose_binarization, predict_probabilities
 from stripes.models import ModelConfig, StripesTransformer
+from stripes.music.structure import CONTEXT_DIMS
 from stripes.training.loop import TrainConfig, train
 
-# L of each context's structure positions (MATH.md §3; stripes.music.structure).
-CONTEXT_DIMS = {
-    "time": 1,
-    "rep": 1,
-    "key": 1,
-    "bin": 12,
-    "melody": 1,
-    "chord": 1,
-    "phrase": 1,
-    "fs": 3,
-}
 DATASETS = ("chorales", "pop909")
 
 

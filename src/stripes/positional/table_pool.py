@@ -1,0 +1,210 @@
+"""F-StrIPE's pooling through small sinusoid tables: no trigonometry at the scale of ``T·H·D·K``.
+
+F-StrIPE pools ``x̂_t = Σ_d x_td (Ω(a_t + θ)_d ⊙ w_d)`` with ``a_tdk = 2π f_dkᵀ p_t`` ([FS] Eq. 6-9).
+Evaluating the sinusoids for every ``(t, h, d, k)`` costs two transcendental calls per element,
+about ten times an elementwise product on a CPU (``PERF.md``-style measurement in
+``benchmarks/bench_positional.py``). Both position kinds that matter repeat:
+
+- **times** ``p_t = s + t`` (``L = 1``): with chunks of C positions, ``a_t = A_c + a_r`` (chunk base
+  ``A_c = 2π f (s + cC)``, offset ``a_r = 2π f r``, ``r < C``), and the angle-addition formula
+  moves the chunk's rotation by ``A_c`` (and the phase θ) into per-chunk *coefficients*: one
+  ``[C]``-row table serves every chunk;
+- **structure vectors** take few distinct values (equal labels, equal positions): one table row
+  per distinct position ``u``, gathered per token.
+
+Either way ``x̂_tj = Σ_{τ,d} x_td tab_τ(row_t)_kd coef_g[τ, d, j]`` for the table rows ``τ ∈ {cos,
+sin}`` and outputs ``j ∈ {cos_k, sin_k}``: one elementwise product per chunk, then a batched matmul
+over ``(h, k)`` with the coefficients (from ``cos(a + φ) = cos a cos φ − sin a sin φ``,
+``sin(a + φ) = sin a cos φ + cos a sin φ``, ``φ = A_c + θ``). Tables and coefficients are small and
+built with ordinary autograd; :class:`_TablePool` does the ``T``-sized part chunk by chunk with a
+recomputing backward (it stores nothing of size ``T·H·D·K``). Positions that take too many distinct
+values fall back to :func:`stripes.positional.pooling.sinusoid_pool` (``plan_tables`` returns
+None).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+# Largest table (elements, H·K·U·2D) built for distinct structure positions: 32 MB in float32.
+TABLE_BUDGET = 8 * 2**20
+
+
+class _TablePool(torch.autograd.Function):
+    """``x [B, T, H, D]``, ``table [H, K, 2, U, D]``, ``coef [G, H·K, 2, 2, D]`` (output j, table
+    row τ, feature d) -> ``y [B, T, H, K, 2]``.
+
+    ``plan``: ``(sl, rows, g)`` per chunk: positions ``sl``, table rows (a slice, or indices
+    ``[Bp, n]``) and coefficient group g. Layouts keep (k, τ) outermost so every product
+    broadcasts x over outer axes only, with long contiguous inner runs.
+    """
+
+    @staticmethod
+    def forward(ctx, x, table, coef, plan):
+        ctx.save_for_backward(x, table, coef)
+        ctx.plan = plan
+        b, _, h, _ = x.shape
+        y = x.new_empty(b, x.shape[1], h, table.shape[1], 2)
+        for sl, rows, g in plan:
+            xs, tab = _chunk_inputs(x, table, sl, rows)
+            prod = _product(tab, xs)  # [H·K, 2, B·n, D]
+            # outputs as rows ([H·K, 2, B·n]): ~8x faster in MKL than as two columns
+            yc = torch.bmm(coef[g][:, :, 0], prod[:, 0].transpose(1, 2))
+            yc.baddbmm_(coef[g][:, :, 1], prod[:, 1].transpose(1, 2))
+            y[:, sl] = yc.view(h, -1, 2, b, xs.shape[2]).permute(3, 4, 0, 1, 2)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, table, coef = ctx.saved_tensors
+        b, _, h, d = x.shape
+        gx, g_table, g_coef = torch.empty_like(x), torch.zeros_like(table), torch.zeros_like(coef)
+        for sl, rows, g in ctx.plan:
+            xs, tab = _chunk_inputs(x, table, sl, rows)
+            n = xs.shape[2]
+            gyc = gy[:, sl].permute(2, 3, 4, 0, 1).reshape(coef.shape[1], 2, b * n)
+            # ∂y/∂prod = Σ_j gy_j coef_j: two rank-one updates (a bmm with inner size 2 is slow)
+            big = torch.mul(gyc[:, 0, None, :, None], coef[g][:, 0, :, None])
+            big = big.addcmul_(gyc[:, 1, None, :, None], coef[g][:, 1, :, None])
+            big = big.view(h, -1, 2, b, n, d)
+            gx[:, sl] = _contract_rows(big, tab).permute(1, 2, 0, 3)
+            _accumulate_rows(g_table, big, xs, rows)
+            prod = _product(tab, xs)
+            for tau in range(2):
+                g_coef[g][:, :, tau] += torch.bmm(gyc, prod[:, tau])
+        return gx, g_table, g_coef, None
+
+
+def _chunk_inputs(x: Tensor, table: Tensor, sl: slice, rows) -> tuple[Tensor, Tensor]:
+    """``xs [H, B, n, D]`` of the chunk and its table rows ``[H, K, 2, Bp, n, D]``."""
+    xs = x[:, sl].permute(2, 0, 1, 3).contiguous()  # small: keeps the products contiguous
+    if isinstance(rows, slice):
+        return xs, table[:, :, :, rows][:, :, :, None]
+    tab = table.index_select(3, rows.reshape(-1))
+    return xs, tab.view(*table.shape[:3], *rows.shape, table.shape[-1])
+
+
+def _product(tab: Tensor, xs: Tensor) -> Tensor:
+    """``tab ⊙ x``: ``[H, K, 2, Bp, n, D]`` times ``xs [H, B, n, D]`` -> ``[H·K, 2, B·n, D]``
+    (an explicit, contiguous output: broadcasting alone may pick a permuted layout)."""
+    h, k, _, _, n, d = tab.shape
+    out = tab.new_empty(h, k, 2, xs.shape[1], n, d)
+    return torch.mul(tab, xs[:, None, None], out=out).view(h * k, 2, -1, d)
+
+
+def _contract_rows(big: Tensor, tab: Tensor) -> Tensor:
+    """``Σ_{k,τ} big ⊙ tab`` ``[H, B, n, D]``: one multiply-add per (k, τ) slice into a small
+    accumulator (twice as fast as a product followed by a sum over the 2K slices)."""
+    h, k, _, b, n, d = big.shape
+    big, tab = big.view(h, 2 * k, b, n, d), tab.reshape(h, 2 * k, -1, n, d)
+    out = torch.mul(big[:, 0], tab[:, 0])
+    for m in range(1, 2 * k):
+        out.addcmul_(big[:, m], tab[:, m])
+    return out
+
+
+def _accumulate_rows(g_table: Tensor, big: Tensor, xs: Tensor, rows) -> None:
+    """``g_table [H, K, 2, U, D] += ∂y/∂tab = big ⊙ x`` over the chunk's rows (big
+    ``[H, K, 2, B, n, D]``); overwrites ``big``."""
+    if isinstance(rows, slice) and big.shape[3] == 1:  # times, B = 1: one fused pass
+        g_table[:, :, :, rows].addcmul_(big[:, :, :, 0], xs[:, None, None, 0])
+        return
+    g_tab = big.mul_(xs[:, None, None])
+    if isinstance(rows, slice):
+        g_table[:, :, :, rows] += g_tab.sum(3)
+        return
+    if rows.shape[0] == 1:
+        g_tab = g_tab.sum(3, keepdim=True)
+    g_table.index_add_(3, rows.reshape(-1), g_tab.flatten(3, 4))
+
+
+def _tables(pos: Tensor, freqs: Tensor) -> Tensor:
+    """Distinct positions ``[U, L]``, ``f [H, D, K, L]`` -> ``[H, K, 2, U, D]`` (cos, sin)."""
+    if pos.shape[-1] == 1:  # an outer product (einsum would go through a slow matmul)
+        a = (2 * math.pi) * freqs[..., 0].transpose(1, 2)[:, :, None] * pos[:, 0, None]
+    else:
+        a = (2 * math.pi) * torch.einsum("ul,hdkl->hkud", pos, freqs)
+    return torch.stack([a.cos(), a.sin()], dim=2)
+
+
+def _coefficients(w: Tensor, phase: Tensor) -> Tensor:
+    """``w [H, D, 2K]`` (cos gains, then sin gains), phases ``φ [G, H, D, K]`` ->
+    ``coef [G, H·K, 2, 2, D]``: output ``j ∈ (cos_k, sin_k)``, table row ``τ``, feature d (module
+    docstring)."""
+    k = phase.shape[-1]
+    wc, ws = w[..., :k], w[..., k:]
+    c, s = phase.cos(), phase.sin()
+    to_cos = torch.stack([wc * c, -wc * s], dim=1)  # [G, τ, H, D, K]
+    to_sin = torch.stack([ws * s, ws * c], dim=1)
+    coef = torch.stack([to_cos, to_sin], dim=1)  # [G, j, τ, H, D, K]
+    g, h, d = phase.shape[0], phase.shape[1], phase.shape[2]
+    return coef.permute(0, 3, 5, 1, 2, 4).reshape(g, h * k, 2, 2, d)
+
+
+def time_start(positions: Tensor | None, length: int, offset: int) -> int | None:
+    """First time of ``positions`` when they are ``s + arange(T)`` for every row (else None)."""
+    if positions is None:
+        return offset
+    p = positions[..., 0] if positions.dim() == 3 and positions.shape[-1] == 1 else positions
+    if p.dim() != 2 or p.is_floating_point() and not bool((p == p.round()).all()):
+        return None
+    start = int(p[0, 0])
+    return start if bool((p == start + torch.arange(length, device=p.device)).all()) else None
+
+
+def plan_tables(positions, length, offset, freqs, batch, chunk_tokens):
+    """``(table_pos [U, L], base [G], plan)`` for :class:`_TablePool`, or None (too many distinct
+    positions: use the direct pooling). ``base``: each chunk's first time (times) or zeros."""
+    h, d, k, dim = freqs.shape
+    start = time_start(positions, length, offset) if dim == 1 else None
+    if start is not None:
+        c = max(1, min(length, chunk_tokens // batch))
+        plan = [(slice(i, min(i + c, length)), slice(0, min(c, length - i)), i // c)
+                for i in range(0, length, c)]
+        base = start + torch.arange(0, length, c, dtype=torch.float64, device=freqs.device)
+        return torch.arange(c, device=freqs.device, dtype=freqs.dtype)[:, None], base, plan
+    vec = positions if positions.dim() == 3 else positions[..., None]
+    uniq, inv = torch.unique(vec.reshape(-1, vec.shape[-1]), dim=0, return_inverse=True)
+    if h * k * uniq.shape[0] * 2 * d > TABLE_BUDGET:
+        return None
+    inv = inv.view(vec.shape[0], length)
+    c = max(1, chunk_tokens // batch)
+    plan = [(slice(i, i + c), inv[:, i : i + c], 0) for i in range(0, length, c)]
+    return uniq.to(freqs.dtype), torch.zeros(1, dtype=torch.float64, device=freqs.device), plan
+
+
+def table_pool(x: Tensor, table: Tensor, w: Tensor, phase: Tensor, plan) -> Tensor:
+    """One side: ``x [B, T, H, D]`` -> ``x̂ [B, T, H, 2K]`` (K cosines, then K sines).
+
+    Args:
+        table: ``[H, K, 2, U, D]`` from :func:`_tables`.
+        w: gains ``[H, D, 2K]``.
+        phase: ``φ [G, H, D, K]``: per chunk group, chunk base angle plus θ.
+        plan: from :func:`plan_tables`.
+    """
+    y = _TablePool.apply(x, table, _coefficients(w, phase), plan)  # [B, T, H, K, 2]
+    return y.transpose(-1, -2).flatten(-2)
+
+
+def structure_pool(positions, offset, freqs, q, k, w, theta_q, theta_k, chunk_tokens):
+    """F-StrIPE's ``(q̂, k̂)`` through tables, or None when positions are too varied.
+
+    ``freqs [H, D, K, L]``, ``w [H, D, 2K]``, ``θ [H, D, K]`` or None; q, k ``[B, T, H, D]``.
+    """
+    planned = plan_tables(positions, q.shape[1], offset, freqs, q.shape[0], chunk_tokens)
+    if planned is None:
+        return None
+    table_pos, base, plan = planned
+    table = _tables(table_pos.to(q), freqs)
+    # Chunk base angles reduced modulo one turn in float64: at times ~10⁴-10⁵ a float32 angle
+    # would lose ~10⁻² rad (floor has zero gradient, so d(turns)/df stays the base time).
+    turns = base[:, None, None, None] * freqs[None, ..., 0].double()
+    base_angle = ((2 * math.pi) * (turns - turns.floor())).to(q)
+    out = []
+    for x, theta in ((q, theta_q), (k, theta_k)):
+        phase = base_angle if theta is None else base_angle + theta
+        out.append(table_pool(x, table, w, phase, plan))
+    return out[0], out[1]
