@@ -26,14 +26,12 @@ from pathlib import Path
 import torch
 
 from stripes.benchmarking import (
-    keep_freed_memory_mapped,
     machine_header,
     markdown_header,
     markdown_table,
+    measure_call,
     measure_matmul_peak,
-    peak_memory,
     run_isolated,
-    time_call,
     write_results,
 )
 
@@ -129,15 +127,14 @@ def _pin_mmap_threshold() -> None:
 
 
 def measure_point(method: str, t: int, mode: str, repeats: int = 3) -> dict:
-    """Peak memory of a cold call, then the median time with freed memory kept mapped."""
+    """Peak memory of a cold call, then the median time with freed memory kept mapped
+    (:func:`stripes.benchmarking.measure_call`: multi-second points are timed once)."""
     call = _make_call(method, t, mode)
     _pin_mmap_threshold()
-    mem = peak_memory(call)
-    keep_freed_memory_mapped()
-    seconds = time_call(call, repeats=repeats, warmup=1)
-    out = {"method": method, "T": t, "mode": mode, "seconds": seconds, "peak_bytes": mem}
+    out = {"method": method, "T": t, "mode": mode, **measure_call(call, repeats)}
     if method in ENCODE:
-        out["gflops"] = encode_flops(method, t) * (3 if mode == "fwdbwd" else 1) / seconds / 1e9
+        flops = encode_flops(method, t) * (3 if mode == "fwdbwd" else 1)
+        out["gflops"] = flops / out["seconds"] / 1e9
     return out
 
 

@@ -11,21 +11,18 @@ import argparse
 import json
 import math
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from stripes.benchmarking.common import (
-    keep_freed_memory_mapped,
     machine_header,
     markdown_header,
     markdown_table,
+    measure_call,
     measure_matmul_peak,
-    peak_memory,
     run_isolated,
-    time_call,
     write_results,
 )
 
@@ -108,13 +105,8 @@ def measure_point(method: str, t: int, mode: str, repeats: int = 3) -> dict:
     A point whose cold call took over 2 s is timed once more (no warm-up beyond the cold call):
     repeating multi-second quadratic points adds minutes and no information.
     """
-    call = _make_call(method, t, mode)
-    t0 = time.perf_counter()
-    mem = peak_memory(call)
-    cold = time.perf_counter() - t0
-    keep_freed_memory_mapped()
-    slow = cold > 2.0
-    seconds = time_call(call, repeats=1 if slow else repeats, warmup=0 if slow else 1)
+    measured = measure_call(_make_call(method, t, mode), repeats)
+    seconds, mem = measured["seconds"], measured["peak_bytes"]
     flops = forward_flops(method, t) * (3 if mode == "fwdbwd" else 1)
     return {
         "method": method,

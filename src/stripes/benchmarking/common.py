@@ -125,6 +125,22 @@ def peak_memory(fn: Callable[[], object]) -> int:
     return max(0, _rss_bytes("VmHWM") - base)
 
 
+def measure_call(fn: Callable[[], object], repeats: int = 3, slow_s: float = 2.0) -> dict:
+    """Peak memory of a cold call (run this on a fresh process), then the median time of
+    ``repeats`` calls after one warm-up, with freed memory kept mapped.
+
+    A call whose cold run took over ``slow_s`` seconds is timed once more, without warm-up:
+    repeating multi-second points adds minutes and no information. Returns ``seconds``,
+    ``peak_bytes`` and ``timed_once``.
+    """
+    t0 = time.perf_counter()
+    mem = peak_memory(fn)
+    slow = time.perf_counter() - t0 > slow_s
+    keep_freed_memory_mapped()
+    seconds = time_call(fn, repeats=1 if slow else repeats, warmup=0 if slow else 1)
+    return {"seconds": seconds, "peak_bytes": mem, "timed_once": slow}
+
+
 def run_isolated(module: str, args: list[str], timeout: float = 600) -> dict:
     """Run ``python -m module *args`` in a fresh process; it prints one JSON line last.
 

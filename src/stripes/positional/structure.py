@@ -20,8 +20,11 @@ F-StrIPE:SFF (SPE with structural positions, R realizations) is
 :class:`~stripes.positional.spe.SineSPE` with ``position_dim = L``; with equal ``(f, θ, λ)`` its
 kernel is ``G_d / 2`` (the ``1/√(2K)`` of [SPE] Eq. 19 against the ``1/√K`` here).
 
-Cost: ``O(B·T·H·D·K)`` sinusoids and products, computed chunk by chunk with a recomputing
-backward (:mod:`stripes.positional.pooling`); decoding needs only the new token's position.
+Cost: ``O(B·T·H·D·K)`` products, chunk by chunk with a recomputing backward. Times and
+structure positions with few distinct values evaluate sinusoids only on a small table
+(:mod:`stripes.positional.table_pool`: chunk rotations or distinct positions); other positions
+evaluate all ``T·H·D·K`` of them (:mod:`stripes.positional.pooling`). Decoding needs only the new
+token's position.
 """
 
 from __future__ import annotations
