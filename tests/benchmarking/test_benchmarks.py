@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from stripes.benchmarking import measure_call
 from stripes.benchmarking import generation as gen
+from stripes.benchmarking import measure_call
 
 ROOT = Path(__file__).resolve().parents[2]
 
