@@ -202,3 +202,45 @@ def test_conv_spe_backward_passes_gradcheck_for_inputs_and_filters(method):
     by_filters = lambda w: functional_call(pe, {"filters": w}, (q.detach(), k.detach()),
                                            {"code": code, "offset": 2})
     assert torch.autograd.gradcheck(by_filters, (filters,))
+
+
+@pytest.mark.parametrize(("kernel", "batch"), [(4, 1), (24, 3)])  # nb−1 below / above G
+def test_conv_spe_grouped_direct_matches_fft_forward_and_backward(kernel, batch):
+    """Many full chunks (several groups of chunks, a short last group) between partial ones."""
+    from torch.func import functional_call
+
+    torch.manual_seed(0)
+    pe = ConvSPE(2, 3, kernel_size=kernel, block_size=4, n_realizations=5).double()
+    code = pe.draw_code(generator=torch.Generator().manual_seed(7))
+    q, k = torch.randn(2, batch, 47, 2, 3, dtype=torch.float64).requires_grad_()
+    g = torch.randn(2, batch, 47, 2, 5, dtype=torch.float64)
+    results = []
+    for method in ("direct", "fft"):
+        pe.method = method
+        filters = pe.filters.detach().clone().requires_grad_()
+        out = functional_call(pe, {"filters": filters}, (q, k), {"code": code, "offset": 3})
+        grads = torch.autograd.grad(out, (q, k, filters), tuple(g))
+        results.append((*out, *grads))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_conv_spe_decoding_keeps_one_chunk_of_codes_and_invalidates_it_on_updates():
+    """No-grad decoding computes each chunk's codes once (kept in the code, one per layer) and
+    still equals the parallel forward; an in-place parameter update drops the kept codes."""
+    torch.manual_seed(0)
+    pe = ConvSPE(2, 3, kernel_size=5, n_realizations=4, block_size=4)
+    q, k = torch.randn(2, 1, 11, 2, 3)
+    code = pe.draw_code(generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = pe(q, k, code=code)
+        steps = [pe(q[:, t : t + 1], k[:, t : t + 1], offset=t, code=code) for t in range(11)]
+        assert len(code.chunk_codes) == 1
+        (_, stored_chunk, _), = code.chunk_codes.values()
+        assert stored_chunk == 10 // 4
+        pe.filters.mul_(2.0)  # a new version: the kept codes must not be reused
+        moved = pe(q[:, 10:], k[:, 10:], offset=10, code=code)
+    for i in range(2):
+        torch.testing.assert_close(torch.cat([s[i] for s in steps], 1), want[i])
+    torch.testing.assert_close(moved[0], 2 * steps[-1][0])
+    assert len(code.chunk_codes) == 1  # replaced, not accumulated

@@ -10,7 +10,8 @@ step-by-step decoding (any offset, one token at a time) read identical samples, 
 ``T·H·D·R`` noise tensor ever exists: a chunk of C positions reads ``nb = ⌈(C+P−1)/C⌉`` blocks.
 
 - ``method="direct"``: ``[Q̄; K̄]`` of a chunk is ``Σ_j Band_j @ Z_{c+j}``, a batched matmul over
-  the ``H·D`` channels with the banded (Toeplitz) filter matrix ``Band [H·D, 2C, nb·C]``, O(T·P·R).
+  the ``H·D`` channels with the banded (Toeplitz) filter matrix ``Band [H·D, 2C, nb·C]``, O(T·P·R);
+  G consecutive chunks share each matmul (same band, G·R noise columns), one head at a time.
 - ``method="fft"``: the same samples, filtered by FFT over each chunk's window, O(T·R·log(C+P)).
 
 Either way the pooled ``q̂ = Σ_d q_d Q̄_d / (DR)^{1/4}`` is formed chunk by chunk and the noise is
@@ -34,130 +35,10 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from stripes.positional.base import register
+from stripes.positional.conv_band import BandedConvPool, ConvPlan, NoiseBlocks, pool_codes
 from stripes.positional.spe import SPE, ConvCode, counter_seed, draw_noise
 
 CONV_METHODS = ("direct", "fft")
-
-
-class _NoiseBlocks:
-    """Noise blocks ``[H·D, C, R]`` of one code, cached (a few at a time) in the code."""
-
-    def __init__(
-        self, code: ConvCode, channels: int, block: int, kind: str, like: Tensor, keep: int = 8
-    ):
-        self.code, self.kind, self.like, self.keep = code, kind, like, keep
-        self.key = (channels, block, code.n_realizations, like.dtype, like.device)
-        self.shape = (channels, block, code.n_realizations)
-
-    def __call__(self, index: int) -> Tensor:
-        key = (index, *self.key)
-        if key not in self.code.cache:
-            gen = torch.Generator().manual_seed(counter_seed(self.code.seed, index))
-            self.code.cache[key] = draw_noise(self.kind, self.shape, gen).to(self.like)
-            while len(self.code.cache) > self.keep:
-                self.code.cache.pop(next(iter(self.code.cache)))
-        return self.code.cache[key]
-
-
-def band_matrix(f: Tensor, c_len: int, nb: int, rows: range | None = None) -> Tensor:
-    """``Band [H·D, 2n, nb·C]`` for chunk rows ``rows`` (default all C): row i, column j of the
-    chunk's noise window holds ``φ(i + P − 1 − j)`` (zero outside the filter); the n φ^Q rows
-    first, then the n φ^K rows. ``f``: filters ``[2, H·D, P]``."""
-    idx, valid = _band_index(f.shape[-1], c_len, nb, rows, f.device)
-    band = f.transpose(0, 1).contiguous()[:, :, idx]  # [HD, 2, n, nbC], contiguous
-    return band.mul_(valid).view(f.shape[1], 2 * idx.shape[0], nb * c_len)
-
-
-def _band_index(p_len, c_len, nb, rows, device):
-    rows = range(c_len) if rows is None else rows
-    idx = torch.tensor(rows)[:, None] + p_len - 1 - torch.arange(nb * c_len)[None]
-    valid = (idx >= 0) & (idx < p_len)
-    return idx.clamp(0, p_len - 1).to(device), valid.to(device)
-
-
-def _pool(x: Tensor, bar: Tensor, h: int) -> Tensor:
-    """``x [B, n, H, D]``, codes ``[H·D, n, R]`` -> ``Σ_d x_d Q̄_d`` ``[B, n, H, R]``."""
-    bar = bar.reshape(h, -1, *bar.shape[1:]).transpose(1, 2)  # [H, n, D, R]
-    return torch.matmul(x.permute(2, 1, 0, 3), bar).permute(2, 1, 0, 3)
-
-
-class _Plan:
-    """The chunks of one convSPE forward: ``(c, i0, i1)`` rows of chunk c, its noise blocks."""
-
-    def __init__(self, chunks, start, c_len, nb, blocks, n_heads, r):
-        self.chunks, self.start, self.c_len, self.nb = chunks, start, c_len, nb
-        self.blocks, self.n_heads, self.r = blocks, n_heads, r
-
-    def __iter__(self):
-        """``(c, i0, n, sl, rows)``: chunk c's rows ``i0 … i0+n``, their input positions ``sl``
-        and band rows (the n φ^Q rows, then the n φ^K rows)."""
-        for c, i0, i1 in self.chunks:
-            sl = slice(c * self.c_len + i0 - self.start, c * self.c_len + i1 - self.start)
-            rows = list(range(i0, i1)) + list(range(self.c_len + i0, self.c_len + i1))
-            yield c, i0, i1 - i0, sl, rows
-
-    def parts(self, f: Tensor, i0: int, n: int, full: Tensor | None):
-        """The band's nb column blocks ``[H·D, 2n, C]`` for rows ``i0 … i0+n``."""
-        band = full if n == self.c_len and full is not None else band_matrix(
-            f, self.c_len, self.nb, range(i0, i0 + n))
-        return band.view(band.shape[0], 2 * n, self.nb, self.c_len).unbind(2)
-
-    def bars(self, parts, c: int) -> Tensor:
-        """``[Q̄; K̄]`` of chunk c: ``Σ_j Band_j @ Z_{c+j}`` ``[H·D, 2n, R]``."""
-        out = torch.bmm(parts[0], self.blocks(c))
-        for j in range(1, self.nb):  # accumulate in place: one buffer per chunk
-            out.baddbmm_(parts[j], self.blocks(c + j))
-        return out
-
-
-class _BandedConvPool(torch.autograd.Function):
-    """Direct convSPE pooling with a chunked, recomputing backward: the noise is re-read from
-    its counter, the filter gradient accumulates in one band-sized buffer, and the input
-    gradients are written chunk by chunk (no per-chunk full-size tensors)."""
-
-    @staticmethod
-    def forward(ctx, q, k, f, plan):
-        ctx.save_for_backward(q, k, f)
-        ctx.plan = plan
-        out = [x.new_empty(*x.shape[:3], plan.r) for x in (q, k)]
-        full = band_matrix(f, plan.c_len, plan.nb) if len(plan.chunks) > 1 else None
-        for c, i0, n, sl, _ in plan:
-            bars = plan.bars(plan.parts(f, i0, n, full), c)
-            out[0][:, sl] = _pool(q[:, sl], bars[:, :n], plan.n_heads)
-            out[1][:, sl] = _pool(k[:, sl], bars[:, n:], plan.n_heads)
-        return out[0], out[1]
-
-    @staticmethod
-    def backward(ctx, g_q, g_k):
-        q, k, f = ctx.saved_tensors
-        plan = ctx.plan
-        h = plan.n_heads
-        grads = [torch.zeros_like(q), torch.zeros_like(k)]
-        g_band = f.new_zeros(f.shape[1], 2 * plan.c_len, plan.nb * plan.c_len)
-        full = band_matrix(f, plan.c_len, plan.nb) if len(plan.chunks) > 1 else None
-        for c, i0, n, sl, rows in plan:
-            bars = plan.bars(plan.parts(f, i0, n, full), c)
-            g_bars = []
-            for i, (x, gy) in enumerate(((q, g_q), (k, g_k))):
-                bar = bars[:, i * n : (i + 1) * n].reshape(h, -1, n, plan.r).transpose(1, 2)
-                gyh = gy[:, sl].permute(2, 1, 0, 3)  # [H, n, B, R]
-                grads[i][:, sl] = torch.matmul(gyh, bar.transpose(-1, -2)).permute(2, 1, 0, 3)
-                gb = torch.matmul(x[:, sl].permute(2, 1, 3, 0), gyh)  # [H, n, D, R]
-                g_bars.append(gb.transpose(1, 2).reshape(-1, n, plan.r))
-            g_bars = torch.cat(g_bars, 1)  # [HD, 2n, R]
-            for j in range(plan.nb):
-                cols = slice(j * plan.c_len, (j + 1) * plan.c_len)
-                g_band[:, rows, cols] += torch.bmm(g_bars, plan.blocks(c + j).transpose(1, 2))
-        return grads[0], grads[1], _band_to_filters(g_band, f.shape[-1], plan), None
-
-
-def _band_to_filters(g_band: Tensor, p_len: int, plan: _Plan) -> Tensor:
-    """Adjoint of :func:`band_matrix`: ``[H·D, 2C, nb·C]`` -> filter gradient ``[2, H·D, P]``."""
-    idx, valid = _band_index(p_len, plan.c_len, plan.nb, None, g_band.device)
-    hd = g_band.shape[0]
-    g = g_band.view(hd, 2, -1) * valid.reshape(-1)
-    out = g.new_zeros(hd, 2, p_len).index_add_(2, idx.reshape(-1), g)
-    return out.transpose(0, 1)
 
 
 @register("conv_spe")
@@ -222,7 +103,8 @@ class ConvSPE(SPE):
         if self.ndim == 2:
             qh, kh = self._forward_2d(q, k, code, filters)
         else:
-            qh, kh = self._forward_1d(q, k, code, filters, self._start(positions, offset, q))
+            start = self._start(positions, offset, q)
+            qh, kh = self._forward_1d(q, k, code, filters, start, layer)
         if self.gated:
             qh, kh = qh + self._gate_term(q, code, layer), kh + self._gate_term(k, code, layer)
         return qh, kh
@@ -239,28 +121,35 @@ class ConvSPE(SPE):
                              "(use SineSPE/FStrIPE for structure positions)")
         return start
 
-    def _forward_1d(self, q, k, code, filters, start):
+    def _forward_1d(self, q, k, code, filters, start, layer=0):
         c_len, p_len, t = self.block_size, self.kernel_size[0], q.shape[1]
         nb = -(-(c_len + p_len - 1) // c_len)
         hd = self.n_heads * self.head_dim
-        blocks = _NoiseBlocks(code, hd, c_len, self.noise, q, keep=nb + 1)
+        blocks = NoiseBlocks(code, hd, c_len, self.noise, q, keep=nb + 1)
         f = filters.reshape(2, hd, p_len)
         chunks = [(c, max(start - c * c_len, 0), min(start + t - c * c_len, c_len))
                   for c in range(start // c_len, (start + t - 1) // c_len + 1)]
-        plan = _Plan(chunks, start, c_len, nb, blocks, self.n_heads, code.n_realizations)
+        grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or
+                                            f.requires_grad)
+        plan = ConvPlan(chunks, start, c_len, nb, blocks, self.n_heads, code.n_realizations,
+                     None if grad or t >= c_len else self._memo(code, layer, q))
         if self.method == "direct":
-            return _BandedConvPool.apply(q, k, f, plan)
+            return BandedConvPool.apply(q, k, f, plan)
         spectra = torch.fft.rfft(f, n=nb * c_len)
         sizes = [i1 - i0 for _, i0, i1 in chunks]
         outs = []  # split once and concatenate once (per-chunk slices cost full-size gradients)
         for (c, i0, i1), q_c, k_c in zip(chunks, q.split(sizes, 1), k.split(sizes, 1),
                                         strict=True):
             fn = partial(self._chunk_fft, c=c, i0=i0, i1=i1, blocks=blocks, nb=nb)
-            grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or
-                                                f.requires_grad)
             outs.append(checkpoint(fn, q_c, k_c, spectra, use_reentrant=False) if grad
                         else fn(q_c, k_c, spectra))
         return torch.cat([o[0] for o in outs], 1), torch.cat([o[1] for o in outs], 1)
+
+    def _memo(self, code: ConvCode, layer: int, like: Tensor):
+        """Where decoding keeps one chunk's codes per layer: in the code, under this module and
+        layer, tagged with the parameters' versions (an optimizer step invalidates it)."""
+        tag = (like.dtype, like.device, tuple(p._version for p in self.parameters()))
+        return code.chunk_codes, (id(self), layer), tag
 
     def _chunk_fft(self, q_c, k_c, spectra, *, c, i0, i1, blocks, nb):
         window = torch.cat([blocks(c + j) for j in range(nb)], dim=1)  # [HD, nbC, R]
@@ -268,7 +157,7 @@ class ConvSPE(SPE):
         bars = torch.fft.irfft(zf * spectra[..., None], n=window.shape[1], dim=2)
         p_len = self.kernel_size[0]
         bars = bars[:, :, p_len - 1 + i0 : p_len - 1 + i1]  # [2, HD, n, R]
-        return _pool(q_c, bars[0], self.n_heads), _pool(k_c, bars[1], self.n_heads)
+        return pool_codes(q_c, bars[0], self.n_heads), pool_codes(k_c, bars[1], self.n_heads)
 
     def _noise_2d(self, code: ConvCode, head: int, like: Tensor) -> Tensor:
         """Padded noise field ``[R, D, rows+P1−1, cols+P2−1]`` of one head."""
@@ -320,7 +209,7 @@ class ConvSPE(SPE):
     def _bars_1d(self, code, filters, length, start, like):
         c_len, p_len = self.block_size, self.kernel_size[0]
         hd = self.n_heads * self.head_dim
-        blocks = _NoiseBlocks(code, hd, c_len, self.noise, like)
+        blocks = NoiseBlocks(code, hd, c_len, self.noise, like)
         first, last = start // c_len, (start + length + p_len - 2) // c_len
         z = torch.cat([blocks(b) for b in range(first, last + 1)], 1)[:, start - first * c_len :]
         win = z[:, : length + p_len - 1].unfold(1, p_len, 1)  # [HD, T, R, P]

@@ -94,9 +94,11 @@ class ConvCode:
     n_realizations: int
     gate_noise: Tensor | None = None
     cache: dict = field(default_factory=dict, repr=False)
+    chunk_codes: dict = field(default_factory=dict, repr=False)  # decoding: one chunk per layer
 
     def clear(self) -> None:
         self.cache.clear()
+        self.chunk_codes.clear()
 
 
 class SPE(QKTransformPE):
