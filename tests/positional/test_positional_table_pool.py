@@ -94,3 +94,28 @@ def test_time_start_recognises_only_consecutive_times():
     assert tp.time_start(torch.tensor([[0, 1, 2, 4]]), 4, 0) is None
     assert tp.time_start(torch.tensor([[0.0, 1.0, 2.0, 3.5]]), 4, 0) is None
     assert tp.time_start(torch.stack([torch.arange(4), torch.arange(1, 5)]), 4, 0) is None
+
+
+@pytest.mark.parametrize("cls", ["fstripe", "fstripe1"])
+def test_compiled_kernels_equal_the_eager_table_path(cls, monkeypatch):
+    """The torch.compile'd kernels for times (forward and the three gradients) equal the eager
+    chunked path, with a ragged last chunk; compiling costs seconds, once per process."""
+    torch.manual_seed(0)
+    b, t = 2, 23  # chunks of 4 rows (chunk_size 8 over B = 2): 5 compiled groups + 3 rows
+    pe = (FStrIPE(3, 5, n_sines=2, key_phases=True, chunk_size=8) if cls == "fstripe"
+          else FStrIPE1(3, 5, chunk_size=8))
+    q, k = (torch.randn(b, t, 3, 5, requires_grad=True) for _ in range(2))
+    monkeypatch.setenv("STRIPES_COMPILE", "0")
+    eager, g_eager = _grads(pe, q, k, lambda: pe(q, k, offset=11))
+    monkeypatch.setenv("STRIPES_COMPILE", "1")
+    monkeypatch.setattr(tp, "COMPILE_MIN_ROWS", 1)
+    calls = []
+    monkeypatch.setattr(tp, "_compiled_time_pool",
+                        lambda *a: calls.append(1) or _compiled(*a))
+    got, g_got = _grads(pe, q, k, lambda: pe(q, k, offset=11))
+    assert len(calls) == 2 and not tp._COMPILED.get("failed")
+    for a, c in zip((*got, *g_got), (*eager, *g_eager), strict=True):
+        torch.testing.assert_close(a, c, atol=2e-5, rtol=1e-4)
+
+
+_compiled = tp._compiled_time_pool

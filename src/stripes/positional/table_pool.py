@@ -25,6 +25,8 @@ None).
 from __future__ import annotations
 
 import math
+import os
+import warnings
 
 import torch
 from torch import Tensor
@@ -185,8 +187,93 @@ def table_pool(x: Tensor, table: Tensor, w: Tensor, phase: Tensor, plan) -> Tens
         phase: ``φ [G, H, D, K]``: per chunk group, chunk base angle plus θ.
         plan: from :func:`plan_tables`.
     """
-    y = _TablePool.apply(x, table, _coefficients(w, phase), plan)  # [B, T, H, K, 2]
+    coef = _coefficients(w, phase)
+    if _use_compiled(x, plan):
+        y = _compiled_time_pool(x, table, coef, plan)
+    else:
+        y = _TablePool.apply(x, table, coef, plan)  # [B, T, H, K, 2]
     return y.transpose(-1, -2).flatten(-2)
+
+
+# --- compiled kernels (times on the CPU) --------------------------------------------------------
+# Eager PyTorch must write each chunk's product to memory between ops, which makes this
+# elementwise work memory-bound; torch.compile (Inductor) fuses product and reduction into one
+# C++ loop: ~5x faster forward, ~3x faster backward at T = 16384. Used for times on the CPU when
+# B·T >= COMPILE_MIN_ROWS and STRIPES_COMPILE is not "0"; if compiling fails (no C++ compiler),
+# a warning is given once and the eager path serves. Shapes: x [B, G, C, H, D], table
+# [H, K, 2, C, D], coef [G, H, K, 2, 2, D] (groups g = chunks), gy [B, G, C, H, K, 2].
+COMPILE_MIN_ROWS = 4096
+_COMPILED: dict = {}
+
+
+def _k_y(x, table, coef):
+    prod = table.permute(3, 0, 1, 2, 4) * x[..., None, None, :]  # [B, G, C, H, K, τ, D]
+    return (prod[..., None, :, :] * coef[None, :, None]).sum((-2, -1))
+
+
+def _k_gx(gy, table, coef):
+    tab = table.permute(3, 0, 1, 2, 4)[:, :, :, None]  # [C, H, K, 1, τ, D]
+    return (gy[..., None, None] * coef[None, :, None] * tab).sum((4, 5, 6))
+
+
+def _k_gcoef(gy, table, x):
+    prod = table.permute(3, 0, 1, 2, 4) * x[..., None, None, :]
+    return (gy[..., None, None] * prod[..., None, :, :]).sum((0, 2))
+
+
+def _k_gtable(gy, coef, x):
+    big = (gy[..., None, None] * coef[None, :, None]).sum(5)  # [B, G, C, H, K, τ, D]
+    return (big * x[..., None, None, :]).sum((0, 1)).permute(1, 2, 3, 0, 4)
+
+
+def _kernel(fn):
+    if fn not in _COMPILED:
+        _COMPILED[fn] = torch.compile(fn)
+    return _COMPILED[fn]
+
+
+class _CompiledTimePool(torch.autograd.Function):
+    """:class:`_TablePool` for whole chunks of times, as fused compiled kernels (above)."""
+
+    @staticmethod
+    def forward(ctx, x, table, coef):
+        ctx.save_for_backward(x, table, coef)
+        return _kernel(_k_y)(x, table, coef)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, table, coef = ctx.saved_tensors
+        gy, need = gy.contiguous(), ctx.needs_input_grad
+        return (_kernel(_k_gx)(gy, table, coef) if need[0] else None,
+                _kernel(_k_gtable)(gy, coef, x) if need[1] else None,
+                _kernel(_k_gcoef)(gy, table, x) if need[2] else None)
+
+
+def _use_compiled(x: Tensor, plan) -> bool:
+    return (isinstance(plan[0][1], slice) and x.device.type == "cpu"
+            and x.shape[0] * x.shape[1] >= COMPILE_MIN_ROWS and not _COMPILED.get("failed")
+            and os.environ.get("STRIPES_COMPILE", "1") != "0")
+
+
+def _compiled_time_pool(x: Tensor, table: Tensor, coef: Tensor, plan) -> Tensor:
+    """Whole chunks through :class:`_CompiledTimePool`, a ragged last chunk eagerly."""
+    b, t, h, d = x.shape
+    c = plan[0][1].stop
+    g = t // c
+    try:
+        groups = coef[:g].view(g, h, -1, 2, 2, d)
+        y = _CompiledTimePool.apply(x[:, : g * c].reshape(b, g, c, h, d), table, groups)
+    except Exception as err:  # noqa: BLE001 (any compiler failure: fall back, once)
+        _COMPILED["failed"] = True
+        warnings.warn(f"torch.compile failed ({type(err).__name__}); F-StrIPE uses its eager "
+                      "path (set STRIPES_COMPILE=0 to skip compiling)", stacklevel=3)
+        return _TablePool.apply(x, table, coef, plan)
+    y = y.reshape(b, g * c, h, -1, 2)
+    if g * c == t:
+        return y
+    n = t - g * c
+    tail = _TablePool.apply(x[:, g * c :], table, coef[g : g + 1], [(slice(0, n), slice(0, n), 0)])
+    return torch.cat([y, tail], 1)
 
 
 def structure_pool(positions, offset, freqs, q, k, w, theta_q, theta_k, chunk_tokens):
