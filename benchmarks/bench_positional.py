@@ -42,6 +42,9 @@ CHEAP = ("sinusoidal", "learned", "structure_ape", "rope", "rope_C", "rope_pool"
          "fstripe1")
 SPE = ("sine_spe_r16", "sine_spe_r64", "conv_spe_r16", "conv_spe_r64")
 ENCODE = ("sine_spe_encode_r64", "conv_spe_encode_r64", "conv_spe_encode_r64_gaussian")
+# The ">= 40 % of peak" target is on the default configurations; Gaussian noise (dearer to draw
+# than Rademacher signs) is shown for information.
+ENCODE_TARGETS = ENCODE[:2]
 METHODS = ("attention", *CHEAP, *SPE, *ENCODE)
 TARGET_T = 16384
 
@@ -186,7 +189,7 @@ def check_targets(points: list[dict], peak: float, t: int) -> list[dict]:
                 ratio = p["peak_bytes"] / base["peak_bytes"]
                 out.append({"target": f"{m} {mode} T={t}: peak memory <= 1.5x attention alone",
                             "measured": f"{ratio:.2f}x", "holds": ratio <= 1.5})
-    for m in ENCODE:
+    for m in ENCODE_TARGETS:
         p = _get(points, m, t, "fwd")
         if p:
             frac = p["gflops"] / peak
@@ -225,7 +228,8 @@ def render(payload: dict) -> str:
         text += f"\n## {title}: seconds / peak MiB / time ratio to attention alone\n\n"
         text += markdown_table(["method", *[f"T={t}" for t in lengths]], rows)
     text += ("\nEncode rows (``*_encode_*``) time SPE's draw + pool alone and add the % of the "
-             "matmul peak for the FLOPs of Eq. 16-17 (sine: 4·T·H·D·2K·R; conv: 4·T·H·D·(P+1)·R)."
+             "matmul peak for the FLOPs of Eq. 16-17 (sine: 4·T·H·D·2K·R; conv: 4·T·H·D·(P+1)·R); "
+             "the Gaussian-noise row is for information (the default noise is Rademacher)."
              "\n\n## Targets\n\n")
     text += markdown_table(["target", "measured", "holds"],
                            [[x["target"], x["measured"], "yes" if x["holds"] else "**no**"]

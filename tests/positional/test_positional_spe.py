@@ -120,11 +120,16 @@ def test_fast_pooling_equals_explicit_codes(make):
 
 
 @pytest.mark.parametrize("dense", [True, False])
-def test_sinusoid_pool_backward_matches_autograd_of_the_reference(dense):
+@pytest.mark.parametrize("times", [False, True])
+def test_sinusoid_pool_backward_matches_autograd_of_the_reference(dense, times):
+    """Arbitrary structure vectors, and times far from the origin (whose forward rotates one
+    table of chunk offsets instead of evaluating every sinusoid)."""
     gen = torch.Generator().manual_seed(5)
-    h, d, kk, r, t, b, l_dim = 2, 3, 2, 4, 9, 2, 2
+    h, d, kk, r, t, b, l_dim = 2, 3, 2, 4, 9, 2, 1 if times else 2
     rnd = lambda *s: torch.randn(*s, dtype=torch.float64, generator=gen).requires_grad_()
     pos = torch.randn(b, t, l_dim, dtype=torch.float64, generator=gen)
+    if times:
+        pos = (5000.0 + torch.arange(t, dtype=torch.float64))[None, :, None]
     f, q, k = rnd(h, d, kk, l_dim), rnd(b, t, h, d), rnd(b, t, h, d)
     shape = (h, d * 2 * kk, r) if dense else (h, d, 2 * kk)
     wq, wk, pq = rnd(*shape), rnd(*shape), rnd(h, d, kk)

@@ -110,6 +110,38 @@ def _contract_backward(x, cos, sin, w, gy, dense: bool) -> tuple[Tensor, Tensor,
     return gx.permute(1, 2, 0, 3), gw, g_angle
 
 
+class _TimeTables:
+    """Forward-only shortcut for times ``p_t = s + t`` shared by the batch: the cos/sin tables of
+    a chunk are those of offsets ``r < C`` (computed once) rotated by the chunk's base angle
+    (angle addition: four products instead of two transcendental calls per element). The
+    backward recomputes the sinusoids directly."""
+
+    def __init__(self, pos: Tensor, freqs: Tensor, chunk: int):
+        from stripes.positional.table_pool import time_start  # (imports this module)
+
+        t = pos.shape[1]
+        self.start = time_start(pos, t, 0) if pos.shape[0] == 1 and pos.shape[-1] == 1 else None
+        if self.start is None or t <= chunk:
+            self.start = None
+            return
+        self.freqs = freqs
+        a = sinusoid_angles(torch.arange(chunk, dtype=pos.dtype)[None, :, None], freqs)
+        self.cos, self.sin = a.cos(), a.sin()  # [H, 1, C, K, D]
+
+    def omega(self, first: int, n: int) -> Tensor | None:
+        """``[cos a; sin a]`` ``[H, 1, n, 2K, D]`` of positions ``first … first+n`` (or None)."""
+        if self.start is None:
+            return None
+        turns = (self.start + first) * self.freqs.double()  # [H, K, D, 1], reduced mod 1 turn
+        base = ((2 * math.pi) * (turns - turns.floor()))[:, None, None, :, :, 0].to(self.cos)
+        cb, sb = base.cos(), base.sin()
+        c, s, k = self.cos[:, :, :n], self.sin[:, :, :n], self.cos.shape[-2]
+        out = c.new_empty(*c.shape[:3], 2 * k, c.shape[-1])
+        torch.mul(c, cb, out=out[:, :, :, :k]).addcmul_(s, sb, value=-1)
+        torch.mul(s, cb, out=out[:, :, :, k:]).addcmul_(c, sb)
+        return out
+
+
 class _SinusoidPool(torch.autograd.Function):
     """Chunked forward, chunked recomputing backward, internal layouts (module docstring)."""
 
@@ -122,12 +154,15 @@ class _SinusoidPool(torch.autograd.Function):
                 k.new_empty(*k.shape[:3], w_k.shape[-1 if dense else -2]))
         sides = [(x, w, None if dense else _rotation(w, phase), phase, y) for x, w, phase, y in
                  ((q, w_q, phase_q, outs[0]), (k, w_k, phase_k, outs[1]))]
+        times = _TimeTables(pos, freqs, chunk)
         for start in range(0, t, chunk):
             sl = slice(start, min(start + chunk, t))
             a = sinusoid_angles(pos[:, sl], freqs)
-            omega = a.new_empty(*a.shape[:3], 2 * kk, a.shape[-1])  # shared by both sides
-            torch.cos(a, out=omega[:, :, :, :kk])
-            torch.sin(a, out=omega[:, :, :, kk:])
+            omega = times.omega(start, sl.stop - start)  # shared by both sides
+            if omega is None:
+                omega = a.new_empty(*a.shape[:3], 2 * kk, a.shape[-1])
+                torch.cos(a, out=omega[:, :, :, :kk])
+                torch.sin(a, out=omega[:, :, :, kk:])
             for x, w, rot, phase, y in sides:
                 om = torch.cat(_trig(a, phase), dim=-2) if dense and phase is not None else omega
                 y[:, sl] = _contract_fast(x[:, sl], om, w, rot, dense, kk)
