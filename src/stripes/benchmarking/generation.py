@@ -7,7 +7,8 @@ random sequence so every method does the same work. Time per token at position p
 over the ``WINDOW`` steps ending at p (a mean, not a median: convSPE computes a chunk's codes once
 every ``block_size`` steps, and that cost belongs to the tokens); a throwaway warm-up decode of
 ``WARMUP`` tokens runs first so that p = 256 does not carry the allocator's and the dispatcher's
-first-call costs.
+first-call costs. The decode runs ``REPEATS`` times and each window keeps its fastest mean:
+other tenants of a shared machine only ever add time.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from stripes.benchmarking.common import (
 LAYERS, D_MODEL, HEADS, VOCAB = 4, 256, 8, 512
 WINDOW = 64
 WARMUP = 256
+REPEATS = 2
 POSITIONS = (256, 1024, 2048, 4096, 8192)
 SKIP = {"structure_ape", "shaw_rpe", "structure_rpe", "nonstationary_rpe", "learned"}
 
@@ -70,6 +72,18 @@ def measure_method(method: str, length: int) -> dict:
     model = StripesTransformer(cfg).eval()
     ids = torch.randint(0, VOCAB, (1, length), generator=torch.Generator().manual_seed(0))
     keep_freed_memory_mapped()
+    runs = [_decode_times(model, ids, length) for _ in range(REPEATS)]
+    per_pos = {
+        str(p): 1e3 * min(statistics.fmean(times[p - WINDOW - 1 : p - 1]) for times in runs)
+        for p in POSITIONS
+        if p <= length
+    }
+    times = min(runs, key=sum)
+    return {"method": method, "ms_per_token": per_pos, "tokens_per_s": len(times) / sum(times)}
+
+
+def _decode_times(model, ids, length: int) -> list[float]:
+    """Seconds of each decoding step 1 … length−1 (after a throwaway warm-up decode)."""
     times = []
     with torch.inference_mode():
         code = model.draw_pe_code(length, None, torch.Generator().manual_seed(1))
@@ -82,12 +96,7 @@ def measure_method(method: str, length: int) -> dict:
             t0 = time.perf_counter()
             _, state = model(ids[:, t : t + 1], state=state, output_state=True)
             times.append(time.perf_counter() - t0)
-    per_pos = {
-        str(p): 1e3 * statistics.fmean(times[p - WINDOW - 1 : p - 1])
-        for p in POSITIONS
-        if p <= length
-    }
-    return {"method": method, "ms_per_token": per_pos, "tokens_per_s": len(times) / sum(times)}
+    return times
 
 
 def run_generation_benchmark(out_dir: str = "benchmarks/results", length: int = 8192) -> dict:

@@ -2,8 +2,8 @@
 
 F-StrIPE pools ``x̂_t = Σ_d x_td (Ω(a_t + θ)_d ⊙ w_d)`` with ``a_tdk = 2π f_dkᵀ p_t`` ([FS] Eq. 6-9).
 Evaluating the sinusoids for every ``(t, h, d, k)`` costs two transcendental calls per element,
-about ten times an elementwise product on a CPU (``PERF.md``-style measurement in
-``benchmarks/bench_positional.py``). Both position kinds that matter repeat:
+each several times dearer than an elementwise product on a CPU. Both position kinds that matter
+repeat:
 
 - **times** ``p_t = s + t`` (``L = 1``): with chunks of C positions, ``a_t = A_c + a_r`` (chunk base
   ``A_c = 2π f (s + cC)``, offset ``a_r = 2π f r``, ``r < C``), and the angle-addition formula
