@@ -241,7 +241,7 @@ def test_conv_spe_decoding_keeps_one_chunk_of_codes_and_invalidates_it_on_update
         want = pe(q, k, code=code)
         steps = [pe(q[:, t : t + 1], k[:, t : t + 1], offset=t, code=code) for t in range(11)]
         assert len(code.chunk_codes) == 1
-        (_, stored_chunk, _), = code.chunk_codes.values()
+        (_, stored_chunk, _, _), = code.chunk_codes.values()
         assert stored_chunk == 10 // 4
         pe.filters.mul_(2.0)  # a new version: the kept codes must not be reused
         moved = pe(q[:, 10:], k[:, 10:], offset=10, code=code)
@@ -249,3 +249,21 @@ def test_conv_spe_decoding_keeps_one_chunk_of_codes_and_invalidates_it_on_update
         torch.testing.assert_close(torch.cat([s[i] for s in steps], 1), want[i])
     torch.testing.assert_close(moved[0], 2 * steps[-1][0])
     assert len(code.chunk_codes) == 1  # replaced, not accumulated
+
+
+def test_sine_spe_decoding_keeps_its_pooling_weights_until_parameters_change():
+    torch.manual_seed(0)
+    pe = SineSPE(2, 3, n_sines=2, n_realizations=4)
+    q, k = torch.randn(2, 1, 6, 2, 3)
+    code = pe.draw_code(generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = pe(q, k, code=code)
+        steps = [pe(q[:, t : t + 1], k[:, t : t + 1], offset=t, code=code) for t in range(6)]
+        assert len(code.prepared) == 1
+        pe.gain_logits.add_(1.0)  # a new version: the kept weights must be rebuilt
+        moved = pe(q[:, :1], k[:, :1], code=code)
+        fresh = pe(q, k, code=code)
+    for i in range(2):
+        torch.testing.assert_close(torch.cat([s[i] for s in steps], 1), want[i])
+        torch.testing.assert_close(moved[i], fresh[i][:, :1])
+    assert not torch.allclose(moved[0], steps[0][0])

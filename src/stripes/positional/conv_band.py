@@ -134,17 +134,20 @@ class ConvPlan:
         blocks: ``[H·D, 2n, R]``. When decoding (``memo``), the whole chunk's codes are computed
         at its first step and kept: a step then costs a slice, and one ``[2C, C]`` band matmul
         per C steps runs far nearer the peak than C matmuls of 2 rows."""
-        if self.memo is not None:
+        if self.memo is not None:  # the band too: it depends on the filters only
             store, key, tag = self.memo
-            if store.get(key, (None, None))[:2] != (tag, c):
-                store[key] = (tag, c, self._codes(f, c, 0, self.c_len))
-            full = store[key][2]
+            entry = store.get(key, (None, None, None, None))
+            if entry[:2] != (tag, c):
+                band = entry[3] if entry[0] == tag else band_matrix(f, self.c_len, self.nb)
+                store[key] = entry = (tag, c, self._codes(f, c, 0, self.c_len, band), band)
+            full = entry[2]
             return torch.cat([full[:, i0 : i0 + n], full[:, self.c_len + i0 : self.c_len + i0 + n]],
                              1)
         return self._codes(f, c, i0, n)
 
-    def _codes(self, f: Tensor, c: int, i0: int, n: int) -> Tensor:
-        band = band_matrix(f, self.c_len, self.nb, range(i0, i0 + n))
+    def _codes(self, f: Tensor, c: int, i0: int, n: int, band: Tensor | None = None) -> Tensor:
+        if band is None:
+            band = band_matrix(f, self.c_len, self.nb, range(i0, i0 + n))
         parts = band.view(band.shape[0], 2 * n, self.nb, self.c_len).unbind(2)
         out = torch.bmm(parts[0], self.blocks(c))
         for j in range(1, self.nb):

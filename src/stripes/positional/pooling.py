@@ -232,9 +232,21 @@ def sinusoid_pool(
     Returns:
         ``(q̂, k̂)``, each ``[B, T, H, R']`` (``R' = 2K`` for diag).
     """
-    chunk = max(1, chunk_tokens // q.shape[0])
+    prepared = prepare_pool(freqs, w_q, w_k, phase_q, phase_k, dense=dense)
+    return pool_prepared(pos, prepared, q, k, dense=dense, chunk_tokens=chunk_tokens)
+
+
+def prepare_pool(freqs, w_q, w_k, phase_q=None, phase_k=None, *, dense: bool) -> tuple:
+    """The arguments of :func:`sinusoid_pool` in its internal layouts: a caller may keep them
+    across calls (sineSPE does, decoding with a frozen code: copying ``W`` is most of a step)."""
     f, (wq, wk), (pq, pk) = _internal(freqs, [w_q, w_k], [phase_q, phase_k], dense)
-    return _SinusoidPool.apply(pos, f, q, k, wq, wk, pq, pk, dense, chunk)
+    return f, wq, wk, pq, pk
+
+
+def pool_prepared(pos, prepared, q, k, *, dense: bool, chunk_tokens: int = 512):
+    """:func:`sinusoid_pool` on the output of :func:`prepare_pool`."""
+    chunk = max(1, chunk_tokens // q.shape[0])
+    return _SinusoidPool.apply(pos, prepared[0], q, k, *prepared[1:], dense, chunk)
 
 
 def sinusoid_pool_reference(

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stripes.positional.base import QKTransformPE, position_vectors, register
-from stripes.positional.pooling import sinusoid_pool
+from stripes.positional.pooling import pool_prepared, prepare_pool
 
 NOISES = ("gaussian", "rademacher", "orthogonal")
 _MASK64 = (1 << 64) - 1
@@ -75,6 +75,7 @@ class SineCode:
 
     noise: Tensor
     gate_noise: Tensor | None = None
+    prepared: dict = field(default_factory=dict, repr=False)  # decoding: pooling weights by layer
 
     @property
     def n_realizations(self) -> int:
@@ -237,14 +238,30 @@ class SineSPE(SPE):
         code = self._resolve(code, q.shape[1], positions)
         acc = torch.promote_types(q.dtype, torch.float32)
         pos = position_vectors(positions, q.shape[1], offset, q.device, acc)
-        w_q, w_k = self.weights(code, layer, q.new_empty((), dtype=acc))
-        freqs = self.frequencies().to(acc)
-        qh, kh = sinusoid_pool(pos, freqs, q.to(acc), k.to(acc), w_q, w_k, dense=True,
+        prepared = self._prepared(code, layer, q.new_empty((), dtype=acc), q.shape[1])
+        qh, kh = pool_prepared(pos, prepared, q.to(acc), k.to(acc), dense=True,
                                chunk_tokens=self.chunk_size)
         if self.gated:
             qh, kh = qh + self._gate_term(q.to(acc), code, layer), kh + self._gate_term(
                 k.to(acc), code, layer)
         return qh.to(q.dtype), kh.to(k.dtype)
+
+    def _prepared(self, code: SineCode, layer: int, like: Tensor, length: int) -> tuple:
+        """Pooling weights in the layout of :func:`pool_prepared`. Decoding (no gradient, fewer
+        than ``chunk_size`` tokens) keeps them in the code per layer, tagged with the parameters'
+        versions: rebuilding ``W`` each step would cost more than the step's pooling."""
+        def build():
+            w_q, w_k = self.weights(code, layer, like)
+            return prepare_pool(self.frequencies().to(like), w_q, w_k, dense=True)
+
+        trains = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+        if trains or length >= self.chunk_size:
+            return build()
+        key = (id(self), layer)
+        tag = (like.dtype, like.device, tuple(p._version for p in self.parameters()))
+        if code.prepared.get(key, (None,))[0] != tag:
+            code.prepared[key] = (tag, build())
+        return code.prepared[key][1]
 
     def codes(self, code: SineCode, positions=None, length=None, layer=0):
         """Explicit ``(Q̄, K̄) [Bp, T, H, D, R]`` (gated, without the ``(DR)^{-1/4}``); tests only."""
