@@ -104,3 +104,21 @@ def test_rope_decoding_offsets_and_long_positions_grow_the_cache():
     torch.testing.assert_close(step[0], full[0][:, 5:6])
     far = pe(q, k, positions=torch.arange(T)[None] + 100_000)
     assert pe._cache.shape[0] >= 100_000 + T and torch.isfinite(far[0]).all()
+
+
+@pytest.mark.parametrize("kind", ["rope", "rope_pool"])
+def test_learned_rope_tables_for_times_equal_the_direct_sinusoids_with_gradients(kind):
+    """Variant C over long runs of times builds its table as ``e^{iω·base} e^{iω·r}`` (no T·H·D/2
+    sinusoids): values and gradients equal the direct evaluation (float64)."""
+    from stripes.positional import build_positional
+
+    torch.manual_seed(0)
+    pe = build_positional(kind, n_heads=2, head_dim=6, variant="C").double()
+    t, off = 700, 1234
+    fast = pe._table(None, t, off, torch.float64)
+    slow = pe._encode(*pe._trig(pe.angles(None, t, off), torch.float64))
+    w = torch.randn(fast.shape, dtype=torch.complex128)
+    g_fast, = torch.autograd.grad((fast * w).real.sum(), pe.omega)
+    g_slow, = torch.autograd.grad((slow * w).real.sum(), pe.omega)
+    torch.testing.assert_close(fast, slow)
+    torch.testing.assert_close(g_fast, g_slow)

@@ -29,6 +29,8 @@ RoPEPool (MATH.md §3, our per-pair derivation) pools each rotated pair to one n
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -82,6 +84,8 @@ class _RotaryBase(QKTransformPE):
         precision), cached for the fixed variants with integer times."""
         vector = positions is not None and positions.dim() == 3
         integral = positions is None or not positions.is_floating_point()
+        if self.variant == "C" and positions is None and self.position_dim == 1 and length > 512:
+            return self._encode(*self._learned_times(length, offset, dtype))
         if self.variant == "C" or self.position_dim != 1 or vector or not integral:
             return self._encode(*self._trig(self.angles(positions, length, offset), dtype))
         need = offset + length if positions is None else int(positions.max()) + 1
@@ -94,6 +98,20 @@ class _RotaryBase(QKTransformPE):
         if positions is None:
             return self._cache[offset : offset + length][None]
         return self._cache[positions.long()]
+
+    def _learned_times(self, length: int, offset: int, dtype, c: int = 256):
+        """``(cos θ, sin θ)`` ``[1, T, Hf, D/2]`` for times ``offset + t`` and learned ω, without
+        ``T·H·D/2`` sinusoids: ``e^{iω(s+gC+r)} = e^{iω(s+gC)} e^{iωr}``, two small tables and one
+        complex product (autograd flows to ω through both). Bases in float64, reduced mod 2π."""
+        omega = self.omega[..., 0]  # [Hf, D/2]
+        g = -(-length // c)
+        turns = (offset + c * torch.arange(g, dtype=torch.float64, device=omega.device))[
+            :, None, None] * omega.double() / (2 * math.pi)
+        base = torch.polar(torch.ones_like(turns), (2 * math.pi) * (turns - turns.floor()))
+        r = torch.arange(c, dtype=omega.dtype, device=omega.device)[:, None, None] * omega
+        step = torch.polar(torch.ones_like(r), r)
+        e = (base.to(step.dtype)[:, None] * step[None]).flatten(0, 1)[:length][None]
+        return e.real.to(dtype), e.imag.to(dtype)
 
     @staticmethod
     def _trig(ang: Tensor, dtype) -> tuple[Tensor, Tensor]:
