@@ -22,6 +22,7 @@ realization serves the whole batch, every layer, and every decoding step.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +99,12 @@ class RelativeBiasPE(QKTransformPE):
 def default_positions(batch: int, length: int, offset: int, device: torch.device) -> Tensor:
     """Integer times ``offset + arange(T)`` as a float ``[1, T]`` tensor (broadcast over B)."""
     return torch.arange(offset, offset + length, device=device, dtype=torch.float32)[None]
+
+
+def turn_angle(turns: Tensor) -> Tensor:
+    """``2π·turns`` reduced modulo one turn, ``turns`` in float64: at times ~10⁴-10⁵ an unreduced
+    float32 angle would lose ~10⁻² rad. ``floor`` has zero gradient, so ``d/dturns`` stays 2π."""
+    return (2 * math.pi) * (turns - turns.floor())
 
 
 def position_vectors(

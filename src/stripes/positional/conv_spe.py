@@ -148,7 +148,7 @@ class ConvSPE(SPE):
     def _memo(self, code: ConvCode, layer: int, like: Tensor):
         """Where decoding keeps one chunk's codes per layer: in the code, under this module and
         layer, tagged with the parameters' versions (an optimizer step invalidates it)."""
-        tag = (like.dtype, like.device, tuple(p._version for p in self.parameters()))
+        tag = self._cache_tag(like)
         return code.chunk_codes, (id(self), layer), tag
 
     def _chunk_fft(self, q_c, k_c, spectra, *, c, i0, i1, blocks, nb):

@@ -24,6 +24,8 @@ import math
 import torch
 from torch import Tensor
 
+from stripes.positional.base import turn_angle
+
 
 def sinusoid_angles(pos: Tensor, freqs: Tensor) -> Tensor:
     """``pos [Bp, C, L]``, ``freqs [H, K, D, L]`` -> ``a = 2π fᵀp``, ``[H, Bp, C, K, D]``."""
@@ -132,8 +134,8 @@ class _TimeTables:
         """``[cos a; sin a]`` ``[H, 1, n, 2K, D]`` of positions ``first … first+n`` (or None)."""
         if self.start is None:
             return None
-        turns = (self.start + first) * self.freqs.double()  # [H, K, D, 1], reduced mod 1 turn
-        base = ((2 * math.pi) * (turns - turns.floor()))[:, None, None, :, :, 0].to(self.cos)
+        base = turn_angle((self.start + first) * self.freqs.double())  # [H, K, D, 1]
+        base = base[:, None, None, :, :, 0].to(self.cos)
         cb, sb = base.cos(), base.sin()
         c, s, k = self.cos[:, :, :n], self.sin[:, :, :n], self.cos.shape[-2]
         out = c.new_empty(*c.shape[:3], 2 * k, c.shape[-1])
@@ -157,8 +159,9 @@ class _SinusoidPool(torch.autograd.Function):
         times = _TimeTables(pos, freqs, chunk)
         for start in range(0, t, chunk):
             sl = slice(start, min(start + chunk, t))
-            a = sinusoid_angles(pos[:, sl], freqs)
             omega = times.omega(start, sl.stop - start)  # shared by both sides
+            phased = dense and (phase_q is not None or phase_k is not None)
+            a = sinusoid_angles(pos[:, sl], freqs) if omega is None or phased else None
             if omega is None:
                 omega = a.new_empty(*a.shape[:3], 2 * kk, a.shape[-1])
                 torch.cos(a, out=omega[:, :, :, :kk])

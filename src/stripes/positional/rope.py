@@ -34,7 +34,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from stripes.positional.base import QKTransformPE, position_vectors, register
+from stripes.positional.base import QKTransformPE, position_vectors, register, turn_angle
 
 ROPE_VARIANTS = ("A", "B", "C")
 
@@ -107,7 +107,7 @@ class _RotaryBase(QKTransformPE):
         g = -(-length // c)
         turns = (offset + c * torch.arange(g, dtype=torch.float64, device=omega.device))[
             :, None, None] * omega.double() / (2 * math.pi)
-        base = torch.polar(torch.ones_like(turns), (2 * math.pi) * (turns - turns.floor()))
+        base = torch.polar(torch.ones_like(turns), turn_angle(turns))
         r = torch.arange(c, dtype=omega.dtype, device=omega.device)[:, None, None] * omega
         step = torch.polar(torch.ones_like(r), r)
         e = (base.to(step.dtype)[:, None] * step[None]).flatten(0, 1)[:length][None]

@@ -105,6 +105,11 @@ class ConvCode:
 class SPE(QKTransformPE):
     """What sineSPE and convSPE share: R, gates per layer, code resolution, the gate term."""
 
+    def _cache_tag(self, like: Tensor) -> tuple:
+        """What decoding caches kept in a code are valid for: dtype, device and the parameters'
+        versions (an optimizer step bumps them)."""
+        return like.dtype, like.device, tuple(p._version for p in self.parameters())
+
     stochastic = True
 
     def __init__(
@@ -258,7 +263,7 @@ class SineSPE(SPE):
         if trains or length >= self.chunk_size:
             return build()
         key = (id(self), layer)
-        tag = (like.dtype, like.device, tuple(p._version for p in self.parameters()))
+        tag = self._cache_tag(like)
         if code.prepared.get(key, (None,))[0] != tag:
             code.prepared[key] = (tag, build())
         return code.prepared[key][1]

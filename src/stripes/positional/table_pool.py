@@ -31,6 +31,8 @@ import warnings
 import torch
 from torch import Tensor
 
+from stripes.positional.base import turn_angle
+
 # Largest table (elements, H·K·U·2D) built for distinct structure positions: 32 MB in float32.
 TABLE_BUDGET = 8 * 2**20
 
@@ -286,10 +288,7 @@ def structure_pool(positions, offset, freqs, q, k, w, theta_q, theta_k, chunk_to
         return None
     table_pos, base, plan = planned
     table = _tables(table_pos.to(q), freqs)
-    # Chunk base angles reduced modulo one turn in float64: at times ~10⁴-10⁵ a float32 angle
-    # would lose ~10⁻² rad (floor has zero gradient, so d(turns)/df stays the base time).
-    turns = base[:, None, None, None] * freqs[None, ..., 0].double()
-    base_angle = ((2 * math.pi) * (turns - turns.floor())).to(q)
+    base_angle = turn_angle(base[:, None, None, None] * freqs[None, ..., 0].double()).to(q)
     out = []
     for x, theta in ((q, theta_q), (k, theta_k)):
         phase = base_angle if theta is None else base_angle + theta
