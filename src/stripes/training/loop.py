@@ -393,8 +393,13 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torc
     """
     ctx = setup_distributed(config.device)
     try:
-        return Trainer(model, loss_fn, train_dataset, val_dataset, config, collate_fn,
-                       model_config, ctx).run()
+        summary = Trainer(model, loss_fn, train_dataset, val_dataset, config, collate_fn,
+                          model_config, ctx).run()
+        if ctx.owns_group:
+            # Rank 0 still writes last.pt when the others finish; a rank that tears its gloo
+            # pairs down while a peer is still connected can abort the peer (SIGABRT).
+            dist.barrier()
+        return summary
     finally:
         if ctx.owns_group:
             dist.destroy_process_group()
