@@ -37,6 +37,7 @@ import csv
 import logging
 import os
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -393,13 +394,14 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torc
     """
     ctx = setup_distributed(config.device)
     try:
-        summary = Trainer(model, loss_fn, train_dataset, val_dataset, config, collate_fn,
-                          model_config, ctx).run()
-        if ctx.owns_group:
-            # Rank 0 still writes last.pt when the others finish; a rank that tears its gloo
-            # pairs down while a peer is still connected can abort the peer (SIGABRT).
-            dist.barrier()
-        return summary
+        return Trainer(model, loss_fn, train_dataset, val_dataset, config, collate_fn,
+                       model_config, ctx).run()
     finally:
         if ctx.owns_group:
             dist.destroy_process_group()
+            # gloo's worker threads drop finished collectives after ``wait()`` returns, and
+            # dropping a tensor whose Python object is gone needs the GIL. A worker still
+            # waiting for it when the interpreter exits aborts the process (SIGABRT), and DDP's
+            # reducer keeps the group (so its threads) alive past destroy_process_group().
+            # Releasing the GIL here lets such a worker finish first.
+            time.sleep(0.1)
