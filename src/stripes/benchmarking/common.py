@@ -125,20 +125,23 @@ def peak_memory(fn: Callable[[], object]) -> int:
     return max(0, _rss_bytes("VmHWM") - base)
 
 
-def measure_call(fn: Callable[[], object], repeats: int = 3, slow_s: float = 2.0) -> dict:
+def measure_call(fn: Callable[[], object], repeats: int = 3, slow_s: float = 5.0,
+                 warmup: int = 2) -> dict:
     """Peak memory of a cold call (run this on a fresh process), then the median time of
-    ``repeats`` calls after one warm-up, with freed memory kept mapped.
+    ``repeats`` calls after ``warmup`` calls, with freed memory kept mapped.
 
-    A call whose cold run took over ``slow_s`` seconds is timed once, after its warm-up:
-    repeating multi-second points adds minutes and no information, but the warm-up must stay
-    (the cold run's memory was returned to the system, and first touches of fresh pages cost
-    ~0.5 s/GiB, PERF.md). Returns ``seconds``, ``peak_bytes`` and ``timed_once``.
+    The warm-up must stay: the cold run's memory was returned to the system, and first touches
+    of fresh pages cost ~0.5 s/GiB (PERF.md); the heap takes two calls to settle (at T = 32768
+    the second call still page-faults ~130 MB now and then and runs up to 2x slower, which once
+    passed for super-linear growth). A call whose cold run took over ``slow_s`` seconds is timed
+    once, after one warm-up: repeating multi-second points adds minutes and no information.
+    Returns ``seconds``, ``peak_bytes`` and ``timed_once``.
     """
     t0 = time.perf_counter()
     mem = peak_memory(fn)
     slow = time.perf_counter() - t0 > slow_s
     keep_freed_memory_mapped()
-    seconds = time_call(fn, repeats=1 if slow else repeats, warmup=1)
+    seconds = time_call(fn, repeats=1 if slow else repeats, warmup=1 if slow else warmup)
     return {"seconds": seconds, "peak_bytes": mem, "timed_once": slow}
 
 
