@@ -96,7 +96,7 @@ def harmonize_example(out: Path, evaluation: dict) -> dict:
     """Harmonize the first test window of the run; write its MIDI, PNG and metrics."""
     from stripes.analysis.plots import plot_pianoroll_triptych
     from stripes.evaluation.harmonization import evaluate_harmonization, merge_tracks
-    from stripes.generation.harmonize import binarize, predict_probabilities
+    from stripes.generation.harmonize import harmonize_pianoroll
     from stripes.music.datasets import collate_windows
     from stripes.music.midi_io import write_midi
     from stripes.music.pianoroll import pianoroll_to_score
@@ -106,10 +106,8 @@ def harmonize_example(out: Path, evaluation: dict) -> dict:
     corpus = load_task_corpus(cfg)
     test = build_dataset(corpus, cfg, "test", cfg.test_bars[0], cap=cfg.max_eval_windows)
     batch = collate_windows([test[0]])
-    code = model.draw_pe_code(batch["inputs"].shape[1], None, _generator())
-    probs = predict_probabilities(model, batch["inputs"], batch.get("positions"), code=code)[0]
-    choice = evaluation["binarization"]
-    pred = binarize(probs.numpy(), choice["threshold"], choice["merge_gap"])
+    pred = harmonize_pianoroll(model, batch["inputs"], batch.get("positions"),
+                               evaluation["binarization"])
     target = batch["targets"][0].numpy() > 0.5
     names = TARGET_TRACKS[cfg.data]
     midi = write_midi(pianoroll_to_score(pred, names), out / "harmonization.mid")
@@ -129,9 +127,3 @@ def harmonize_example(out: Path, evaluation: dict) -> dict:
         "metrics": metrics,
         "example_song": int(batch["song"][0]),
     }
-
-
-def _generator():
-    import torch
-
-    return torch.Generator().manual_seed(0)

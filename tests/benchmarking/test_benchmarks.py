@@ -35,6 +35,11 @@ def test_positional_points_run_on_tiny_sizes(method):
         assert point["seconds"] > 0 and ("gflops" in point) == ("encode" in method)
 
 
+def test_positional_pairs_time_a_pe_against_attention_alone_in_one_process():
+    pair = _bench_positional().measure_pair("rope", 128, "fwdbwd", rounds=3)
+    assert len(pair["ratios"]) == 3 and pair["ratio"] == sorted(pair["ratios"])[1] > 0
+
+
 def test_positional_targets_judge_ratios_and_growth():
     bench = _bench_positional()
     pts = []
@@ -50,6 +55,10 @@ def test_positional_targets_judge_ratios_and_growth():
     assert not verdict["fstripe fwd T=16384: time <= 1.25x attention alone"]
     assert verdict["rope fwd T=16384: peak memory <= 1.5x attention alone"]
     assert not verdict["fstripe fwd T=16384: peak memory <= 1.5x attention alone"]
+    pairs = [{"method": "fstripe", "T": 16384, "mode": "fwd", "ratio": 1.1}]
+    paired = {x["target"]: x for x in bench.check_targets(pts, 100.0, 16384, pairs)}
+    assert paired["fstripe fwd T=16384: time <= 1.25x attention alone (paired)"]["holds"]
+    assert paired["rope fwd T=16384: time <= 1.25x attention alone"]["measured"] == "1.20x"
     growth = {k: v for k, v in verdict.items() if "linear in T" in k}
     assert growth["rope fwd: linear in T (log-log slope 4096->16384 <= 1.15)"]
     assert not growth["fstripe fwd: linear in T (log-log slope 4096->16384 <= 1.15)"]

@@ -45,6 +45,22 @@ def test_structure_ape_sums_level_embeddings_and_checks_vocabularies():
         pe(torch.zeros(1, 2, 4))
 
 
+def test_structure_ape_embedding_bag_equals_the_sum_of_lookups_with_gradients():
+    """The forward gathers all levels in one embedding bag; the reference indexes each table."""
+    torch.manual_seed(0)
+    pe = StructureAPE(6, vocab_sizes=[3, 5, 2])
+    labels = torch.stack([torch.randint(0, v, (2, 11)) for v in (3, 5, 2)], -1)  # repeats
+    x = torch.randn(2, 11, 6, requires_grad=True)
+    fast = pe(x, labels)
+    slow = x + sum(t.weight[labels[..., i]] for i, t in enumerate(pe.tables))
+    w = torch.randn_like(fast)
+    params = [x, *(t.weight for t in pe.tables)]
+    torch.testing.assert_close(fast, slow)
+    for a, b in zip(torch.autograd.grad((fast * w).sum(), params),
+                    torch.autograd.grad((slow * w).sum(), params), strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_sinusoidal_structure_ape_uses_one_base_per_structure():
     pe = build_positional("structure_ape", d_model=8, mode="sinusoidal", position_dim=2)
     assert pe.bases[:2] == [7920.0, 9919.0]

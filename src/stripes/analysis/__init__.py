@@ -1,5 +1,7 @@
-"""stripes.analysis: figures (``plots``) and, in ``content_context.py``, the toy analyses."""
+"""stripes.analysis: figures (``plots``) and content-context mutual information
+(``content_context``, [ST] Table I)."""
 
+from stripes.analysis.content_context import content_context_mi, mutual_information
 from stripes.analysis.plots import (
     plot_attention_map,
     plot_loss_by_position,
@@ -9,6 +11,8 @@ from stripes.analysis.plots import (
 )
 
 __all__ = [
+    "content_context_mi",
+    "mutual_information",
     "plot_attention_map",
     "plot_loss_by_position",
     "plot_metric_bars",

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stripes.generation.harmonize import binarize, predict_probabilities
+from stripes.generation.harmonize import harmonize_pianoroll
 from stripes.music.errors import MissingTrackError, UnsupportedMeterError
 
 STEPS_PER_BEAT = 16
@@ -157,10 +157,8 @@ def harmonize_song(
     inputs = torch.zeros(1, n, 256)
     inputs[0, :, :128] = torch.from_numpy(roll.astype(np.float32))
     positions = torch.from_numpy(structure_positions(labels, cfg.context))[None]
-    code = model.draw_pe_code(n, None, torch.Generator().manual_seed(seed))
-    probs = predict_probabilities(model, inputs, positions, code=code)[0].numpy()
     choice = _binarization(run_dir)
-    pred = binarize(probs, choice["threshold"], choice["merge_gap"])
+    pred = harmonize_pianoroll(model, inputs, positions, choice, seed)
     pred[:, :128] = roll  # keep the user's melody as the first track
     out = Path(out_path)
     write_midi(pianoroll_to_score(pred, ["Melody", "Harmony", "Bass/Piano"]), out)

@@ -31,6 +31,21 @@ def predict_probabilities(
     return torch.sigmoid(logits)
 
 
+def harmonize_pianoroll(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    positions: torch.Tensor | None,
+    binarization: dict,
+    seed: int = 0,
+) -> np.ndarray:
+    """One window ``inputs [1, T, 256]`` -> binary pianoroll ``[T, 384]``: a PE code drawn from
+    ``seed`` (stochastic PEs), the probabilities, then ``binarization`` (``threshold`` and
+    ``merge_gap``, as chosen on validation by :func:`choose_binarization`)."""
+    code = model.draw_pe_code(inputs.shape[1], None, torch.Generator().manual_seed(seed))
+    probs = predict_probabilities(model, inputs, positions, code=code)[0].numpy()
+    return binarize(probs, binarization["threshold"], binarization["merge_gap"])
+
+
 def fill_gaps(roll: np.ndarray, max_gap: int) -> np.ndarray:
     """Fill runs of at most ``max_gap`` off-steps that have an on-step on both sides.
 

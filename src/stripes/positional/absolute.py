@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from stripes.positional.base import AdditivePE, default_positions, register
 
@@ -149,9 +150,11 @@ class StructureAPE(AdditivePE):
     def forward(self, x: Tensor, positions: Tensor | None = None, offset: int = 0) -> Tensor:
         """``positions``: labels ``[B or 1, T, L]`` (required)."""
         labels = self._labels(x, positions)
-        e = 0.0
-        for lvl in range(self.levels):
-            e = e + self._embed(labels[..., lvl], lvl)
+        if self.mode == "learned":
+            return x + self._embed_learned(labels).to(x.dtype)
+        e = sinusoid_embedding(labels[..., 0], self.d_model, self.bases[0])
+        for lvl in range(1, self.levels):
+            e = e + sinusoid_embedding(labels[..., lvl], self.d_model, self.bases[lvl])
         return x + e.to(x.dtype)
 
     def _labels(self, x: Tensor, positions: Tensor | None) -> Tensor:
@@ -163,14 +166,19 @@ class StructureAPE(AdditivePE):
                              f"got {tuple(positions.shape)}")
         return labels
 
-    def _embed(self, labels: Tensor, lvl: int) -> Tensor:
-        if self.mode == "sinusoidal":
-            return sinusoid_embedding(labels, self.d_model, self.bases[lvl])
-        idx, size = labels.long(), self.vocab_sizes[lvl]
-        if int(idx.min()) < 0 or int(idx.max()) >= size:
-            raise ValueError(f"level {lvl} labels must lie in 0..{size - 1} (vocab_sizes[{lvl}]"
-                             f"={size}); got {int(idx.min())}..{int(idx.max())}")
-        return self.tables[lvl](idx)
+    def _embed_learned(self, labels: Tensor) -> Tensor:
+        """``Σ_l E_l[labels[..., l]]`` ``[B, T, d_model]`` in one gather-and-sum (an embedding
+        bag over the concatenated tables: no per-level ``[B, T, d_model]`` temporaries)."""
+        idx = labels.long()
+        lo, hi = idx.flatten(0, -2).aminmax(dim=0)
+        for lvl, size in enumerate(self.vocab_sizes):
+            if int(lo[lvl]) < 0 or int(hi[lvl]) >= size:
+                raise ValueError(f"level {lvl} labels must lie in 0..{size - 1} (vocab_sizes"
+                                 f"[{lvl}]={size}); got {int(lo[lvl])}..{int(hi[lvl])}")
+        starts = torch.tensor([0, *self.vocab_sizes[:-1]], device=idx.device).cumsum(0)
+        weight = torch.cat([t.weight for t in self.tables])
+        bags = F.embedding_bag((idx + starts).reshape(-1, self.levels), weight, mode="sum")
+        return bags.view(*idx.shape[:-1], self.d_model)
 
 
 __all__ = ["LearnedAPE", "NoPE", "SinusoidalAPE", "StructureAPE", "sinusoid_embedding"]

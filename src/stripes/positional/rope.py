@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from stripes.positional.base import QKTransformPE, position_vectors, register, turn_angle
 
 ROPE_VARIANTS = ("A", "B", "C")
+COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
 
 def rope_frequencies(
@@ -85,22 +86,22 @@ class _RotaryBase(QKTransformPE):
         vector = positions is not None and positions.dim() == 3
         integral = positions is None or not positions.is_floating_point()
         if self.variant == "C" and positions is None and self.position_dim == 1 and length > 512:
-            return self._encode(*self._learned_times(length, offset, dtype))
+            return self._encode(self._learned_times(length, offset, dtype))
         if self.variant == "C" or self.position_dim != 1 or vector or not integral:
-            return self._encode(*self._trig(self.angles(positions, length, offset), dtype))
+            return self._encode(self._phase(self.angles(positions, length, offset), dtype))
         need = offset + length if positions is None else int(positions.max()) + 1
         if self._cache is None or self._cache.shape[0] < need or self._cache_dtype != dtype:
             n = max(need, self.max_len, 0 if self._cache is None else 2 * self._cache.shape[0])
             t = torch.arange(n, dtype=torch.float64, device=self.omega.device)
             ang = t[:, None, None] * self.omega[None, :, :, 0].double()  # [N, Hf, D/2]
-            self._cache = self._encode(*self._trig(ang, dtype))
+            self._cache = self._encode(self._phase(ang, dtype))
             self._cache_dtype = dtype
         if positions is None:
             return self._cache[offset : offset + length][None]
         return self._cache[positions.long()]
 
-    def _learned_times(self, length: int, offset: int, dtype, c: int = 256):
-        """``(cos θ, sin θ)`` ``[1, T, Hf, D/2]`` for times ``offset + t`` and learned ω, without
+    def _learned_times(self, length: int, offset: int, dtype, c: int = 256) -> Tensor:
+        """``e^{iθ}`` ``[1, T, Hf, D/2]`` (complex) for times ``offset + t`` and learned ω, without
         ``T·H·D/2`` sinusoids: ``e^{iω(s+gC+r)} = e^{iω(s+gC)} e^{iωr}``, two small tables and one
         complex product (autograd flows to ω through both). Bases in float64, reduced mod 2π."""
         omega = self.omega[..., 0]  # [Hf, D/2]
@@ -111,14 +112,16 @@ class _RotaryBase(QKTransformPE):
         r = torch.arange(c, dtype=omega.dtype, device=omega.device)[:, None, None] * omega
         step = torch.polar(torch.ones_like(r), r)
         e = (base.to(step.dtype)[:, None] * step[None]).flatten(0, 1)[:length][None]
-        return e.real.to(dtype), e.imag.to(dtype)
+        return e.to(COMPLEX[dtype])
 
     @staticmethod
-    def _trig(ang: Tensor, dtype) -> tuple[Tensor, Tensor]:
-        ang = ang.to(torch.promote_types(ang.dtype, dtype))  # trig in the wider of the two
-        return ang.cos().to(dtype), ang.sin().to(dtype)
+    def _phase(ang: Tensor, dtype) -> Tensor:
+        """``e^{iθ}`` as complex of ``dtype``'s precision (trig in the wider of the two)."""
+        ang = ang.to(torch.promote_types(ang.dtype, dtype))
+        return torch.complex(ang.cos().to(dtype), ang.sin().to(dtype))
 
-    def _encode(self, cos: Tensor, sin: Tensor) -> Tensor:
+    def _encode(self, phase: Tensor) -> Tensor:
+        """The table :meth:`forward` multiplies pairs by, from ``e^{iθ}``."""
         raise NotImplementedError
 
 
@@ -141,8 +144,8 @@ class RoPE(_RotaryBase):
     def output_dim(self, head_dim: int) -> int:
         return head_dim
 
-    def _encode(self, cos: Tensor, sin: Tensor) -> Tensor:
-        return torch.complex(cos, sin)  # e^{iθ}
+    def _encode(self, phase: Tensor) -> Tensor:
+        return phase
 
     def forward(self, q, k, positions=None, offset=0, code=None, layer=0):
         """Rotate every pair of q and k by its angle ([ST] Eq. 8-10)."""
@@ -162,9 +165,10 @@ class RoPEPool(_RotaryBase):
     def output_dim(self, head_dim: int) -> int:
         return head_dim // 2
 
-    def _encode(self, cos: Tensor, sin: Tensor) -> Tensor:
-        # Re((a_2i + i a_2i+1)(x − i y)) = a_2i x + a_2i+1 y with x = cos + sin, y = cos − sin
-        return torch.complex(cos + sin, sin - cos)
+    def _encode(self, phase: Tensor) -> Tensor:
+        # Re((a_2i + i a_2i+1)(x − i y)) = a_2i x + a_2i+1 y with x = cos + sin, y = cos − sin,
+        # and x − i y = (cos + i sin)(1 − i) (exact: the products are by ±1)
+        return phase * (1 - 1j)
 
     def forward(self, q, k, positions=None, offset=0, code=None, layer=0):
         """``u_i = a_2i (cos θ_i + sin θ_i) + a_2i+1 (cos θ_i − sin θ_i)`` for q and k: the real

@@ -1,0 +1,121 @@
+"""Content-context mutual information over a corpus ([ST] Table I, MATH.md §6).
+
+The unified view reads attention as content similarity times context similarity (MATH.md §5); a
+structure context is useful to a PE when it says something about the content. This module
+measures how much: the mutual information, in nats, between the pitch of each note onset of the
+target tracks and the context index at its step (the time step within the window for ``time``;
+the chord, key-normalised chord, chroma or phrase label for the structure contexts).
+
+``mutual_information`` is the plug-in estimate ``Σ p(x, y) log p(x, y) / (p(x) p(y))``; its
+upward bias is about ``(|X| - 1)(|Y| - 1) / 2N`` nats (Miller-Madow), which the report also
+gives, since ``time`` has many more values than the structure contexts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from stripes.music.datasets import Corpus, load_corpus
+from stripes.music.structure import CONTEXTS, structure_positions
+
+DEFAULT_CONTEXTS = ("time", "rep", "key", "bin", "chord", "phrase")
+CONTENTS = ("pitch", "pitch_class")
+
+
+@dataclass(frozen=True)
+class MutualInformation:
+    """One row of the table: ``mi`` (plug-in, nats), ``bias`` (Miller-Madow estimate of the
+    plug-in's upward bias), ``corrected = mi - bias``, the sample size ``n`` and the number of
+    distinct content and context values seen."""
+
+    context: str
+    mi: float
+    bias: float
+    corrected: float
+    n: int
+    content_values: int
+    context_values: int
+
+
+def mutual_information(x: np.ndarray, y: np.ndarray) -> float:
+    """Plug-in mutual information in nats of paired discrete samples ``x, y [N]`` (any labels)."""
+    x, y = np.asarray(x).ravel(), np.asarray(y).ravel()
+    if len(x) != len(y):
+        raise ValueError(f"x and y must pair up, got {len(x)} and {len(y)} values")
+    if len(x) == 0:
+        raise ValueError("mutual information of an empty sample")
+    xi = np.unique(x, return_inverse=True)[1]
+    yi = np.unique(y, return_inverse=True)[1]
+    joint = np.zeros((xi.max() + 1, yi.max() + 1))
+    np.add.at(joint, (xi, yi), 1.0)
+    joint /= len(x)
+    px, py = joint.sum(1, keepdims=True), joint.sum(0, keepdims=True)
+    nz = joint > 0
+    return float(np.sum(joint[nz] * np.log(joint[nz] / (px * py)[nz])))
+
+
+def context_index(positions: np.ndarray) -> np.ndarray:
+    """Index ``[N]`` of each distinct row of ``positions [N, L]`` (vector contexts such as the
+    12-bit chroma count as one value per distinct vector)."""
+    positions = np.asarray(positions)
+    if positions.ndim != 2:
+        raise ValueError(f"positions must be [N, L], got shape {positions.shape}")
+    return np.unique(positions, axis=0, return_inverse=True)[1].ravel()
+
+
+def onset_samples(corpus: Corpus, context: str, split: str | None, bars: int | None,
+                  content: str = "pitch") -> tuple[np.ndarray, np.ndarray]:
+    """Content ``[N]`` and context positions ``[N, L]`` at every target-track note onset of the
+    non-overlapping windows of ``bars`` bars (``None``: whole pieces) of a split."""
+    if content not in CONTENTS:
+        raise ValueError(f"content must be one of {CONTENTS}, not {content!r}")
+    tracks = sorted({t for slot in corpus.slots["targets"] for t in slot})
+    pitches, contexts = [], []
+    for song, start, size in corpus.windows(split, bars, hop_bars=bars):
+        notes = corpus.notes(song)
+        onset = notes[:, 1] - start
+        keep = np.isin(notes[:, 0], tracks) & (onset >= 0) & (onset < size)
+        if not keep.any():
+            continue
+        pos = structure_positions(corpus.labels(song, start, start + size), context)
+        pitches.append(notes[keep, 3])
+        contexts.append(pos[onset[keep]])
+    if not pitches:
+        raise ValueError(f"no target note onsets in split {split!r} with windows of {bars} bars")
+    pitch = np.concatenate(pitches)
+    return (pitch % 12 if content == "pitch_class" else pitch), np.concatenate(contexts)
+
+
+def content_context_mi(
+    corpus: Corpus | str,
+    contexts: Sequence[str] = DEFAULT_CONTEXTS,
+    split: str | None = "train",
+    bars: int | None = 16,
+    content: str = "pitch",
+) -> list[MutualInformation]:
+    """[ST] Table I: mutual information between note content and each structure context.
+
+    corpus: a :class:`Corpus`, its cache folder or name (``pop909``, ``chorales``). Windows of
+    ``bars`` bars do not overlap (each note counts once), so ``time`` is the step in the window.
+    """
+    corpus = corpus if isinstance(corpus, Corpus) else load_corpus(corpus)
+    unknown = [c for c in contexts if c not in CONTEXTS]
+    if unknown:
+        raise ValueError(f"unknown contexts {unknown}; choose from {sorted(CONTEXTS)}")
+    rows = []
+    for context in contexts:
+        x, positions = onset_samples(corpus, context, split, bars, content)
+        y = context_index(positions)
+        mi = mutual_information(x, y)
+        nx, ny = len(np.unique(x)), int(y.max()) + 1
+        bias = (nx - 1) * (ny - 1) / (2 * len(x))
+        rows.append(MutualInformation(context, mi, bias, mi - bias, len(x), nx, ny))
+    return rows
+
+
+def rows_as_dicts(rows: Sequence[MutualInformation]) -> list[dict]:
+    """The rows as plain dicts (JSON)."""
+    return [asdict(r) for r in rows]

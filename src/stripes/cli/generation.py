@@ -1,0 +1,117 @@
+"""``stripes lm`` and ``stripes generate``: token language models and sampling."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    lm = sub.add_parser("lm", help="token language models: train, evaluate, compare PEs")
+    lsub = lm.add_subparsers(dest="lm_command", required=True)
+    t = lsub.add_parser("train", help="train a language model from an experiment YAML")
+    t.add_argument("config", help="YAML with name/data/model/train/eval sections (configs/lm/)")
+    t.add_argument("--out", help="run folder (default: the config's train.out_dir)")
+    t.add_argument(
+        "overrides",
+        nargs="*",
+        help="section.key=value, e.g. train.max_steps=100 "
+        "(right after CONFIG; after other options use --set)",
+    )
+    t.add_argument(
+        "--set",
+        dest="more",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override (repeatable)",
+    )
+    t.set_defaults(func=_run_lm_train)
+    e = lsub.add_parser("evaluate", help="loss by position, PE probe, style, plots of a checkpoint")
+    e.add_argument("--checkpoint", required=True, help="checkpoint written by `stripes lm train`")
+    e.add_argument("--out", help="results folder (default: <run>/eval)")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--no-style", action="store_true", help="skip sampling continuations")
+    e.set_defaults(func=_run_lm_evaluate)
+    c = lsub.add_parser("compare", help="train and evaluate several configs, one table and plot")
+    c.add_argument("configs", nargs="+", help="experiment YAML files")
+    c.add_argument("--name", default="comparison", help="results go to OUT/lm_NAME/")
+    c.add_argument("--out", default="results", help="results root")
+    c.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override for every config (repeatable)",
+    )
+    c.add_argument("--device", default="cpu", help="where evaluation runs (training: the config)")
+    c.set_defaults(func=_run_lm_compare)
+
+    g = sub.add_parser("generate", help="sample a MIDI continuation from a language model")
+    g.add_argument("--checkpoint", required=True, help="checkpoint written by `stripes lm train`")
+    g.add_argument("--prompt", help="MIDI file to continue (default: start from a bar line)")
+    g.add_argument("--tokens", type=int, default=512, help="tokens to generate")
+    g.add_argument("--top-p", type=float, default=0.9)
+    g.add_argument("--temperature", type=float, default=1.2)
+    g.add_argument("--top-k", type=int, default=None)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--no-grammar", action="store_true", help="sample without the REMI grammar")
+    g.add_argument("--device", default="cpu")
+    g.add_argument("--out", required=True, help="the .mid file to write")
+    g.set_defaults(func=_run_generate)
+
+
+def _run_lm_train(args: argparse.Namespace) -> None:
+    from stripes.training.lm import train_language_model
+
+    overrides = [*args.overrides, *args.more]
+    run = train_language_model(args.config, out_dir=args.out, overrides=overrides)
+    print(f"run folder: {run} (checkpoints in {run / 'checkpoints'})")
+
+
+def _run_lm_evaluate(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from stripes.evaluation.lm import evaluate_language_model
+
+    res = evaluate_language_model(
+        args.checkpoint, args.out, device=args.device, style=not args.no_style
+    )
+    loss = res["loss"]
+    print(
+        f"{res['name']}: loss within {res['train_length']} tokens {loss['within']:.4f}, "
+        f"beyond {loss['beyond']:.4f} nats/token"
+    )
+    print(f"results: {Path(res['files']['loss_by_position']).parent}")
+
+
+def _run_lm_compare(args: argparse.Namespace) -> None:
+    from stripes.training.lm_experiment import run_lm_comparison
+
+    root = run_lm_comparison(
+        args.configs, args.out, args.name, overrides=args.overrides, device=args.device
+    )
+    print((root / "results.md").read_text())
+    print(f"results: {root}")
+
+
+def _run_generate(args: argparse.Namespace) -> None:
+    from tqdm.auto import tqdm
+
+    from stripes.training.lm_experiment import generate_midi
+
+    with tqdm(total=args.tokens, desc="generating", unit="tok") as bar:
+        info = generate_midi(
+            args.checkpoint,
+            args.out,
+            prompt=args.prompt,
+            n_tokens=args.tokens,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            top_k=args.top_k,
+            seed=args.seed,
+            grammar=not args.no_grammar,
+            device=args.device,
+            progress=bar.update,
+        )
+    print(f"wrote {info['path']} ({info['tokens']} tokens, {info['notes']} notes)")
