@@ -133,9 +133,11 @@ def _pin_mmap_threshold() -> None:
         pass
 
 
-def measure_point(method: str, t: int, mode: str, repeats: int = 3) -> dict:
-    """Peak memory of a cold call, then the median time with freed memory kept mapped
-    (:func:`stripes.benchmarking.measure_call`: multi-second points are timed once)."""
+def measure_point(method: str, t: int, mode: str, repeats: int = 5) -> dict:
+    """Peak memory of a cold call, then the median of ``repeats`` times with freed memory kept
+    mapped (:func:`stripes.benchmarking.measure_call`: multi-second points are timed once).
+    Five, not three: at T = 32768 some calls still page-fault 60-260 MB and run 1.5x slower,
+    and two slow calls of three once read as super-linear growth."""
     call = _make_call(method, t, mode)
     _pin_mmap_threshold()
     if method in ("fstripe", "fstripe1"):
