@@ -136,8 +136,8 @@ def _pin_mmap_threshold() -> None:
 def measure_point(method: str, t: int, mode: str, repeats: int = 5) -> dict:
     """Peak memory of a cold call, then the median of ``repeats`` times with freed memory kept
     mapped (:func:`stripes.benchmarking.measure_call`: multi-second points are timed once).
-    Five, not three: at T = 32768 some calls still page-fault 60-260 MB and run 1.5x slower,
-    and two slow calls of three once read as super-linear growth."""
+    Five, not three: the page faults that :func:`measure_call` describes can hit two calls of
+    three at T = 32768, which once read as super-linear growth."""
     call = _make_call(method, t, mode)
     _pin_mmap_threshold()
     if method in ("fstripe", "fstripe1"):
@@ -156,7 +156,8 @@ def measure_pair(method: str, t: int, mode: str, rounds: int = PAIRED_ROUNDS) ->
     base, call = _make_call("attention", t, mode), _make_call(method, t, mode)
     keep_freed_memory_mapped()
     for _ in range(2):
-        base(), call()
+        base()
+        call()
     ratios = []
     for _ in range(rounds):
         b = time_call(base, repeats=1, warmup=0)
@@ -195,9 +196,9 @@ def run(out_dir: str, quick: bool, budget_s: float) -> dict:
     return payload
 
 
-def _get(points, method, t, mode):
+def _get(points, method, t, mode, field="seconds"):
     return next((p for p in points if (p["method"], p["T"], p["mode"]) == (method, t, mode)
-                 and "seconds" in p), None)
+                 and field in p), None)
 
 
 def check_targets(points: list[dict], peak: float, t: int,
@@ -211,8 +212,7 @@ def check_targets(points: list[dict], peak: float, t: int,
         if base is None:
             continue
         for m in CHEAP:
-            pair = next((x for x in pairs or [] if (x["method"], x["T"], x["mode"]) == (m, t, mode)
-                         and "ratio" in x), None)
+            pair = _get(pairs or [], m, t, mode, "ratio")
             p = _get(points, m, t, mode)
             if pair or p:
                 ratio = pair["ratio"] if pair else p["seconds"] / base["seconds"]

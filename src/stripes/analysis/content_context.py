@@ -70,23 +70,32 @@ def onset_samples(corpus: Corpus, context: str, split: str | None, bars: int | N
                   content: str = "pitch") -> tuple[np.ndarray, np.ndarray]:
     """Content ``[N]`` and context positions ``[N, L]`` at every target-track note onset of the
     non-overlapping windows of ``bars`` bars (``None``: whole pieces) of a split."""
+    content_values, positions = _onsets(corpus, [context], split, bars, content)
+    return content_values, positions[context]
+
+
+def _onsets(corpus: Corpus, contexts: Sequence[str], split: str | None, bars: int | None,
+            content: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`onset_samples` for several contexts in one pass over the windows."""
     if content not in CONTENTS:
         raise ValueError(f"content must be one of {CONTENTS}, not {content!r}")
     tracks = sorted({t for slot in corpus.slots["targets"] for t in slot})
-    pitches, contexts = [], []
+    pitches, contexts_at = [], {c: [] for c in contexts}
     for song, start, size in corpus.windows(split, bars, hop_bars=bars):
         notes = corpus.notes(song)
         onset = notes[:, 1] - start
         keep = np.isin(notes[:, 0], tracks) & (onset >= 0) & (onset < size)
         if not keep.any():
             continue
-        pos = structure_positions(corpus.labels(song, start, start + size), context)
+        labels = corpus.labels(song, start, start + size)
         pitches.append(notes[keep, 3])
-        contexts.append(pos[onset[keep]])
+        for c in contexts:
+            contexts_at[c].append(structure_positions(labels, c)[onset[keep]])
     if not pitches:
         raise ValueError(f"no target note onsets in split {split!r} with windows of {bars} bars")
     pitch = np.concatenate(pitches)
-    return (pitch % 12 if content == "pitch_class" else pitch), np.concatenate(contexts)
+    pitch = pitch % 12 if content == "pitch_class" else pitch
+    return pitch, {c: np.concatenate(v) for c, v in contexts_at.items()}
 
 
 def content_context_mi(
@@ -105,12 +114,12 @@ def content_context_mi(
     unknown = [c for c in contexts if c not in CONTEXTS]
     if unknown:
         raise ValueError(f"unknown contexts {unknown}; choose from {sorted(CONTEXTS)}")
-    rows = []
+    x, positions = _onsets(corpus, contexts, split, bars, content)
+    nx, rows = len(np.unique(x)), []
     for context in contexts:
-        x, positions = onset_samples(corpus, context, split, bars, content)
-        y = context_index(positions)
+        y = context_index(positions[context])
         mi = mutual_information(x, y)
-        nx, ny = len(np.unique(x)), int(y.max()) + 1
+        ny = int(y.max()) + 1
         bias = (nx - 1) * (ny - 1) / (2 * len(x))
         rows.append(MutualInformation(context, mi, bias, mi - bias, len(x), nx, ny))
     return rows

@@ -116,7 +116,7 @@ class ConvPlan:
         self.chunks, self.start, self.c_len, self.nb = chunks, start, c_len, nb
         self.blocks, self.n_heads, self.r = blocks, n_heads, r
         self.full = [c for c, i0, i1 in chunks if i1 - i0 == c_len]
-        self.memo = memo  # (store, key): whole-chunk codes kept for decoding, else None
+        self.memo = memo  # (store, key, tag): whole-chunk codes kept for decoding, else None
 
     def units(self, partial: bool = True):
         runs = [(c, 1, i0, i1 - i0) for c, i0, i1 in self.chunks if i1 - i0 < self.c_len]

@@ -105,11 +105,6 @@ class ConvCode:
 class SPE(QKTransformPE):
     """What sineSPE and convSPE share: R, gates per layer, code resolution, the gate term."""
 
-    def _cache_tag(self, like: Tensor) -> tuple:
-        """What decoding caches kept in a code are valid for: dtype, device and the parameters'
-        versions (an optimizer step bumps them)."""
-        return like.dtype, like.device, tuple(p._version for p in self.parameters())
-
     stochastic = True
 
     def __init__(
@@ -120,6 +115,11 @@ class SPE(QKTransformPE):
         self.gated = gated
         self.gate = nn.Parameter(torch.randn(n_layers, n_heads, head_dim)) if gated else None
         self.frozen_code = None
+
+    def _cache_tag(self, like: Tensor) -> tuple:
+        """What decoding caches kept in a code are valid for: dtype, device and the parameters'
+        versions (an optimizer step bumps them)."""
+        return like.dtype, like.device, tuple(p._version for p in self.parameters())
 
     def output_dim(self, head_dim: int) -> int:
         return self.n_realizations

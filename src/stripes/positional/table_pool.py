@@ -200,7 +200,7 @@ def table_pool(x: Tensor, table: Tensor, w: Tensor, phase: Tensor, plan) -> Tens
 # --- compiled kernels (times on the CPU) --------------------------------------------------------
 # Eager PyTorch must write each chunk's product to memory between ops, which makes this
 # elementwise work memory-bound; torch.compile (Inductor) fuses product and reduction into one
-# C++ loop: ~5x faster forward, ~3x faster backward at T = 16384. Used for times on the CPU when
+# C++ loop (benchmarks/results/positional.md has F-StrIPE's cost). Used for times on the CPU when
 # B·T >= COMPILE_MIN_ROWS and STRIPES_COMPILE is not "0"; if compiling fails (no C++ compiler),
 # a warning is given once and the eager path serves. Shapes: x [B, G, C, H, D], table
 # [H, K, 2, C, D], coef [G, H, K, 2, 2, D] (groups g = chunks), gy [B, G, C, H, K, 2].
