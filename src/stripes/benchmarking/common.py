@@ -132,8 +132,8 @@ def measure_call(fn: Callable[[], object], repeats: int = 3, slow_s: float = 5.0
 
     The warm-up must stay: the cold run's memory was returned to the system, and first touches
     of fresh pages cost ~0.5 s/GiB (PERF.md); the heap takes two calls to settle (at T = 32768
-    the second call still page-faults ~130 MB now and then and runs up to 2x slower, which once
-    passed for super-linear growth). A call whose cold run took over ``slow_s`` seconds is timed
+    the second call often still page-faults and runs markedly slower, which once passed for
+    super-linear growth). A call whose cold run took over ``slow_s`` seconds is timed
     once, after one warm-up: repeating multi-second points adds minutes and no information.
     Returns ``seconds``, ``peak_bytes`` and ``timed_once``.
     """
