@@ -173,3 +173,22 @@ def test_bad_shapes_raise_clear_errors():
         )
     with pytest.raises(ValueError, match="chunk_size"):
         linear_attention(phi_q, phi_k, v, causal=True, chunk_size=0)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_bf16_autocast_runs_the_core_in_float32(causal):
+    """Under CPU autocast (bf16 training) the chunked core must not mix bf16 products with the
+    float32 carried state; it runs in float32 and matches the reference, gradients included
+    (backward outside the autocast region, as in training)."""
+    phi_q, phi_k, v = _inputs(2, 130, 2, 8, 4, dtype=torch.float32)
+    ref, ref_grads = _grads(lambda q, k, x: naive_linear_attention(q, k, x, causal=causal),
+                            phi_q, phi_k, v)
+    xs = [x.detach().clone().requires_grad_(True) for x in (phi_q, phi_k, v)]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = linear_attention(*xs, causal=causal, chunk_size=32)[0]
+    assert out.dtype == torch.float32
+    w = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+    (out * w).sum().backward()
+    torch.testing.assert_close(out.detach(), ref, rtol=1e-4, atol=1e-5)
+    for x, r in zip(xs, ref_grads, strict=True):
+        torch.testing.assert_close(x.grad, r, rtol=1e-4, atol=1e-5)

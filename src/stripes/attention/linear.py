@@ -57,14 +57,18 @@ def linear_attention(
     padded = -(-t // chunk_size) * chunk_size if causal else t
     q, k, v1 = _to_heads_first(phi_q, phi_k, v, acc, key_padding_mask, padded)
     s0 = _stack_state(initial_state, acc)
-    if causal:
-        o1, s_final = _chunked_causal(q, k, v1, s0, chunk_size, t, output_final_state)
-    else:
-        s_final = k.transpose(-1, -2) @ v1  # [B, H, M, E+1]
-        if s0 is not None:
-            s_final = s_final + s0
-        o1 = q @ s_final
-    o = o1[..., :-1] / (o1[..., -1:] + eps)
+    # Under autocast (bf16 training) the products would drop to bf16 while the carried state
+    # stays float32; the state and normalizer are accumulated in float32 by design, so the
+    # core runs with autocast off (the projections around it still run in bf16).
+    with torch.autocast(q.device.type, enabled=False):
+        if causal:
+            o1, s_final = _chunked_causal(q, k, v1, s0, chunk_size, t, output_final_state)
+        else:
+            s_final = k.transpose(-1, -2) @ v1  # [B, H, M, E+1]
+            if s0 is not None:
+                s_final = s_final + s0
+            o1 = q @ s_final
+        o = o1[..., :-1] / (o1[..., -1:] + eps)
     o = o.transpose(1, 2).to(v.dtype)  # back to [B, T, H, E]
     state = _split_state(s_final) if output_final_state else None
     return o, state
