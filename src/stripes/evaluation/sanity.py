@@ -27,10 +27,12 @@ from stripes.evaluation.reference import slot_onsets
 
 BAR = 64
 MAX_POLYPHONY = 6
-#: A sane accompaniment: 1-6 sounding pitches on at least half the steps, at least half its
-#: onsets on chord tones, no note held longer than 4 bars, every pitch on a piano (21-108).
-#: The solid band 59-67 fails the first three; the rule baseline passes all.
-SANITY_THRESHOLDS = {"polyphony_share_min": 0.5, "chord_tone_share_min": 0.5,
+#: A sane accompaniment: 1-6 sounding pitches on at least half the steps, at least a quarter of
+#: its onsets on chord tones, no note held longer than 4 bars, every pitch on a piano (21-108).
+#: On 202 POP909 test windows of 16 bars the real piano track has polyphony shares >= 0.62,
+#: chord-tone shares >= 0.31 and notes <= 1 bar, so it passes; the rule baseline passes; the solid
+#: band 59-67 held for the whole piece fails polyphony and held note.
+SANITY_THRESHOLDS = {"polyphony_share_min": 0.5, "chord_tone_share_min": 0.25,
                      "longest_note_bars_max": 4.0, "pitch_low_min": 21, "pitch_high_max": 108}
 
 
