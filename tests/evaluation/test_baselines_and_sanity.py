@@ -151,9 +151,13 @@ def test_choose_binarization_names_its_criterion():
     assert choice["criterion"] == "frame_f1_accompaniment"
     assert (choice["threshold"], choice["merge_gap"]) == (0.2, 4)
     assert choice["score"] == pytest.approx(1.0) and len(choice["grid"]) == 4
-    assert frame_f1(target, target) == 1.0 and set(BINARIZATION_CRITERIA) >= {"frame_f1", "cs"}
+    assert frame_f1(target, target) == 1.0
+    assert set(BINARIZATION_CRITERIA) >= {"frame_f1", "cs", "neg_mse"}
     with pytest.raises(ValueError, match="criterion"):
         choose_binarization([probs], [target], "f2")
+    by_mse = choose_binarization([probs], [target], "neg_mse", thresholds=(0.2, 0.5),
+                                 merge_gaps=(0, 4))
+    assert by_mse["criterion"] == "neg_mse" and by_mse["score"] == 0.0
 
 
 def test_score_baselines_rows_share_the_model_format():
@@ -168,3 +172,20 @@ def test_score_baselines_rows_share_the_model_format():
     assert rule["accompaniment"]["NDD"]["mean"] == 0.0
     assert rule["accompaniment"]["SSMD"]["mean"] == 0.0
     assert len(out["per_window"]["rule"]) == 1
+
+
+def test_harmonization_table_puts_floors_beside_the_model():
+    from stripes.evaluation.scoring import evaluate_windows
+    from stripes.evaluation.tables import harmonization_table
+
+    root, chroma = two_bars()
+    inputs = np.zeros((80, 256))
+    target = rule_harmonization(inputs, root, chroma)
+    model = evaluate_windows([target], [target])["summary"]
+    floors = score_baselines([inputs], [target], [root], [chroma])["rows"]
+    text = harmonization_table({"model": model}, "accompaniment", floors)
+    assert "Flavour `reference`" in text and "| _rule_ |" in text and "| model |" in text
+    assert len(text.strip().splitlines()) == 3 + 1 + 4
+    paper = evaluate_windows([target], [target], flavour="paper")["summary"]
+    with pytest.raises(ValueError, match="flavour"):
+        harmonization_table({"model": paper}, "all", floors)

@@ -51,6 +51,13 @@ def frame_f1(pred, target) -> float:
     return 1.0 if total == 0 else 2 * float((pred & target).sum()) / total
 
 
+def negative_mse(pred, target) -> float:
+    """Minus the mean squared error of two rolls ``[T, P]`` (the [S24] code picks its threshold
+    by this error; negated so that higher is better, like every criterion here)."""
+    diff = np.asarray(pred, dtype=float) - np.asarray(target, dtype=float)
+    return -float(np.mean(diff ** 2))
+
+
 def on_accompaniment(fn: Criterion, layout: TrackLayout = POP909_LAYOUT) -> Criterion:
     """``fn`` applied to the accompaniment slots of ``layout`` only."""
     def criterion(pred, target):
@@ -67,6 +74,7 @@ BINARIZATION_CRITERIA: dict[str, Criterion] = {
     "frame_f1_accompaniment": on_accompaniment(frame_f1),
     "cs": chroma_similarity_reference,
     "cs_accompaniment": on_accompaniment(chroma_similarity_reference),
+    "neg_mse": negative_mse,
 }
 
 
