@@ -189,3 +189,24 @@ def test_harmonization_table_puts_floors_beside_the_model():
     paper = evaluate_windows([target], [target], flavour="paper")["summary"]
     with pytest.raises(ValueError, match="flavour"):
         harmonization_table({"model": paper}, "all", floors)
+
+
+def test_rule_baseline_on_real_chorales_is_sane_and_above_the_empty_floor(chorale_cache):
+    from stripes.evaluation.baselines import chords_of
+    from stripes.evaluation.layout import layout_from_slots
+    from stripes.music.datasets import WindowDataset, load_corpus
+
+    corpus = load_corpus(chorale_cache / "chorales")
+    layout = layout_from_slots(corpus.slots, CHORALE_LAYOUT.names)
+    assert layout == CHORALE_LAYOUT
+    items = [it for it in (WindowDataset(corpus, None, None)[i] for i in range(6))]
+    inputs = [it["inputs"].numpy() for it in items]
+    targets = [it["targets"].numpy() for it in items]
+    roots, chromas = zip(*(chords_of(it["labels"]) for it in items), strict=True)
+    rows = score_baselines(inputs, targets, roots, chromas, layout=CHORALE_LAYOUT)["rows"]
+    rule, empty = rows["rule"]["accompaniment"], rows["empty"]["accompaniment"]
+    assert rule["CS"]["mean"] > empty["CS"]["mean"] + 30
+    assert rows["copy"]["tracks"]["soprano"]["NDD"]["mean"] == 0.0
+    for x, r, c in zip(inputs, roots, chromas, strict=True):
+        pred = rule_harmonization(x, r, c, layout=CHORALE_LAYOUT)
+        assert sanity_check(pred, r, c, layout=CHORALE_LAYOUT)["pass"]
