@@ -144,3 +144,28 @@ def test_layouts_name_the_invented_slots():
     assert chorales.accompaniment == (1, 2) and (chorales.chord_slot, chorales.bass_slot) == (1, 2)
     pop = layout_from_slots({"inputs": [[0], [1]], "targets": [[0], [1], [2]]})
     assert pop.copied == (0, 1) and pop.bass_slot == pop.chord_slot == 2
+
+
+def test_blockwise_ssmd_equals_the_full_matrix():
+    from stripes.evaluation.reference import (
+        chroma_activity,
+        self_similarity,
+        ssm_distance_reference,
+    )
+
+    rng = np.random.default_rng(1)
+    pred, target = (rng.random((200, 384)) < 0.02 for _ in range(2))
+    full = np.abs(self_similarity(chroma_activity(pred))
+                  - self_similarity(chroma_activity(target))).mean() * 100
+    assert ssm_distance_reference(pred, target, block=7) == pytest.approx(full, abs=1e-9)
+
+
+def test_evaluation_needs_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; import stripes.evaluation.scoring, stripes.evaluation.baselines, "
+            "stripes.evaluation.sanity, stripes.evaluation.binarization, "
+            "stripes.evaluation.tables; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stripes.evaluation.baselines import chords_of, score_baselines
+from stripes.evaluation.baselines import score_baselines, window_arrays
 from stripes.evaluation.reference import (
     chroma_similarity_reference,
     grooving_similarity_reference,
@@ -103,8 +103,7 @@ def test_windows(small_corpus):
     ds = WindowDataset(small_corpus, "test", 16, hop_bars=16)
     items = [ds[i] for i in range(min(len(ds), 6))]
     assert items, "no 16-bar test windows in the small corpus"
-    return [(it["inputs"].numpy(), it["targets"].numpy(), *chords_of(it["labels"]))
-            for it in items]
+    return list(zip(*window_arrays(items), strict=True))
 
 
 def predictions(inputs, target, root, chroma, rng):

@@ -57,6 +57,16 @@ def chords_of(labels: Mapping) -> tuple[np.ndarray, np.ndarray]:
     return tuple(np.asarray(labels[k]) for k in ("root", "chroma"))
 
 
+def window_arrays(items: Sequence[Mapping]) -> tuple[list, list, list, list]:
+    """``(inputs, targets, roots, chromas)`` numpy lists of windows given as dicts with
+    ``inputs [T, m*128]``, ``targets [T, n*128]`` and ``labels`` (``WindowDataset`` items;
+    numpy arrays or CPU tensors), ready for :func:`score_baselines`."""
+    inputs = [np.asarray(it["inputs"]) for it in items]
+    targets = [np.asarray(it["targets"]) for it in items]
+    chords = [chords_of(it["labels"]) for it in items]
+    return inputs, targets, [r for r, _ in chords], [c for _, c in chords]
+
+
 def strike_steps(root_pc: np.ndarray, bits: np.ndarray, beat: int = BEAT,
                  phase: int = 0) -> np.ndarray:
     """Steps ``[K]`` where the block chord is struck: step 0, every beat (``(t - phase) % beat

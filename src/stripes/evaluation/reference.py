@@ -81,9 +81,14 @@ def chroma_activity(roll) -> np.ndarray:
     return pool_steps(fold_octaves(on), SSM_UNIT).astype(float)
 
 
+def unit_rows(x: np.ndarray, eps: float = SSM_EPS) -> np.ndarray:
+    """Rows of ``x [V, F]`` divided by their norms clamped below by ``eps``: ``[V, F]``."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), eps)
+
+
 def self_similarity(x: np.ndarray, eps: float = SSM_EPS) -> np.ndarray:
     """Cosine self-similarity ``[V, V]`` of rows ``x [V, F]`` (norms clamped by ``eps``)."""
-    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), eps)
+    unit = unit_rows(x, eps)
     return unit @ unit.T
 
 
@@ -93,8 +98,7 @@ def ssm_distance_reference(pred, target, *, block: int = 1024) -> float:
     Computed in blocks of ``block`` rows, so whole songs fit in memory.
     pred, target: ``[T, n*128]``. Returns [0, 100]."""
     check_pair(pred, target)
-    up, ut = (a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), SSM_EPS)
-              for a in (chroma_activity(pred), chroma_activity(target)))
+    up, ut = unit_rows(chroma_activity(pred)), unit_rows(chroma_activity(target))
     total = 0.0
     for lo in range(0, len(up), block):
         total += np.abs(up[lo:lo + block] @ up.T - ut[lo:lo + block] @ ut.T).sum()
