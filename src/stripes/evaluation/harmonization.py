@@ -211,12 +211,19 @@ def note_density_abs_distance(pred, target) -> float:
     return float(np.abs(dp - dt).mean())
 
 
-def evaluate_harmonization(pred, target, *, code_variants: bool = False) -> dict[str, float]:
+def evaluate_harmonization(pred, target, *, code_variants: bool = False,
+                           flavour: str | None = None) -> dict:
     """All paper metrics for one song: ``{"CS", "SSMD", "GS", "NDD"}`` (percentages).
 
     pred, target: ``[T, n*128]`` binary pianorolls at 16 steps per quarter. With
     ``code_variants`` also ``"GS_hist"`` and ``"NDD_abs"`` (the [S24] code's versions).
+    With ``flavour`` (``"reference"`` or ``"paper"``, see :mod:`stripes.evaluation.scoring`) the
+    four metrics of that flavour plus ``"flavour"``; :func:`aggregate` carries that key along.
     """
+    if flavour is not None:
+        from stripes.evaluation.scoring import score_pair
+
+        return {"flavour": flavour, **score_pair(pred, target, flavour)}
     scores = {
         "CS": chroma_similarity(pred, target),
         "SSMD": ssm_distance(pred, target),
@@ -233,15 +240,22 @@ def aggregate(scores: Sequence[dict[str, float]], *, ddof: int = 1) -> dict[str,
     """Mean and standard deviation of each metric over songs (or seeds).
 
     scores: one dict per song, as returned by :func:`evaluate_harmonization`; every dict must hold
-    the same keys. Returns ``{metric: {"mean", "std", "n"}}``; ``std`` uses ``ddof`` (1: sample
+    the same keys. Returns ``{metric: {"mean", "std", "n"}}`` (plus ``"flavour"`` when the dicts
+    carry one; they must agree); ``std`` uses ``ddof`` (1: sample
     standard deviation) and is 0 when there are not more than ``ddof`` scores.
     """
     if not scores:
         raise ValueError("aggregate needs at least one score dict")
+    out: dict = {}
+    flavours = {s.get("flavour") for s in scores}
+    if len(flavours) > 1:
+        raise ValueError(f"cannot aggregate scores of several flavours: {flavours}")
+    if flavours != {None}:
+        out["flavour"] = flavours.pop()
+        scores = [{k: v for k, v in s.items() if k != "flavour"} for s in scores]
     keys = list(scores[0])
     if any(set(s) != set(keys) for s in scores):
         raise ValueError("every score dict must hold the same metrics")
-    out = {}
     for key in keys:
         values = np.array([s[key] for s in scores], dtype=float)
         std = float(values.std(ddof=ddof)) if len(values) > ddof else 0.0
