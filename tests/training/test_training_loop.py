@@ -143,3 +143,32 @@ def test_batch_size_must_divide_over_processes(tmp_path, monkeypatch):
                         lambda device: loop.DistContext(rank=0, world_size=3))
     with pytest.raises(ValueError):
         train(make_model(), bce_loss, data(), None, config(tmp_path / "x", batch_size=4))
+
+
+def test_bf16_autocast_and_adamw_train_with_float32_state(tmp_path):
+    summary = train(make_model(), bce_loss, data(), data(8, 1),
+                    config(tmp_path / "bf16", precision="bf16", optimizer="adamw",
+                           weight_decay=0.1))
+    ck = final_state(tmp_path / "bf16")
+    assert all(v.dtype == torch.float32 for v in ck["model"].values())
+    assert ck["optimizer"]["param_groups"][0]["weight_decay"] == 0.1
+    assert summary["val_loss"] == pytest.approx(summary["val_loss"])  # finite, not NaN
+    with pytest.raises(ValueError, match="precision"):
+        train(make_model(), bce_loss, data(), None, config(tmp_path / "x", precision="fp8"))
+
+
+def test_a_diverging_run_stops_and_never_saves_non_finite_weights(tmp_path):
+    from stripes.training.loop import TrainingDiverged
+
+    def exploding_loss(model, batch):  # finite for the first steps, then NaN
+        loss = bce_loss(model, batch)
+        return loss * float("nan") if exploding_loss.calls.append(1) or len(
+            exploding_loss.calls) > 6 else loss
+
+    exploding_loss.calls = []
+    with pytest.raises(TrainingDiverged):
+        train(make_model(), exploding_loss, data(), data(8, 1),
+              config(tmp_path / "nan", eval_every=2, checkpoint_every=2, curriculum=[]))
+    for name in ("last.pt", "best.pt"):
+        state = load_checkpoint(tmp_path / "nan" / "checkpoints" / name)["model"]
+        assert all(bool(torch.isfinite(v).all()) for v in state.values())

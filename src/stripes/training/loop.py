@@ -15,7 +15,15 @@ Contracts and choices:
 - **Length curriculum**: ``curriculum = [(start_epoch, max_len), ...]``; from ``start_epoch`` on,
   every training tensor with at least 2 dims is cropped to its first ``max_len`` steps along dim 1
   (``[B, T, ...]``). Validation batches are never cropped.
-- **Schedule**: see :mod:`stripes.training.schedule`; Adam; optional gradient-norm clipping.
+- **Schedule**: see :mod:`stripes.training.schedule`; Adam or AdamW (``optimizer``,
+  ``weight_decay``), fused where this torch supports it (one kernel per step instead of a dozen
+  element-wise passes over every parameter: about 10x less optimizer time on the CPU); optional
+  gradient-norm clipping.
+- **Precision**: ``precision="bf16"`` runs forward and loss under ``torch.autocast`` in bfloat16
+  (CPU with AVX-512 BF16, or CUDA); parameters, gradients and optimizer state stay float32.
+- **Divergence**: a non-finite training loss at a log step, or a non-finite validation loss,
+  stops the run with :class:`TrainingDiverged`; the checkpoints already written (all finite)
+  are kept and a non-finite validation never becomes ``best.pt``.
 - **Validation** every ``eval_every`` steps (0: at each epoch end) and at the end: the
   sample-weighted mean loss (DistributedSampler pads the set to a multiple of W).
 - **Checkpoints**: ``checkpoints/last.pt`` every ``checkpoint_every`` steps (0: each epoch end) and
@@ -70,6 +78,9 @@ class TrainConfig:
     epochs: int = 1
     batch_size: int = 8  # global, over all processes
     lr: float = 1e-3
+    optimizer: str = "adam"  # "adam" | "adamw"
+    weight_decay: float = 0.0
+    precision: str = "fp32"  # "fp32" | "bf16" (autocast)
     schedule: str = "warmup_decay"  # "warmup_decay" | "warmup_cosine" | "constant"
     warmup_steps: int = 0
     decay: float = 1.0  # per-epoch factor of "warmup_decay"
@@ -88,6 +99,25 @@ class TrainConfig:
     resume_from: str | None = None
     progress: bool = True
     tensorboard: bool = True
+
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the run stopped with its finite checkpoints kept."""
+
+
+def build_optimizer(params, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam or AdamW, fused when this torch and device support it (else the foreach path)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
+    params = list(params)
+    try:
+        return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without the kernel
+        return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)
 
 
 def seed_everything(seed: int) -> None:
@@ -213,7 +243,11 @@ class Trainer:
                          "world_size": ctx.world_size}
         seed_everything(config.seed + ctx.rank)
         self.raw_model = model.to(ctx.device)
-        self.optimizer = torch.optim.Adam(self.raw_model.parameters(), lr=config.lr)
+        if config.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, "
+                             f"got {config.precision!r}")
+        self.optimizer = build_optimizer(self.raw_model.parameters(), config.optimizer,
+                                         config.lr, config.weight_decay)
         steps_per_epoch = len(self.epoch_batches(0))
         self.scheduler = build_schedule(
             config.schedule, self.optimizer, warmup_steps=config.warmup_steps,
@@ -270,9 +304,16 @@ class Trainer:
             dist.all_reduce(t)
         return (t[0] / t[1]).item()
 
+    def autocast(self):
+        """The precision context of forward and loss (a no-op for fp32)."""
+        dtype = PRECISIONS[self.cfg.precision]
+        return torch.autocast(self.ctx.device.type, dtype=dtype or torch.float32,
+                              enabled=dtype is not None)
+
     def train_step(self, batch) -> torch.Tensor:
         self.model.train()
-        loss = self.loss_fn(self.model, batch)
+        with self.autocast():
+            loss = self.loss_fn(self.model, batch).float()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip > 0:
@@ -295,10 +336,14 @@ class Trainer:
         for batch in self.loader(self.val_dataset, batches, 0):
             batch = move_to(batch, self.ctx.device)
             n = batch_size_of(batch)
-            total += self.loss_fn(self.model, batch).double() * n
+            with self.autocast():
+                total += self.loss_fn(self.model, batch).double() * n
             count += n
         self.last_val, self.last_eval_step = self.mean_over_ranks(total, count), self.step
         self.log.write(self.step, self.epoch, "val", self.last_val, self.current_lr())
+        if not np.isfinite(self.last_val):
+            raise TrainingDiverged(f"validation loss is {self.last_val} at step {self.step}; "
+                                   "lower lr or enable grad_clip (checkpoints kept)")
         if self.best_val is None or self.last_val < self.best_val:
             self.best_val = self.last_val
             self.save("best.pt")
@@ -308,7 +353,14 @@ class Trainer:
         return self.optimizer.param_groups[0]["lr"]
 
     def save(self, name: str) -> Path:
-        """Save a checkpoint (collective: every rank contributes its RNG state)."""
+        """Save a checkpoint (collective: every rank contributes its RNG state).
+
+        Refuses (:class:`TrainingDiverged`) when a parameter is no longer finite, so that no
+        checkpoint of a diverged run is ever written over a finite one.
+        """
+        if not all(bool(torch.isfinite(p).all()) for p in self.raw_model.parameters()):
+            raise TrainingDiverged(f"non-finite parameters at step {self.step}; not saving "
+                                   f"{name} (earlier checkpoints kept)")
         rng = [capture_rng_state()]
         if self.ctx.world_size > 1:
             rng = [None] * self.ctx.world_size
@@ -325,6 +377,9 @@ class Trainer:
     def log_train(self, loss_sum: torch.Tensor, count: int) -> None:
         self.train_loss = self.mean_over_ranks(loss_sum, count)
         self.log.write(self.step, self.epoch, "train", self.train_loss, self.step_lr)
+        if not np.isfinite(self.train_loss):
+            raise TrainingDiverged(f"training loss is {self.train_loss} at step {self.step}; "
+                                   "lower lr or enable grad_clip (finite checkpoints kept)")
 
     def after_step(self) -> None:
         cfg = self.cfg
