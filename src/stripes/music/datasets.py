@@ -25,7 +25,9 @@ from stripes.music.midi_io import BAR_STEPS
 from stripes.music.pianoroll import N_PITCHES, notes_to_pianoroll
 from stripes.music.structure import (
     STORED_LABELS,
+    check_features,
     complete_labels,
+    structure_features,
     structure_positions,
     transpose_labels,
 )
@@ -209,8 +211,10 @@ class WindowDataset(torch.utils.data.Dataset):
     An item is a dict: ``inputs`` float ``[T, 256]`` (input slots), ``targets`` float
     ``[T, 384]`` (melody | bridge | piano slots), ``labels`` {name: LongTensor ``[T]``} (all of
     ``structure.LABELS``), ``positions`` float ``[T, L]`` when ``context`` is given, and
-    ``song``, ``start``, ``shift`` (ints). ``transpose=(lo, hi)`` draws a shift in lo..hi per
-    item (torch's RNG) and moves notes and labels together; windows: :meth:`Corpus.windows`.
+    ``song``, ``start``, ``shift`` (ints), and ``features`` float ``[T, F]`` when ``features``
+    names structure features to read as input (``structure.FEATURE_DIMS``).
+    ``transpose=(lo, hi)`` draws a shift in lo..hi per item (torch's RNG) and moves notes and
+    labels together; windows: :meth:`Corpus.windows`.
     """
 
     def __init__(
@@ -222,9 +226,11 @@ class WindowDataset(torch.utils.data.Dataset):
         context: str | None = None,
         transpose: tuple[int, int] | None = None,
         rep_order: str = "first",
+        features: tuple[str, ...] = (),
     ):
         self.corpus, self.context, self.transpose = corpus, context, transpose
-        self.rep_order = rep_order
+        self.rep_order, self.features = rep_order, tuple(features)
+        check_features(self.features)
         self.index = corpus.windows(split, bars, hop_bars)
 
     def __len__(self) -> int:
@@ -253,6 +259,8 @@ class WindowDataset(torch.utils.data.Dataset):
         if self.context is not None:
             pos = structure_positions(labels, self.context, **self._options())
             item["positions"] = torch.from_numpy(pos)
+        if self.features:
+            item["features"] = torch.from_numpy(structure_features(labels, self.features))
         return item
 
     def _options(self) -> dict:
@@ -261,7 +269,8 @@ class WindowDataset(torch.utils.data.Dataset):
 
 def collate_windows(items: list[dict]) -> dict:
     """Batch of items padded to the longest T: ``inputs [B, T, 256]``, ``targets [B, T, 384]``,
-    ``labels`` {name: ``[B, T]``}, ``positions [B, T, L]`` (if present), ``mask [B, T]`` bool
+    ``labels`` {name: ``[B, T]``}, ``positions [B, T, L]`` and ``features [B, T, F]`` (if
+    present), ``mask [B, T]`` bool
     (True on real steps), ``song``, ``start``, ``shift`` ``[B]``."""
     T = max(len(it["inputs"]) for it in items)
 
@@ -269,8 +278,9 @@ def collate_windows(items: list[dict]) -> dict:
         return torch.nn.functional.pad(x, (0, 0) * (x.dim() - 1) + (0, T - len(x)))
 
     batch = {k: torch.stack([pad(it[k]) for it in items]) for k in ("inputs", "targets")}
-    if "positions" in items[0]:
-        batch["positions"] = torch.stack([pad(it["positions"]) for it in items])
+    for k in ("positions", "features"):
+        if k in items[0]:
+            batch[k] = torch.stack([pad(it[k]) for it in items])
     batch["labels"] = {
         k: torch.stack([pad(it["labels"][k]) for it in items]) for k in items[0]["labels"]
     }

@@ -302,3 +302,50 @@ def map_pieces(
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     with mp.get_context(method).Pool(workers) as pool:
         return list(tqdm(pool.imap(fn, items, chunksize=4), **bar))
+
+
+# --- input features ----------------------------------------------------------------------------
+#: Size of each structure feature that a harmonizer may read *as input* besides its PE.
+FEATURE_DIMS = {"chroma": 12, "root": 12, "meter": 8}
+
+
+def _beat_phase(beat: np.ndarray) -> np.ndarray:
+    """Sixteenth within the beat, 0..3, ``[T]``, from the run boundaries of the ``beat`` label
+    (a window that starts mid-beat gets its phase from the first beat change)."""
+    n = len(beat)
+    change = np.flatnonzero(np.diff(beat) != 0)
+    first = (STEPS_PER_QUARTER - (change[0] + 1)) % STEPS_PER_QUARTER if len(change) else 0
+    return ((np.arange(n) + first) % STEPS_PER_QUARTER) // (STEPS_PER_QUARTER // 4)
+
+
+def check_features(names) -> int:
+    """Refuse unknown feature names (with the valid ones); returns F, the total width."""
+    unknown = [n for n in names if n not in FEATURE_DIMS]
+    if unknown:
+        raise ValueError(f"unknown input features {unknown}; choose from {list(FEATURE_DIMS)}")
+    return sum(FEATURE_DIMS[n] for n in names)
+
+
+def structure_features(labels: Mapping[str, np.ndarray], names) -> np.ndarray:
+    """Structure labels as input features ``[T, F]`` float32 (``F = sum(FEATURE_DIMS[n])``).
+
+    ``chroma``: the chord's 12 pitch-class bits; ``root``: one-hot root pitch class (all zero
+    without a chord); ``meter``: one-hot beat in the bar (4) and sixteenth in the beat (4).
+    The papers feed structure to the PE only; these features are our departure for models that
+    should also *know* the chord and the beat (docs/harmonization.md).
+    """
+    check_features(names)
+    n, cols = len(labels["chord"]), []
+    for name in names:
+        if name == "chroma":
+            cols.append(chroma_to_bits(np.asarray(labels["chroma"])))
+        elif name == "root":
+            root = np.asarray(labels["root"])
+            cols.append((root[:, None] == np.arange(1, 13)[None]).astype(np.float32))
+        else:
+            beat = np.asarray(labels["beat"]) % 4
+            phase = _beat_phase(beat)
+            cols.append(np.concatenate([np.eye(4)[beat], np.eye(4)[phase]], axis=1))
+    if not cols:
+        return np.zeros((n, 0), np.float32)
+    return np.concatenate(cols, axis=1).astype(np.float32)
