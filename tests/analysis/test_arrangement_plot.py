@@ -125,3 +125,12 @@ def test_plot_arrangement_writes_a_png_whose_width_grows_with_bars_up_to_a_cap(t
 def test_plot_arrangement_refuses_a_roll_of_the_wrong_shape(tmp_path):
     with pytest.raises(ValueError, match=r"\[T, 128\]"):
         plot_arrangement({"melody": np.zeros((64, 88), bool)}, tmp_path / "x.png")
+
+
+def test_onsets_split_repeated_notes_into_separate_bars():
+    from stripes.music.pianoroll import notes_to_onsets
+
+    notes = np.array([[0, 32, 60], [32, 32, 60]])
+    roll, onsets = notes_to_pianoroll(notes, 64) > 0, notes_to_onsets(notes, 64) > 0
+    assert _note_bars(arrangement_figure({"piano": roll})) == {"piano": 1}
+    assert _note_bars(arrangement_figure({"piano": roll}, onsets={"piano": onsets})) == {"piano": 2}

@@ -99,6 +99,7 @@ def arrangement_figure(
     title: str | None = None,
     reference: Mapping[str, np.ndarray] | None = None,
     panel_titles: tuple[str, str] = ("arrangement", "reference"),
+    onsets: Mapping[str, np.ndarray] | None = None,
 ) -> Figure:
     """The figure of :func:`plot_arrangement` (one ``PolyCollection`` of note bars per track,
     labelled with the track name), for callers that want to add to it or inspect it."""
@@ -107,15 +108,17 @@ def arrangement_figure(
     panels = [rolls] + ([reference] if reference is not None else [])
     n_steps = max(r.shape[0] for p in panels for r in p.values())
     n_bars = max(1, -(-n_steps // steps_per_bar))
-    notes = [{name: pianoroll_to_notes(r) for name, r in p.items()} for p in panels]
+    onsets = onsets or {}
+    notes = [{n: pianoroll_to_notes(r, onsets.get(n)) for n, r in p.items()} for p in panels]
     low, high = _pitch_range(notes)
     names = list(dict.fromkeys(n for p in panels for n in p))
     colours = {n: TRACK_COLOURS[i % len(TRACK_COLOURS)] for i, n in enumerate(names)}
 
     width = float(np.clip(1.5 + 0.9 * n_bars, 8.0, MAX_WIDTH_IN))
     panel_h = float(np.clip(0.1 * (high - low + 1), 2.6, 5.5))
-    fontsize = 9.0 if (width - 1.2) / n_bars > 0.6 else 7.5
-    rows = _chord_rows(chords, (width - 1.2) / max(n_steps, 1), fontsize) if chords else []
+    inch_per_step = (width - 1.2) / max(n_steps, 1)  # 1.2 in: the pitch labels and margins
+    fontsize = 9.0 if inch_per_step * steps_per_bar > 0.6 else 7.5
+    rows = _chord_rows(chords, inch_per_step, fontsize) if chords else []
     heights = ([0.08 + 0.2 * (max(rows) + 1)] if chords else []) + [panel_h] * len(panels)
     fig = Figure(figsize=(width, sum(heights) + 1.0), layout="constrained")
     FigureCanvasAgg(fig)
@@ -126,7 +129,7 @@ def arrangement_figure(
     for ax, panel, label in zip(axes, notes, panel_titles, strict=False):
         _draw_keyboard(ax, low, high)
         for z, (name, track) in enumerate(panel.items()):
-            _draw_notes(ax, track, colours[name], name, zorder=10 - z)
+            _draw_notes(ax, track, colours[name], name, 10 - z, gap=0.03 / inch_per_step)
         _draw_bars(ax, n_steps, steps_per_bar, beats=n_bars <= 32)
         ax.set_ylabel(label if len(panels) > 1 else "pitch")
         ax.set_xlim(0, n_steps)
@@ -147,6 +150,7 @@ def plot_arrangement(
     title: str | None = None,
     reference: Mapping[str, np.ndarray] | None = None,
     panel_titles: tuple[str, str] = ("arrangement", "reference"),
+    onsets: Mapping[str, np.ndarray] | None = None,
     dpi: int = 110,
 ) -> Path:
     """Write the arrangement as a PNG piano roll; returns the path.
@@ -160,6 +164,8 @@ def plot_arrangement(
         steps_per_bar: bar lines and numbers every this many steps (64: 4/4 at 16 per quarter).
         reference: a second set of tracks (e.g. the original arrangement), in a panel below
             with the same time and pitch axes; a track name in both keeps its colour.
+        onsets: track name -> onset roll ``[T, 128]``, splitting runs of ``rolls`` (and of
+            ``reference`` tracks of that name) into repeated notes.
 
     The width grows with the number of bars (up to 30 inches), the pitch axis spans the notes'
     range +- 2 semitones.
@@ -171,6 +177,7 @@ def plot_arrangement(
         title=title,
         reference=reference,
         panel_titles=panel_titles,
+        onsets=onsets,
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,11 +222,13 @@ def _draw_keyboard(ax, low: int, high: int) -> None:
     ax.set_ylim(low - 0.5, high + 0.5)
 
 
-def _draw_notes(ax, notes: np.ndarray, colour: str, name: str, zorder: int) -> PolyCollection:
-    """One bar per note ``[N, 3]`` (start, duration, pitch), as one collection."""
-    start, end = notes[:, 0].astype(float), (notes[:, 0] + notes[:, 1]).astype(float)
-    # a sliver of gap at the end keeps back-to-back notes apart
-    end = np.maximum(end - 0.35, start + 0.5)
+def _draw_notes(
+    ax, notes: np.ndarray, colour: str, name: str, zorder: int, gap: float
+) -> PolyCollection:
+    """One bar per note ``[N, 3]`` (start, duration, pitch), as one collection; each bar ends
+    ``gap`` steps early (at most a third of the note) so back-to-back repeats stay apart."""
+    start, dur = notes[:, 0].astype(float), notes[:, 1].astype(float)
+    end = start + dur - np.minimum(gap, dur / 3)
     lo, hi = notes[:, 2] - 0.4, notes[:, 2] + 0.4
     verts = np.stack(
         [np.stack([start, lo], 1), np.stack([end, lo], 1), np.stack([end, hi], 1),
