@@ -36,7 +36,7 @@ def test_builtin_render_lasts_the_score_plus_tail_is_audible_and_does_not_clip(t
     assert info["rms_dbfs"] > -40
     assert -1.2 < info["peak_dbfs"] < -0.8  # normalised to -1 dBFS, never clipped
     audio, rate = read_wav(info["path"])
-    assert rate == 22050 and np.abs(audio).max() < 1.0
+    assert rate == 22050 and audio.shape[1] == 1 and np.abs(audio).max() < 1.0
 
 
 def test_builtin_render_follows_the_tempo_event(tmp_path):
@@ -89,11 +89,12 @@ def test_fluidsynth_render_has_the_same_length_and_is_audible(tmp_path):
     assert info["renderer"] == "fluidsynth"
     assert info["seconds"] == pytest.approx(4.0 + TAIL_SECONDS, abs=0.01)
     assert info["rms_dbfs"] > -40 and info["peak_dbfs"] < -0.8
+    assert wav_stats(info["path"])["channels"] == 2
     assert render_wav(tiny_score(), tmp_path / "g.wav")["renderer"] == "fluidsynth"
 
 
 def test_builtin_a4_sounds_at_440_hz(tmp_path):
     score = notes_to_score([np.array([[0, 32, 69]])], ["melody"])
     audio, rate = read_wav(render_wav(score, tmp_path / "a4.wav", renderer="builtin")["path"])
-    spectrum = np.abs(np.fft.rfft(audio[:rate]))
+    spectrum = np.abs(np.fft.rfft(audio[:rate, 0]))
     assert np.fft.rfftfreq(rate, 1 / rate)[spectrum.argmax()] == pytest.approx(440, abs=1)

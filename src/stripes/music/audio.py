@@ -88,7 +88,8 @@ def render_wav(
     programs: list[int] | None = None,
     renderer: str = "auto",
 ) -> dict:
-    """Render a score (or a MIDI file) to a mono 16-bit WAV at ``path``.
+    """Render a score (or a MIDI file) to a 16-bit WAV at ``path`` (mono from the built-in
+    synthesizer, stereo from FluidSynth).
 
     Args:
         notes_or_score: a symusic Score on any tick grid (e.g. from ``midi_io.read_midi`` or
@@ -172,7 +173,9 @@ def _note(dur: float, pitch: int, timbre: Timbre, sr: int, release: float) -> np
     level = timbre.sustain + (1 - timbre.sustain) * partials
     wave_ = (amps[:, None] * level * np.sin(2 * np.pi * freq * k[:, None] * t[None, :])).sum(0)
     env = np.minimum(t / timbre.attack, 1.0)
-    env *= np.where(t < dur, 1.0, np.exp(-(t - dur) / (release / 5)))
+    # after note-off: an exponential release, ramped to exactly zero so the cut cannot click
+    after = np.clip((t - dur) / release, 0.0, 1.0)
+    env *= np.where(t < dur, 1.0, np.exp(-5 * after) * (1 - after))
     return wave_ * env / amps.sum()
 
 
@@ -183,12 +186,15 @@ def normalise(audio: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> np.ndarray:
 
 
 def write_wav(audio: np.ndarray, path: str | Path, sample_rate: int) -> Path:
-    """Write float samples ``[S]`` in [-1, 1] as a mono 16-bit PCM WAV; returns the path."""
+    """Write float samples in [-1, 1], ``[S]`` (mono) or ``[S, C]`` (C channels), as a 16-bit
+    PCM WAV; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    audio = np.asarray(audio, dtype=np.float64)
+    audio = audio[:, None] if audio.ndim == 1 else audio
     pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
+        out.setnchannels(audio.shape[1])
         out.setsampwidth(2)
         out.setframerate(sample_rate)
         out.writeframes(pcm.tobytes())
@@ -196,7 +202,7 @@ def write_wav(audio: np.ndarray, path: str | Path, sample_rate: int) -> Path:
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """Samples ``[S]`` float64 in [-1, 1] (channels averaged) and the sample rate of a PCM WAV."""
+    """Samples ``[S, C]`` float64 in [-1, 1] (C channels) and the sample rate of a PCM WAV."""
     with wave.open(str(path), "rb") as src:
         width, channels, rate = src.getsampwidth(), src.getnchannels(), src.getframerate()
         raw = src.readframes(src.getnframes())
@@ -206,11 +212,11 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         data = np.frombuffer(raw, f"<i{width}").astype(np.float64) / 2 ** (8 * width - 1)
     else:
         raise ValueError(f"{path}: {8 * width}-bit WAV is not supported (8, 16 or 32-bit PCM)")
-    return data.reshape(-1, channels).mean(axis=1), rate
+    return data.reshape(-1, channels), rate
 
 
 def wav_stats(path: str | Path, frame_seconds: float = 0.05) -> dict:
-    """``{"seconds", "sample_rate", "peak_dbfs", "rms_dbfs", "silent_share"}`` of a WAV file.
+    """``{"seconds", "sample_rate", "channels", "peak_dbfs", "rms_dbfs", "silent_share"}``.
 
     ``silent_share`` is the share of ``frame_seconds`` frames whose RMS is below
     :data:`SILENCE_DBFS`; levels are dB relative to full scale (-inf for digital silence).
@@ -218,12 +224,12 @@ def wav_stats(path: str | Path, frame_seconds: float = 0.05) -> dict:
     audio, rate = read_wav(path)
     frame = max(1, int(rate * frame_seconds))
     n_frames = max(1, len(audio) // frame)
-    frames = np.pad(audio, (0, max(0, frame - len(audio))))[: n_frames * frame]
-    frames = frames.reshape(n_frames, frame)
-    frame_rms = np.sqrt((frames**2).mean(axis=1))
+    frames = np.pad(audio, ((0, max(0, frame - len(audio))), (0, 0)))[: n_frames * frame]
+    frame_rms = np.sqrt((frames.reshape(n_frames, -1) ** 2).mean(axis=1))
     return {
         "seconds": len(audio) / rate,
         "sample_rate": rate,
+        "channels": audio.shape[1],
         "peak_dbfs": _dbfs(np.abs(audio).max() if len(audio) else 0.0),
         "rms_dbfs": _dbfs(np.sqrt((audio**2).mean()) if len(audio) else 0.0),
         "silent_share": float((_dbfs_array(frame_rms) < SILENCE_DBFS).mean()),
@@ -256,17 +262,20 @@ def _end_seconds(score: symusic.Score) -> float:
 
 
 def _fit_length(audio: np.ndarray, n_samples: int, sample_rate: int) -> np.ndarray:
-    """Samples ``[n_samples]``: cut (with a 50-ms fade so the cut does not click) or padded."""
+    """Samples ``[n_samples, ...]``: cut (with a 50-ms fade so the cut does not click) or
+    padded with silence."""
     if len(audio) >= n_samples:
         audio = audio[:n_samples].copy()
         fade = min(n_samples, int(0.05 * sample_rate))
-        audio[n_samples - fade :] *= np.linspace(1.0, 0.0, fade)
+        ramp = np.linspace(1.0, 0.0, fade)
+        audio[n_samples - fade :] *= ramp.reshape((fade,) + (1,) * (audio.ndim - 1))
         return audio
-    return np.pad(audio, (0, n_samples - len(audio)))
+    return np.pad(audio, [(0, n_samples - len(audio))] + [(0, 0)] * (audio.ndim - 1))
 
 
 def _fluidsynth(score: symusic.Score, soundfont: Path, sample_rate: int) -> np.ndarray:
-    """Mono samples ``[S]`` of ``score`` rendered offline by the fluidsynth program."""
+    """Stereo samples ``[S, 2]`` of ``score`` rendered offline by the fluidsynth program (with
+    its default reverb and chorus)."""
     with tempfile.TemporaryDirectory(prefix="stripes-audio-") as tmp:
         midi, wav = Path(tmp) / "in.mid", Path(tmp) / "out.wav"
         score.dump_midi(str(midi))
