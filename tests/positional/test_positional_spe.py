@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from stripes.positional import ConvSPE, SineSPE
-from stripes.positional.kernels import expected_logits
-from stripes.positional.pooling import sinusoid_pool, sinusoid_pool_reference
+from stripes.positional.kernel_view import expected_logits
+from stripes.positional.ops.pooling import sinusoid_pool, sinusoid_pool_reference
 from stripes.positional.spe import draw_noise
 
 T = 12

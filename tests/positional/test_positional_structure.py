@@ -5,7 +5,7 @@ import math
 import torch
 
 from stripes.positional import FStrIPE, FStrIPE1, SineSPE
-from stripes.positional.kernels import expected_logits, induced_logits
+from stripes.positional.kernel_view import expected_logits, induced_logits
 
 
 def _structure_positions(b=1, t=10, levels=2, seed=0):

@@ -45,7 +45,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_harmonize(args: argparse.Namespace) -> None:
-    from stripes.generation.arrange import harmonize_song
+    from stripes.tasks.harmonization.arrange import harmonize_song
 
     res = harmonize_song(
         args.checkpoint,
@@ -62,7 +62,7 @@ def _run_harmonize(args: argparse.Namespace) -> None:
 
 
 def _run_experiment(args: argparse.Namespace) -> None:
-    from stripes.training.experiment import run_experiment
+    from stripes.tasks.harmonization.experiment import run_experiment
 
     paths = run_experiment(args.config, args.out, device=args.device)
     for key, path in paths.items():
@@ -70,7 +70,7 @@ def _run_experiment(args: argparse.Namespace) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> None:
-    from stripes.demo import run_demo
+    from stripes.tasks.harmonization.demo import run_demo
 
     print("stripes demo: melody harmonization of Bach chorales (music21 corpus, offline)")
     report = run_demo(args.out, fast=args.fast)
@@ -82,7 +82,7 @@ def _run_demo(args: argparse.Namespace) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from stripes.training.harmonization import HarmonizationConfig, train_harmonizer
+    from stripes.tasks.harmonization.train import HarmonizationConfig, train_harmonizer
 
     summary = train_harmonizer(HarmonizationConfig.from_yaml(args.config), args.out)
     print(
@@ -92,7 +92,7 @@ def _run_train(args: argparse.Namespace) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from stripes.training.harmonization import evaluate_harmonizer
+    from stripes.tasks.harmonization.train import evaluate_harmonizer
 
     result = evaluate_harmonizer(args.run, progress=True)
     for bars, res in result["test"].items():

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from stripes.positional.base import register
-from stripes.positional.conv_band import BandedConvPool, ConvPlan, NoiseBlocks, pool_codes
+from stripes.positional.ops.conv_band import BandedConvPool, ConvPlan, NoiseBlocks, pool_codes
 from stripes.positional.spe import SPE, ConvCode, counter_seed, draw_noise
 
 CONV_METHODS = ("direct", "fft")

@@ -2,7 +2,7 @@
 
 Per head h and feature d, codes ``Q̄_d, K̄_d ∈ R^{T×R}`` with ``E[Q̄_d K̄_dᵀ]/R = P_d`` are pooled
 into ``q̂_m = Σ_d q_md Q̄_d(m) / (DR)^{1/4}`` (Eq. 16-17, likewise k̂), by contraction: the
-``B·T·H·D·R`` product of the official code is never formed (:mod:`stripes.positional.pooling`
+``B·T·H·D·R`` product of the official code is never formed (:mod:`stripes.positional.ops.pooling`
 for sineSPE; a banded block matmul for convSPE).
 
 Scaling: the ``(DR)^{-1/4}`` of Eq. 16-17 is applied here, inside the pooling, so
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stripes.positional.base import QKTransformPE, position_vectors, register
-from stripes.positional.pooling import pool_prepared, prepare_pool
+from stripes.positional.ops.pooling import pool_prepared, prepare_pool
 
 NOISES = ("gaussian", "rademacher", "orthogonal")
 _MASK64 = (1 << 64) - 1

@@ -9,8 +9,8 @@ is the K cosines then the K sines), likewise ``P^K_d``, pooled ``q̂_t = Σ_d q_
 attention's feature map is built for ``D' = 2K``. The context kernel is
 ``G_d(p_m, p_n) = P^Q_d(m)·P^K_d(n) = Σ_k λ_dk² cos(2π f_dkᵀ(p_m − p_n) + θ^Q_dk − θ^K_dk) / K``.
 Pooling keeps the cross terms ``d ≠ d'`` (no noise averages them out; see
-:func:`stripes.positional.kernels.unpooled_logits`). Scaling: none beyond MATH.md's ``1/√K``; the
-attention applies its temperature for ``D' = 2K``.
+:func:`stripes.positional.kernel_view.unpooled_logits`). Scaling: none beyond MATH.md's
+``1/√K``; the attention applies its temperature for ``D' = 2K``.
 
 F-StrIPE₁ ([ST] Eq. 15, 20): ``K = 1``, ``θ = 0``, gains absorbed in the projections:
 ``h(a_d) = [a_d cos ω_d·p, a_d sin ω_d·p]`` (``ω = 2πf``), pooled over d: ``D' = 2`` per head, and
@@ -22,9 +22,9 @@ kernel is ``G_d / 2`` (the ``1/√(2K)`` of [SPE] Eq. 19 against the ``1/√K`` 
 
 Cost: ``O(B·T·H·D·K)`` products, chunk by chunk with a recomputing backward. Times and
 structure positions with few distinct values evaluate sinusoids only on a small table
-(:mod:`stripes.positional.table_pool`: chunk rotations or distinct positions); other positions
-evaluate all ``T·H·D·K`` of them (:mod:`stripes.positional.pooling`). Decoding needs only the new
-token's position.
+(:mod:`stripes.positional.ops.table_pool`: chunk rotations or distinct positions); other
+positions evaluate all ``T·H·D·K`` of them (:mod:`stripes.positional.ops.pooling`). Decoding needs
+only the new token's position.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stripes.positional.base import QKTransformPE, position_vectors, register
-from stripes.positional.pooling import sinusoid_pool
-from stripes.positional.table_pool import structure_pool
+from stripes.positional.ops.pooling import sinusoid_pool
+from stripes.positional.ops.table_pool import structure_pool
 
 
 def _lag_angles(positions_q: Tensor, positions_k: Tensor | None, freqs: Tensor) -> Tensor:

@@ -1,7 +1,7 @@
 """Language-model experiments end to end: the APE-versus-SPE comparison, and MIDI from a checkpoint.
 
 - :func:`run_lm_comparison` trains each configured model, evaluates it
-  (:func:`stripes.evaluation.lm.evaluate_language_model`) and writes ``<out>/lm_<name>/`` with
+  (:func:`stripes.tasks.lm.evaluate.evaluate_language_model`) and writes ``<out>/lm_<name>/`` with
   ``results.json``, ``results.md`` (loss within / beyond the training length per model, [SPE]
   Table 6; probe and style columns) and ``loss_by_position.png`` (every model, [SPE] Fig. 3).
   Each run lives in ``<out>/lm_<name>/runs/<model name>/``.
@@ -22,8 +22,8 @@ from typing import Any
 import torch
 
 from stripes.models import ModelConfig, StripesTransformer
+from stripes.tasks.lm.data import LMExperimentConfig, load_experiment, train_language_model
 from stripes.training.checkpoint import load_checkpoint
-from stripes.training.lm import LMExperimentConfig, load_experiment, train_language_model
 
 
 def load_language_model(checkpoint: str | Path, device: str | torch.device = "cpu"
@@ -68,7 +68,7 @@ def run_lm_comparison(config_paths: Sequence[str | Path], out_dir: str | Path = 
         The ``lm_<name>`` folder.
     """
     from stripes.analysis.plots import plot_loss_by_position
-    from stripes.evaluation.lm import evaluate_language_model, loss_curve, write_results
+    from stripes.tasks.lm.evaluate import evaluate_language_model, loss_curve, write_results
 
     root = Path(out_dir) / f"lm_{name}"
     exps = [load_experiment(p, overrides) for p in config_paths]
@@ -96,7 +96,7 @@ def generate_midi(checkpoint: str | Path, out_path: str | Path, *, prompt: str |
     """Sample ``n_tokens`` REMI tokens after a prompt and write them as a MIDI file.
 
     Args:
-        checkpoint: a checkpoint of :func:`stripes.training.lm.train_language_model`.
+        checkpoint: a checkpoint of :func:`stripes.tasks.lm.data.train_language_model`.
         out_path: the ``.mid`` to write (folders are created).
         prompt: a MIDI file to continue (tracks by program 0-3); None starts from one bar line.
         temperature, top_p, top_k: sampling ([SPE] App. C.2 uses top-p 0.9, temperature 1.2).
@@ -109,8 +109,8 @@ def generate_midi(checkpoint: str | Path, out_path: str | Path, *, prompt: str |
     """
     import symusic
 
-    from stripes.evaluation.lm import grammar_constraint, sample_continuation
     from stripes.music.tokenizer import ids_to_score, score_to_ids
+    from stripes.tasks.lm.evaluate import grammar_constraint, sample_continuation
     model, _ = load_language_model(checkpoint, device)
     tokenizer = load_checkpoint_tokenizer(checkpoint)
     if prompt is None:

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from tqdm.auto import tqdm
 
-from stripes.training.harmonization import (
+from stripes.tasks.harmonization.train import (
     HarmonizationConfig,
     evaluate_harmonizer,
     train_harmonizer,

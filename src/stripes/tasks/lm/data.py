@@ -9,7 +9,7 @@
 - Configuration: :class:`LMExperimentConfig` (``data``, ``model``, ``train``, ``eval``), from YAML.
 - :func:`train_language_model` builds the model, trains it with
   :func:`stripes.training.loop.train` and stores the experiment config and the tokenizer inside
-  every checkpoint (``stripes.training.lm_experiment.load_language_model`` needs nothing else).
+  every checkpoint (``stripes.tasks.lm.compare.load_language_model`` needs nothing else).
 
 Choices (documented, configurable): crops start on a ``Bar`` token (``align_to_bar``), so every
 crop is a valid REMI sequence on its own; a transposition that would move a pitch outside the
@@ -263,7 +263,7 @@ class LMDataConfig:
 
 @dataclass
 class LMEvalConfig:
-    """What :func:`stripes.evaluation.lm.evaluate_language_model` measures.
+    """What :func:`stripes.tasks.lm.evaluate.evaluate_language_model` measures.
 
     Attributes:
         checkpoint: ``best.pt`` or ``last.pt`` of a run (for the comparison runner).

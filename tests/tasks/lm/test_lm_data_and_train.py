@@ -10,7 +10,8 @@ import yaml
 from stripes.models import ModelConfig, StripesTransformer
 from stripes.music.tokenizer import EventGrammar, build_tokenizer, notes_to_ids
 from stripes.positional import available_kinds
-from stripes.training.lm import (
+from stripes.tasks.lm.compare import load_checkpoint_tokenizer, load_language_model
+from stripes.tasks.lm.data import (
     CropDataset,
     LMExperimentConfig,
     PitchTable,
@@ -25,10 +26,9 @@ from stripes.training.lm import (
     train_language_model,
     transpose_ids,
 )
-from stripes.training.lm_experiment import load_checkpoint_tokenizer, load_language_model
 from stripes.training.loop import TrainConfig, train
 
-CONFIGS = sorted((Path(__file__).parents[2] / "configs" / "lm").rglob("*.yaml"))
+CONFIGS = sorted((Path(__file__).parents[3] / "configs" / "lm").rglob("*.yaml"))
 
 
 def synthetic_pieces(tokenizer, n: int, seed: int = 0, bars: int = 6) -> list[list[int]]:

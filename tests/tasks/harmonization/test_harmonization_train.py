@@ -7,9 +7,9 @@ import numpy as np
 import torch
 
 from stripes.cli import main
-from stripes.generation.harmonize import binarize, choose_binarization, fill_gaps
 from stripes.models import ModelConfig, StripesTransformer
-from stripes.training.harmonization import frame_f1, harmonization_loss
+from stripes.tasks.harmonization.predict import binarize, choose_binarization, fill_gaps
+from stripes.tasks.harmonization.train import frame_f1, harmonization_loss
 
 
 def test_fill_gaps_merges_short_gaps_only():

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 import yaml
 
 from stripes.evaluation.harmonization import aggregate, evaluate_harmonization
-from stripes.generation.harmonize import binarize, choose_binarization, predict_probabilities
 from stripes.models import ModelConfig, StripesTransformer
 from stripes.music.structure import CONTEXT_DIMS
+from stripes.tasks.harmonization.predict import binarize, choose_binarization, predict_probabilities
 from stripes.training.loop import TrainConfig, train
 
 DATASETS = ("chorales", "pop909")

@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from stripes.training.experiment import ExperimentConfig, method_label, run_experiment
+from stripes.tasks.harmonization.experiment import ExperimentConfig, method_label, run_experiment
 
 
 @pytest.fixture(scope="module")

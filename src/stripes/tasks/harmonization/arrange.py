@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stripes.generation.harmonize import harmonize_pianoroll
 from stripes.music.errors import MissingTrackError, UnsupportedMeterError
+from stripes.tasks.harmonization.predict import harmonize_pianoroll
 
 STEPS_PER_BEAT = 16
 
@@ -137,7 +137,7 @@ def harmonize_song(
     from stripes.music.midi_io import read_midi, write_midi
     from stripes.music.pianoroll import notes_to_pianoroll, pianoroll_to_score
     from stripes.music.structure import structure_positions, tempo_bucket
-    from stripes.training.harmonization import load_harmonizer, load_task_corpus
+    from stripes.tasks.harmonization.train import load_harmonizer, load_task_corpus
 
     if (chords is None) == (chord_track is None):
         raise ValueError("give exactly one of --chords FILE or --chord-track NAME")

@@ -28,21 +28,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from stripes.evaluation.lm_attention import (
+from stripes.evaluation.style import notes_from_score, style_similarity
+from stripes.generation.decode import generate
+from stripes.tasks.lm.attention_maps import (
     attention_map,
     identical_token_metrics,
     is_stochastic,
     pe_templates,
 )
-from stripes.evaluation.style import notes_from_score, style_similarity
-from stripes.generation.decode import generate
-from stripes.training.lm import (
+from stripes.tasks.lm.compare import load_language_model
+from stripes.tasks.lm.data import (
     LMEvalConfig,
     collate_tokens,
     load_token_corpus,
     token_nll,
 )
-from stripes.training.lm_experiment import load_language_model
 
 SPECIAL_TOKENS = ("PAD", "BOS", "EOS", "MASK")
 
@@ -221,7 +221,7 @@ def continuation_style(model: torch.nn.Module, tokenizer, pieces: Sequence[np.nd
 def evaluate_language_model(checkpoint: str | Path, out_dir: str | Path | None = None, *,
                             eval_config: LMEvalConfig | None = None, corpus: str | None = None,
                             device: str = "cpu", style: bool = True) -> dict[str, Any]:
-    """Evaluate a checkpoint of :func:`stripes.training.lm.train_language_model`.
+    """Evaluate a checkpoint of :func:`stripes.tasks.lm.data.train_language_model`.
 
     Args:
         checkpoint: the ``.pt`` file. out_dir: where results go (default ``<run>/eval``).

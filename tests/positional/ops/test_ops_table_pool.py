@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from stripes.positional import FStrIPE, FStrIPE1
-from stripes.positional import table_pool as tp
 from stripes.positional.base import position_vectors
-from stripes.positional.pooling import sinusoid_pool
+from stripes.positional.ops import table_pool as tp
+from stripes.positional.ops.pooling import sinusoid_pool
 
 
 def _direct(pe, q, k, positions, offset):

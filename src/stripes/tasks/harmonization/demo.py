@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from stripes.training.harmonization import HarmonizationConfig
+from stripes.tasks.harmonization.train import HarmonizationConfig
 
 TARGET_TRACKS = {
     "chorales": ("Soprano", "Alto+Tenor", "Bass"),
@@ -69,7 +69,7 @@ def run_demo(
     config: HarmonizationConfig | None = None,
 ) -> dict:
     """Train, harmonize one held-out chorale, write MIDI + PNG + metrics; returns their paths."""
-    from stripes.training.harmonization import evaluate_harmonizer, train_harmonizer
+    from stripes.tasks.harmonization.train import evaluate_harmonizer, train_harmonizer
 
     out = Path(out_dir)
     cfg = config or demo_config(fast)
@@ -96,11 +96,11 @@ def harmonize_example(out: Path, evaluation: dict) -> dict:
     """Harmonize the first test window of the run; write its MIDI, PNG and metrics."""
     from stripes.analysis.plots import plot_pianoroll_triptych
     from stripes.evaluation.harmonization import evaluate_harmonization, merge_tracks
-    from stripes.generation.harmonize import harmonize_pianoroll
     from stripes.music.datasets import collate_windows
     from stripes.music.midi_io import write_midi
     from stripes.music.pianoroll import pianoroll_to_score
-    from stripes.training.harmonization import build_dataset, load_harmonizer, load_task_corpus
+    from stripes.tasks.harmonization.predict import harmonize_pianoroll
+    from stripes.tasks.harmonization.train import build_dataset, load_harmonizer, load_task_corpus
 
     model, cfg = load_harmonizer(out / "run")
     corpus = load_task_corpus(cfg)
