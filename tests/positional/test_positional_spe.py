@@ -9,7 +9,7 @@ import torch
 from stripes.positional import ConvSPE, SineSPE
 from stripes.positional.kernel_view import expected_logits
 from stripes.positional.ops.pooling import sinusoid_pool, sinusoid_pool_reference
-from stripes.positional.spe import draw_noise
+from stripes.positional.ops.spe_noise import draw_noise
 
 T = 12
 
