@@ -62,7 +62,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_lm_train(args: argparse.Namespace) -> None:
-    from stripes.tasks.lm.data import train_language_model
+    from stripes.tasks.lm.train import train_language_model
 
     overrides = [*args.overrides, *args.more]
     run = train_language_model(args.config, out_dir=args.out, overrides=overrides)
@@ -98,7 +98,7 @@ def _run_lm_compare(args: argparse.Namespace) -> None:
 def _run_generate(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
-    from stripes.tasks.lm.compare import generate_midi
+    from stripes.tasks.lm.generate import generate_midi
 
     with tqdm(total=args.tokens, desc="generating", unit="tok") as bar:
         info = generate_midi(

@@ -24,14 +24,13 @@ from stripes.tasks.lm.attention_maps import (
 from stripes.tasks.lm.data import save_token_corpus
 from stripes.tasks.lm.evaluate import (
     bucket_losses,
-    grammar_constraint,
     loss_by_position,
     new_notes,
     position_loss_sums,
     prompt_at_bar,
-    sample_continuation,
     split_losses,
 )
+from stripes.tasks.lm.generate import grammar_constraint, sample_continuation
 
 NOT_FOR_TOKEN_LM = {"structure_ape", "shaw_rpe", "structure_rpe", "nonstationary_rpe"}
 LM_KINDS = ["none"] + [k for k in available_kinds() if k not in NOT_FOR_TOKEN_LM | {"none"}]
