@@ -132,13 +132,15 @@ def check_value(value: Any, hint: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        arms = [a for a in args if a is not type(None)]
         errors = []
-        for arm in (a for a in args if a is not type(None)):
+        for arm in arms:
             try:
                 return check_value(value, arm, where)
             except ConfigError as err:
                 errors.append(err)
-        raise _wrong(value, hint, where) if len(errors) != 1 else errors[0]
+        scalar = all(a in (int, float, bool, str) for a in arms)
+        raise _wrong(value, hint, where) if scalar or len(errors) != 1 else errors[0]
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, {} if value is None else value, where=where)
     if hint in (int, float):
@@ -191,8 +193,8 @@ def check_keys(cls: type, data: Mapping[str, Any], where: str = "") -> dict[str,
     out = {}
     for key, value in data.items():
         if key not in types_:
-            raise ConfigError(f"unknown key {prefix}{key}{closest(key, list(types_))}; "
-                              f"{cls.__name__} takes {', '.join(types_)}")
+            hint = closest(key, list(types_)) or f"; {cls.__name__} takes {', '.join(types_)}"
+            raise ConfigError(f"unknown key {prefix}{key}{hint}")
         out[key] = check_value(value, types_[key], f"{prefix}{key}")
     return out
 
@@ -208,10 +210,20 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         raise ConfigError(f"missing required key {', '.join(prefix + m for m in missing)}")
     try:
         return cls(**kwargs)
-    except ConfigError:
-        raise
     except (ValueError, TypeError) as err:  # the dataclass's own validation
-        raise ConfigError(f"{where}: {err}" if where else str(err)) from None
+        raise ConfigError(nest(where, str(err))) from None
+
+
+def nest(where: str, message: str) -> str:
+    """``message`` about a key of the section ``where``, with the key's path made whole."""
+    if not where:
+        return message
+    for lead in ("unknown key ", "missing required key "):
+        if message.startswith(lead):
+            return f"{lead}{where}.{message[len(lead):]}"
+    if re.match(r"^[\w.\[\]]+: ", message):
+        return f"{where}.{message}"
+    return f"{where}: {message}"
 
 
 def load_config(cls: type[T], source: str | Path | Mapping[str, Any],

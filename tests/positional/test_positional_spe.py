@@ -106,7 +106,7 @@ def test_pooled_products_average_to_eq15(make):
 @pytest.mark.parametrize("make", [_sine, _conv], ids=["sine", "conv"])
 def test_fast_pooling_equals_explicit_codes(make):
     pe = make(gated=True)
-    pe.chunk_size = 5  # several chunks for sineSPE
+    pe.pool_rows = 5  # several chunks for sineSPE
     gen = torch.Generator().manual_seed(4)
     code = pe.draw_code(generator=gen, n_realizations=7)
     q, k = torch.randn(2, 3, T, 2, 3, dtype=torch.float64, generator=gen)

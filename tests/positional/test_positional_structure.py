@@ -32,7 +32,7 @@ def test_sff_kernel_converges_to_fstripe_as_r_grows():
 
 def test_fstripe_pooling_equals_explicit_tables_with_structure_vectors():
     torch.manual_seed(0)
-    pe = FStrIPE(2, 3, n_sines=3, position_dim=2, key_phases=True, chunk_size=4).double()
+    pe = FStrIPE(2, 3, n_sines=3, position_dim=2, key_phases=True, pool_rows=4).double()
     pos = _structure_positions(2, 9, seed=3)
     q, k = torch.randn(2, 2, 9, 2, 3, dtype=torch.float64)
     qh, kh = pe(q, k, positions=pos)

@@ -26,10 +26,15 @@ def available_kinds() -> list[str]:
 
 
 def build_positional(kind: str, **kwargs: Any) -> nn.Module:
-    """Build a PE from its ``kind`` and constructor keyword arguments.
+    """Build a PE from its ``kind`` and constructor keyword arguments (checked by
+    :func:`check_arguments`)."""
+    check_arguments(kind, kwargs)
+    return _REGISTRY[kind](**kwargs)
 
-    Unknown kinds and unknown arguments are refused by name, with the closest valid one.
-    """
+
+def check_arguments(kind: str, kwargs: dict[str, Any]) -> None:
+    """Refuse an unknown ``kind`` or an argument its constructor does not take (``ValueError``
+    naming it, with the closest valid one); builds nothing."""
     if kind not in _REGISTRY:
         raise ValueError(f"unknown positional encoding {kind!r}{_closest(kind, _REGISTRY)}; "
                          f"choose from {available_kinds()}")
@@ -39,7 +44,6 @@ def build_positional(kind: str, **kwargs: Any) -> nn.Module:
         if name not in accepted and not open_ended:
             raise ValueError(f"positional encoding {kind!r} takes no argument {name!r}"
                              f"{_closest(name, accepted)}")
-    return _REGISTRY[kind](**kwargs)
 
 
 def rename_params(params: dict[str, Any]) -> dict[str, Any]:

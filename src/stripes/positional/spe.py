@@ -109,7 +109,7 @@ class SineSPE(SPE):
         position_dim: L (1: times; > 1: structure vectors, F-StrIPE:SFF).
         gated, n_layers: gating (module docstring) with one gate per layer.
         noise: ``gaussian`` (paper) or ``orthogonal`` (exact kernel per d when ``R ≥ 2K``).
-        chunk_size: rows (B·C) per chunk of the pooling.
+        pool_rows: rows (B·C) per chunk of the pooling.
     """
 
     def __init__(
@@ -122,13 +122,13 @@ class SineSPE(SPE):
         gated: bool = False,
         n_layers: int = 1,
         noise: str = "gaussian",
-        chunk_size: int = 256,
+        pool_rows: int = 256,
     ):
         super().__init__(n_heads, head_dim, n_realizations, gated, n_layers)
         if noise not in ("gaussian", "orthogonal"):
             raise ValueError(f"sineSPE noise must be 'gaussian' or 'orthogonal', got {noise!r}")
-        self.n_sines, self.position_dim, self.noise, self.chunk_size = (
-            n_sines, position_dim, noise, chunk_size
+        self.n_sines, self.position_dim, self.noise, self.pool_rows = (
+            n_sines, position_dim, noise, pool_rows
         )
         shape = (n_heads, head_dim, n_sines)
         self.freq_logits = nn.Parameter(torch.randn(*shape, position_dim) - 4.0)  # long periods
@@ -176,7 +176,7 @@ class SineSPE(SPE):
         pos = position_vectors(positions, q.shape[1], offset, q.device, acc)
         prepared = self._prepared(code, layer, q.new_empty((), dtype=acc), q.shape[1])
         qh, kh = pool_prepared(pos, prepared, q.to(acc), k.to(acc), dense=True,
-                               chunk_tokens=self.chunk_size)
+                               chunk_tokens=self.pool_rows)
         if self.gated:
             qh, kh = qh + self._gate_term(q.to(acc), code, layer), kh + self._gate_term(
                 k.to(acc), code, layer)
@@ -184,14 +184,14 @@ class SineSPE(SPE):
 
     def _prepared(self, code: SineCode, layer: int, like: Tensor, length: int) -> tuple:
         """Pooling weights in the layout of :func:`pool_prepared`. Decoding (no gradient, fewer
-        than ``chunk_size`` tokens) keeps them in the code per layer, tagged with the parameters'
+        than ``pool_rows`` tokens) keeps them in the code per layer, tagged with the parameters'
         versions: rebuilding ``W`` each step would cost more than the step's pooling."""
         def build():
             w_q, w_k = self.weights(code, layer, like)
             return prepare_pool(self.frequencies().to(like), w_q, w_k, dense=True)
 
         trains = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
-        if trains or length >= self.chunk_size:
+        if trains or length >= self.pool_rows:
             return build()
         key = (id(self), layer)
         tag = self._cache_tag(like)
