@@ -58,7 +58,7 @@ def test_fstripe1_logits_equal_the_formula_of_math_md():
 
 
 def test_pooled_equals_unpooled_when_cross_dimension_terms_vanish():
-    """[ST] Prop. 1 / MATH.md §5: with one active feature per head, C(a) = U(a)."""
+    """[ST] Prop. 1 / docs/math.md §5: with one active feature per head, C(a) = U(a)."""
     torch.manual_seed(0)
     pe = FStrIPE(2, 3, n_sines=2, key_phases=True).double()
     q, k = torch.zeros(2, 1, 8, 2, 3, dtype=torch.float64)

@@ -9,7 +9,7 @@ is the K cosines then the K sines), likewise ``P^K_d``, pooled ``q̂_t = Σ_d q_
 attention's feature map is built for ``D' = 2K``. The context kernel is
 ``G_d(p_m, p_n) = P^Q_d(m)·P^K_d(n) = Σ_k λ_dk² cos(2π f_dkᵀ(p_m − p_n) + θ^Q_dk − θ^K_dk) / K``.
 Pooling keeps the cross terms ``d ≠ d'`` (no noise averages them out; see
-:func:`stripes.positional.kernel_view.unpooled_logits`). Scaling: none beyond MATH.md's
+:func:`stripes.positional.kernel_view.unpooled_logits`). Scaling: none beyond docs/math.md's
 ``1/√K``; the attention applies its temperature for ``D' = 2K``.
 
 F-StrIPE₁ ([ST] Eq. 15, 20): ``K = 1``, ``θ = 0``, gains absorbed in the projections:

@@ -1,4 +1,4 @@
-"""Evaluating a token language model ([SPE] Sec. 3.2-3.3, App. D; MATH.md §6 "Generation").
+"""Evaluating a token language model ([SPE] Sec. 3.2-3.3, App. D; docs/math.md §6 "Generation").
 
 - :func:`loss_by_position`: validation cross-entropy per token position, also beyond the training
   length ([SPE] Fig. 3), each stochastic-PE realization frozen (seeded) and the results averaged;
