@@ -142,6 +142,8 @@ def check_value(value: Any, hint: Any, where: str) -> Any:
         scalar = all(a in (int, float, bool, str) for a in arms)
         raise _wrong(value, hint, where) if scalar or len(errors) != 1 else errors[0]
     if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):  # built already (by its own from_dict)
+            return value
         return from_dict(hint, {} if value is None else value, where=where)
     if hint in (int, float):
         return _number(value, hint, where)

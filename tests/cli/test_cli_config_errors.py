@@ -128,3 +128,12 @@ def test_the_installed_command_exits_2_without_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"stripes: error: {path}: train.epochs: expected an integer, got 'six'"]
+
+
+def test_a_bad_pe_in_a_grid_is_refused_before_any_run_trains(tmp_path, capsys):
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: x\ngrid: {pe: [rope, fstripes], context: [time]}\n")
+    assert main(["experiment", "run", str(path), "--out", str(tmp_path / "r")]) == 2
+    line = _one_error_line(capsys)
+    assert "method fstripes-time: unknown positional encoding 'fstripes'" in line
+    assert not (tmp_path / "r").exists()

@@ -65,6 +65,11 @@ class ExperimentConfig:
                                       f"a method sets {', '.join(METHOD_KEYS)}")
         if not self.methods and not self.grid:
             raise ConfigError(f"experiment {self.name!r} defines no method (methods or grid)")
+        for method in self.method_list():  # every run's config is valid before any trains
+            try:
+                self.run_config(method, self.seeds[0] if self.seeds else 0)
+            except ConfigError as err:
+                raise ConfigError(f"method {method_label(method)}: {err}") from None
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:

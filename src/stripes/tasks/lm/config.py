@@ -87,7 +87,8 @@ class LMExperimentConfig:
         if not isinstance(d, Mapping):
             raise ConfigError(f"expected a mapping of experiment sections, got {d!r}")
         model = d.get("model") or {}
-        model = {"input_kind": "tokens", **model} if isinstance(model, Mapping) else model
+        if isinstance(model, Mapping):  # ModelConfig.from_dict reads old PE argument names too
+            model = ModelConfig.from_dict({"input_kind": "tokens", **model}, "model")
         return from_dict(cls, {**d, "model": model})
 
 
