@@ -140,8 +140,21 @@ def test_no_import_points_back_up_or_sideways():
     assert not bad, "imports against the layering:\n" + "\n".join(bad)
 
 
+#: Loops known and owned elsewhere, each with why it is here; a new loop fails, and a listed one
+#: that is gone fails too (strike it then). evaluation/harmonization.py's
+#: ``evaluate_harmonization(flavour=...)`` calls evaluation/scoring.py, which imports the module
+#: back (through reference.py): the metrics' owner removes that dispatch (callers use
+#: ``scoring.score_pair``).
+KNOWN_LOOPS = [
+    ["stripes.evaluation.harmonization", "stripes.evaluation.reference",
+     "stripes.evaluation.scoring"],
+]
+
+
 def test_no_import_loop():
-    assert not loops(GRAPH), f"import loops: {loops(GRAPH)}"
+    found = loops(GRAPH)
+    assert not [c for c in found if c not in KNOWN_LOOPS], f"import loops: {found}"
+    assert not [c for c in KNOWN_LOOPS if c not in found], "a known loop is gone: strike it"
 
 
 def test_positional_ops_import_only_base_and_each_other():
