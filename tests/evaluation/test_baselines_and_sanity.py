@@ -134,8 +134,8 @@ def test_fill_gaps_and_binarize():
         binarize(x, 1.0)
 
 
-def test_fill_gaps_agrees_with_the_generation_module():
-    harmonize = pytest.importorskip("stripes.generation.harmonize")
+def test_fill_gaps_agrees_with_the_harmonization_task_module():
+    harmonize = pytest.importorskip("stripes.tasks.harmonization.predict")
     probs = np.random.default_rng(0).random((200, 20)) ** 3
     for gap in (0, 2, 5):
         assert (binarize(probs, 0.3, gap) == harmonize.binarize(probs, 0.3, gap)).all()

@@ -33,10 +33,25 @@ def test_stepwise_decoding_equals_parallel_forward(attention, input_kind):
 def test_config_round_trip_and_unknown_fields():
     cfg = _tiny(pe="none", attention="softmax")
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ValueError, match="unknown ModelConfig fields"):
+    with pytest.raises(ValueError, match="unknown key n_layer .did you mean 'n_layers'"):
         ModelConfig.from_dict({**cfg.to_dict(), "n_layer": 3})
     with pytest.raises(ValueError, match="divisible"):
         ModelConfig(d_model=30, n_heads=4)
+
+
+def test_old_checkpoints_name_the_pe_pooling_rows_chunk_size_and_still_load():
+    old = {**_tiny(pe="sine_spe").to_dict(), "pe_params": {"n_realizations": 8, "chunk_size": 16}}
+    cfg = ModelConfig.from_dict(old)
+    assert cfg.pe_params == {"n_realizations": 8, "pool_rows": 16}
+    assert StripesTransformer(cfg).qk_pes[0].pool_rows == 16
+
+
+def test_every_block_builds_its_attention_from_the_model_config():
+    model = StripesTransformer(_tiny(pe="none", attention="linear"))
+    for i, block in enumerate(model.blocks):
+        cfg = model.config.attention_config(i)
+        assert (block.attn.kind, block.attn.chunk_size) == (cfg.kind, cfg.chunk_size)
+        assert cfg.feature_seed == model.config.feature_seed + i
 
 
 def test_causal_model_output_ignores_the_future():

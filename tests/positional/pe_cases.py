@@ -8,19 +8,19 @@ D_MODEL, N_HEADS, HEAD_DIM = 32, 4, 8
 
 # name -> (kind, params, position_dim); position_dim > 1 means structure-vector positions.
 QK_CASES = {
-    "sine_spe": ("sine_spe", dict(n_sines=3, n_realizations=8, chunk_size=8), 1),
+    "sine_spe": ("sine_spe", dict(n_sines=3, n_realizations=8, pool_rows=8), 1),
     "sine_spe_gated": ("sine_spe", dict(n_sines=2, n_realizations=8, gated=True), 1),
     "sine_spe_orthogonal": ("sine_spe", dict(n_sines=2, n_realizations=6, noise="orthogonal"), 1),
-    "fstripe_sff": ("sine_spe", dict(n_sines=2, n_realizations=8, chunk_size=8), 2),
+    "fstripe_sff": ("sine_spe", dict(n_sines=2, n_realizations=8, pool_rows=8), 2),
     "conv_spe": ("conv_spe", dict(kernel_size=5, n_realizations=8, block_size=4), 1),
     "conv_spe_fft_gated": (
         "conv_spe",
         dict(kernel_size=6, n_realizations=8, block_size=4, method="fft", gated=True),
         1,
     ),
-    "fstripe": ("fstripe", dict(n_sines=3, chunk_size=8, key_phases=True), 1),
+    "fstripe": ("fstripe", dict(n_sines=3, pool_rows=8, key_phases=True), 1),
     "fstripe_vector": ("fstripe", dict(n_sines=2), 3),
-    "fstripe1": ("fstripe1", dict(chunk_size=8), 2),
+    "fstripe1": ("fstripe1", dict(pool_rows=8), 2),
     "rope_A": ("rope", dict(variant="A", max_len=4), 1),
     "rope_B": ("rope", dict(variant="B"), 1),
     "rope_C_vector": ("rope", dict(variant="C"), 2),

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from stripes.positional import RoPE, RoPEPool
-from stripes.positional.kernels import rope_context_terms, rope_logits
+from stripes.positional.kernel_view import rope_context_terms, rope_logits
 
 H, D, T = 2, 6, 9
 

@@ -5,7 +5,7 @@ import math
 import torch
 
 from stripes.positional import FStrIPE, FStrIPE1, SineSPE
-from stripes.positional.kernels import expected_logits, induced_logits
+from stripes.positional.kernel_view import expected_logits, induced_logits
 
 
 def _structure_positions(b=1, t=10, levels=2, seed=0):
@@ -32,7 +32,7 @@ def test_sff_kernel_converges_to_fstripe_as_r_grows():
 
 def test_fstripe_pooling_equals_explicit_tables_with_structure_vectors():
     torch.manual_seed(0)
-    pe = FStrIPE(2, 3, n_sines=3, position_dim=2, key_phases=True, chunk_size=4).double()
+    pe = FStrIPE(2, 3, n_sines=3, position_dim=2, key_phases=True, pool_rows=4).double()
     pos = _structure_positions(2, 9, seed=3)
     q, k = torch.randn(2, 2, 9, 2, 3, dtype=torch.float64)
     qh, kh = pe(q, k, positions=pos)
@@ -58,7 +58,7 @@ def test_fstripe1_logits_equal_the_formula_of_math_md():
 
 
 def test_pooled_equals_unpooled_when_cross_dimension_terms_vanish():
-    """[ST] Prop. 1 / MATH.md §5: with one active feature per head, C(a) = U(a)."""
+    """[ST] Prop. 1 / docs/math.md §5: with one active feature per head, C(a) = U(a)."""
     torch.manual_seed(0)
     pe = FStrIPE(2, 3, n_sines=2, key_phases=True).double()
     q, k = torch.zeros(2, 1, 8, 2, 3, dtype=torch.float64)

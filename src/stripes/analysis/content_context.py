@@ -1,6 +1,6 @@
-"""Content-context mutual information over a corpus ([ST] Table I, MATH.md §6).
+"""Content-context mutual information over a corpus ([ST] Table I, docs/math.md §6).
 
-The unified view reads attention as content similarity times context similarity (MATH.md §5); a
+The unified view reads attention as content similarity times context similarity (docs/math.md §5); a
 structure context is useful to a PE when it says something about the content. This module
 measures how much: the mutual information, in nats, between the pitch of each note onset of the
 target tracks and the context index at its step (the time step within the window for ``time``;

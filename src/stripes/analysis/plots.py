@@ -52,7 +52,7 @@ def plot_loss_by_position(
     ylabel: str = "validation cross-entropy (nats)",
     title: str | None = None,
 ) -> Path:
-    """Validation loss versus position, one curve per model ([SPE] Fig. 3-4, MATH.md §6).
+    """Validation loss versus position, one curve per model ([SPE] Fig. 3-4, docs/math.md §6).
 
     Args:
         curves: model name -> losses per position bucket, ``y [N]`` or ``(bucket_positions, y)``.
@@ -168,7 +168,7 @@ def plot_pianoroll_triptych(
 
     Args:
         input_roll, target_roll, prediction_roll: binary ``[T, P]`` (time steps, pitches); 64
-            steps per 4/4 bar at 16 steps per quarter note (MATH.md §6).
+            steps per 4/4 bar at 16 steps per quarter note (docs/math.md §6).
         path: the PNG to write.
         lowest_pitch: MIDI pitch of column 0, for the pitch axis labels.
     """

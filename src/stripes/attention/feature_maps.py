@@ -1,4 +1,4 @@
-"""Feature maps φ for kernelized attention (MATH.md §1).
+"""Feature maps φ for kernelized attention (docs/math.md §1).
 
 ``elu1p`` and ``relu`` are deterministic ([SPE] Sec. 3.1); :class:`FAVOR` is Performer's FAVOR+,
 positive orthogonal random features whose inner products estimate the softmax kernel

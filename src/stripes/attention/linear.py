@@ -1,7 +1,7 @@
 """Kernelized (linear) attention in O(T): the parallel forms used for training.
 
 ``y_m = φ(q_m)ᵀ S_m / (φ(q_m)ᵀ z_m + ε)`` with ``S_m = Σ_{n≤m} φ(k_n) v_nᵀ`` and
-``z_m = Σ_{n≤m} φ(k_n)`` ([SPE] Eq. 10, MATH.md §1). The causal path is *chunked*: inside a chunk
+``z_m = Σ_{n≤m} φ(k_n)`` ([SPE] Eq. 10, docs/math.md §1). The causal path is *chunked*: in a chunk
 of C tokens the masked ``C×C`` product is explicit; across chunks the state ``(S, z)`` is carried as
 an exclusive prefix sum of per-chunk states. Nothing of size ``T×M×E`` is ever allocated: memory is
 ``O(T·C + (T/C)·M·E)``.

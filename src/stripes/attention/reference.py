@@ -1,7 +1,7 @@
 """Slow, obviously-correct attention: the oracles every fast path is tested against.
 
 Layout everywhere: ``[B, T, H, D]`` (batch, time, heads, features). Nothing here is meant to be
-fast; each function is the literal formula of MATH.md §1.
+fast; each function is the literal formula of docs/math.md §1.
 """
 
 from __future__ import annotations

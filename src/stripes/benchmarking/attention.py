@@ -2,7 +2,7 @@
 
 ``run_attention_benchmark`` drives the series (``stripes bench attention``); every point runs in
 a fresh process through ``python -m stripes.benchmarking.attention METHOD T MODE``.
-Shapes follow PERF.md: B=1, H=8, D=E=M=64, float32.
+Shapes follow docs/performance.md: B=1, H=8, D=E=M=64, float32.
 """
 
 from __future__ import annotations

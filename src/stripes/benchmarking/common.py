@@ -65,7 +65,7 @@ def _git_commit() -> str:
 
 
 def keep_freed_memory_mapped() -> bool:
-    """Ask glibc to keep freed blocks mapped (PERF.md: touching fresh pages costs ~0.5 s/GiB).
+    """Ask glibc to keep freed blocks mapped (docs/performance.md: fresh pages cost ~0.5 s/GiB).
 
     Without it, every large temporary is a fresh ``mmap`` whose first touch page-faults; with it,
     memory freed by one call is reused by the next. Applied to every method alike. Returns whether
@@ -130,11 +130,11 @@ def measure_call(fn: Callable[[], object], repeats: int = 3, slow_s: float = 5.0
     """Peak memory of a cold call (run this on a fresh process), then the median time of
     ``repeats`` calls after ``warmup`` calls, with freed memory kept mapped.
 
-    The warm-up must stay: the cold run's memory was returned to the system, and first touches
-    of fresh pages cost ~0.5 s/GiB (PERF.md); the heap takes two calls to settle (at T = 32768
+    The warm-up must stay: the cold run's memory was returned to the system, and first touches of
+    fresh pages cost ~0.5 s/GiB (docs/performance.md); the heap settles in two calls (at T = 32768
     the second call often still page-faults and runs markedly slower, which once passed for
-    super-linear growth). A call whose cold run took over ``slow_s`` seconds is timed
-    once, after one warm-up: repeating multi-second points adds minutes and no information.
+    super-linear growth). A call whose cold run took over ``slow_s`` seconds is timed once, after
+    one warm-up: repeating multi-second points adds minutes and no information.
     Returns ``seconds``, ``peak_bytes`` and ``timed_once``.
     """
     t0 = time.perf_counter()

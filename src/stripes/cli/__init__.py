@@ -2,6 +2,10 @@
 
 Each command group is a module of this package with an ``add(subparsers)`` function; heavy
 imports happen inside the handlers so that ``stripes --help`` stays fast.
+
+A user's mistake (a bad config, a missing file, a YAML syntax error, any ``ValueError`` of the
+library's validation) ends the command with one line on stderr, ``stripes: error: ...``, and exit
+code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -9,7 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+import yaml
+
 from stripes.cli import bench, data, generation, harmonization
+from stripes.config import ConfigError
+
+#: What a user can cause: reported as one line and exit code 2.
+USER_ERRORS = (ConfigError, ValueError, OSError, yaml.YAMLError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,12 +34,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(err: BaseException) -> str:
+    """One line saying what went wrong (a missing file by its name)."""
+    if isinstance(err, OSError) and err.filename is not None:
+        reason = {FileNotFoundError: "no such file or directory",
+                  IsADirectoryError: "is a directory, not a file",
+                  NotADirectoryError: "not a directory",
+                  PermissionError: "permission denied"}.get(type(err), err.strerror or str(err))
+        text = f"{err.filename}: {reason}"
+    else:
+        text = str(err) or type(err).__name__
+    return "stripes: error: " + " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``stripes`` script."""
+    """Entry point of the ``stripes`` script; returns the exit code (2 for a user's error)."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (FileNotFoundError, ValueError) as err:  # user errors: one clear line, no traceback
-        print(f"stripes: error: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        print(error_line(err), file=sys.stderr)
         return 2
     return 0

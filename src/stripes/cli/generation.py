@@ -62,7 +62,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_lm_train(args: argparse.Namespace) -> None:
-    from stripes.training.lm import train_language_model
+    from stripes.tasks.lm.train import train_language_model
 
     overrides = [*args.overrides, *args.more]
     run = train_language_model(args.config, out_dir=args.out, overrides=overrides)
@@ -72,7 +72,7 @@ def _run_lm_train(args: argparse.Namespace) -> None:
 def _run_lm_evaluate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from stripes.evaluation.lm import evaluate_language_model
+    from stripes.tasks.lm.evaluate import evaluate_language_model
 
     res = evaluate_language_model(
         args.checkpoint, args.out, device=args.device, style=not args.no_style
@@ -86,7 +86,7 @@ def _run_lm_evaluate(args: argparse.Namespace) -> None:
 
 
 def _run_lm_compare(args: argparse.Namespace) -> None:
-    from stripes.training.lm_experiment import run_lm_comparison
+    from stripes.tasks.lm.compare import run_lm_comparison
 
     root = run_lm_comparison(
         args.configs, args.out, args.name, overrides=args.overrides, device=args.device
@@ -98,7 +98,7 @@ def _run_lm_compare(args: argparse.Namespace) -> None:
 def _run_generate(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
-    from stripes.training.lm_experiment import generate_midi
+    from stripes.tasks.lm.generate import generate_midi
 
     with tqdm(total=args.tokens, desc="generating", unit="tok") as bar:
         info = generate_midi(

@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 
 
+def add_set_option(parser: argparse.ArgumentParser, example: str = "e.g. train.lr=3e-4") -> None:
+    """``--set KEY=VALUE`` (repeatable): a dotted override of the config file, value as YAML."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help=f"override a config entry ({example}); "
+                        "repeatable")
+
+
 def add(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser(
         "demo",
@@ -18,6 +25,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a melody harmonizer from a YAML task config")
     t.add_argument("config", help="YAML with HarmonizationConfig fields")
     t.add_argument("--out", required=True, help="run folder")
+    add_set_option(t)
     t.set_defaults(func=_run_train)
 
     e = sub.add_parser("evaluate", help="binarize on validation and score the test set of a run")
@@ -41,11 +49,12 @@ def add(sub: argparse._SubParsersAction) -> None:
     r.add_argument("config", help="configs/experiments/<name>.yaml")
     r.add_argument("--out", default="results", help="results root (default: results/)")
     r.add_argument("--device", help="training device of every run: cpu, cuda or auto")
+    add_set_option(r, "e.g. base.train.epochs=1")
     r.set_defaults(func=_run_experiment)
 
 
 def _run_harmonize(args: argparse.Namespace) -> None:
-    from stripes.generation.arrange import harmonize_song
+    from stripes.tasks.harmonization.arrange import harmonize_song
 
     res = harmonize_song(
         args.checkpoint,
@@ -62,15 +71,15 @@ def _run_harmonize(args: argparse.Namespace) -> None:
 
 
 def _run_experiment(args: argparse.Namespace) -> None:
-    from stripes.training.experiment import run_experiment
+    from stripes.tasks.harmonization.experiment import run_experiment
 
-    paths = run_experiment(args.config, args.out, device=args.device)
+    paths = run_experiment(args.config, args.out, device=args.device, overrides=args.overrides)
     for key, path in paths.items():
         print(f"{key}: {path}")
 
 
 def _run_demo(args: argparse.Namespace) -> None:
-    from stripes.demo import run_demo
+    from stripes.tasks.harmonization.demo import run_demo
 
     print("stripes demo: melody harmonization of Bach chorales (music21 corpus, offline)")
     report = run_demo(args.out, fast=args.fast)
@@ -82,9 +91,11 @@ def _run_demo(args: argparse.Namespace) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from stripes.training.harmonization import HarmonizationConfig, train_harmonizer
+    from stripes.tasks.harmonization.config import HarmonizationConfig
+    from stripes.tasks.harmonization.train import train_harmonizer
 
-    summary = train_harmonizer(HarmonizationConfig.from_yaml(args.config), args.out)
+    config = HarmonizationConfig.from_yaml(args.config, args.overrides)
+    summary = train_harmonizer(config, args.out)
     print(
         f"trained: {summary['steps']} steps, val loss {summary['val_loss']:.4f}; "
         f"checkpoint {summary['checkpoint']}"
@@ -92,7 +103,7 @@ def _run_train(args: argparse.Namespace) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from stripes.training.harmonization import evaluate_harmonizer
+    from stripes.tasks.harmonization.evaluate import evaluate_harmonizer
 
     result = evaluate_harmonizer(args.run, progress=True)
     for bars, res in result["test"].items():

@@ -1,4 +1,4 @@
-"""Floors and a rule-based baseline for harmonization, scored by the same evaluator (MATH.md §6).
+"""Floors and a rule-based harmonization baseline, scored by the same evaluator (docs/math.md §6).
 
 Without floors a score cannot say whether a model learned anything. On the same windows as a
 model, :func:`score_baselines` scores

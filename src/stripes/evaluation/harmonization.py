@@ -1,4 +1,4 @@
-"""Melody-harmonization metrics on binary pianorolls (MATH.md §6; [FS] Sec. IV-E, [ST] Sec. IV-F).
+"""Melody-harmonization metrics on binary pianorolls (docs/math.md §6; [FS] IV-E, [ST] IV-F).
 
 Every metric compares a predicted pianoroll with its target. Both are arrays ``[T, P]`` at 16 steps
 per quarter note (one 4/4 bar = 64 steps), ``P = n * 128`` (``n`` stacked tracks of 128 MIDI

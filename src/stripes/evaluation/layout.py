@@ -1,4 +1,4 @@
-"""Which pianoroll slots a harmonizer copies and which it must invent (MATH.md §6).
+"""Which pianoroll slots a harmonizer copies and which it must invent (docs/math.md §6).
 
 A harmonization target is ``[T, n * 128]``: ``n`` stacked slots of 128 MIDI pitches. Some slots
 hold tracks that are also inputs (the model only has to copy them); the others are the

@@ -1,11 +1,11 @@
 """Translation invariance and monotonicity of attention, by identical-token probing.
 
 Wang et al. 2021 ("On position embeddings in BERT", ICLR) feed a sequence whose tokens are all
-identical, so that any structure left in the attention comes from the positional encoding alone,
-and measure two properties of it; [SPE] App. D.3 (Table 7) reports them for SPE. MATH.md §6 asks
-for them on the *unnormalised* attention ``a_mn`` (``exp`` of the logits, or ``φ(q_m)·φ(k_n)``):
-row normalisation would break translation invariance by itself, since under a causal mask row m
-sums over m + 1 keys.
+identical, so that any structure left in the attention comes from the positional encoding alone, and
+measure two properties of it; [SPE] App. D.3 (Table 7) reports them for SPE; docs/math.md §6 asks
+for them on the *unnormalised* attention ``a_mn`` (``exp`` of the logits, or ``φ(q_m)·φ(k_n)``): row
+normalisation would break translation invariance by itself, since under a causal mask row m sums
+over m + 1 keys.
 
 Definitions used here (per head, over the entries that count: ``n <= m`` if causal, all entries
 otherwise; non-finite entries, e.g. masked ``-inf`` logits, never count):

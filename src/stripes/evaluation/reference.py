@@ -1,4 +1,4 @@
-"""The harmonization metrics as the [S24] reference code computes them (MATH.md §6).
+"""The harmonization metrics as the [S24] reference code computes them (docs/math.md §6).
 
 Re-derived from the arithmetic of agarwalmanvi/structurePE ``exp/pop909/metrics.py`` (read, not
 copied) at our grid of 16 steps per quarter note. Inputs are pianorolls ``[T, n * 128]`` (``n``

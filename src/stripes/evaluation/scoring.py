@@ -1,6 +1,6 @@
 """Harmonization scores in a named flavour, for all slots, the accompaniment and each slot.
 
-Two flavours of the four metrics (MATH.md §6, ``docs/metrics.md``):
+Two flavours of the four metrics (docs/math.md §6, ``docs/metrics.md``):
 
 - ``"reference"``: what the [S24] code computes (:mod:`stripes.evaluation.reference`);
 - ``"paper"``: our reading of the [ST]/[FS] text (:mod:`stripes.evaluation.harmonization`:

@@ -1,4 +1,4 @@
-"""Style similarity of a continuation to its prompt ([SPE] Sec. 3.3, App. C.2, Fig. 5; MATH.md §6).
+"""Style similarity of a continuation to its prompt ([SPE] 3.3, App. C.2, Fig. 5; docs/math.md §6).
 
 Notes are numpy arrays ``[N, 3]`` with columns ``(onset_beats, duration_beats, pitch)`` (a beat
 is a quarter note). A *style profile* is a 2-D histogram of note features; two pieces are

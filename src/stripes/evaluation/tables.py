@@ -1,4 +1,4 @@
-"""Markdown tables of harmonization scores with their flavour, beside the floors (MATH.md §6).
+"""Markdown tables of harmonization scores with their flavour, beside the floors (docs/math.md §6).
 
 Input: ``rows = {name: summary}`` where a summary is the output of
 :func:`stripes.evaluation.scoring.summarize` (a model) or one row of

@@ -3,7 +3,7 @@
 Every function is pure and works on logits ``[..., V]`` (any leading batch shape, V the
 vocabulary). Filters never renormalise: they set discarded tokens to ``-inf`` so that a softmax
 afterwards gives the filtered distribution. Randomness comes only from an explicit
-``torch.Generator``, so a seeded generator reproduces a draw exactly (MATH.md §6, [SPE] Sec. 3.3:
+``torch.Generator``, so a seeded generator reproduces a draw exactly (docs/math.md §6; [SPE] 3.3:
 continuations are sampled from the model).
 
 The order inside :func:`sample` is the usual one: grammar mask, temperature, top-k, top-p, draw.

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from stripes.attention import AttentionConfig
+from stripes.config import ConfigError, from_dict
+from stripes.positional.registry import check_arguments, rename_params
 
 INPUT_KINDS = ("pianoroll", "tokens")
 
@@ -25,7 +30,8 @@ class ModelConfig:
         attention: ``"softmax"`` or ``"linear"``; ``feature_map``, ``n_features``: φ of linear
             attention (``elu1p``, ``relu``, ``favor``, ``favor_hyperbolic``).
         causal: mask the future (the papers' harmonizer is a causal "encoder").
-        chunk_size: C of the chunked causal linear path.
+        chunk_size: C of the chunked causal linear path (attention; a PE's pooling chunk is its
+            own ``pool_rows`` in ``pe_params``).
         pe: a registered positional-encoding kind (``stripes.positional.available_kinds()``);
             ``pe_params``: its constructor arguments.
         position_dim: L, the size of a structural position (1 for time).
@@ -57,22 +63,39 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.input_kind not in INPUT_KINDS:
-            raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+            raise ConfigError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+            raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        try:
+            check_arguments(self.pe, self.pe_params)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
 
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_heads
 
+    def attention_config(self, layer: int = 0) -> AttentionConfig:
+        """The :class:`~stripes.attention.AttentionConfig` of block ``layer``."""
+        return AttentionConfig(
+            d_model=self.d_model,
+            n_heads=self.n_heads,
+            kind=self.attention,
+            feature_map=self.feature_map,
+            n_features=self.n_features,
+            causal=self.causal,
+            chunk_size=self.chunk_size,
+            feature_seed=self.feature_seed + layer,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        """Rebuild from :meth:`to_dict` output, refusing unknown keys with a clear message."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelConfig fields {unknown}; known: {sorted(known)}")
-        return cls(**d)
+    def from_dict(cls, d: Mapping[str, Any], where: str = "") -> ModelConfig:
+        """Rebuild from :meth:`to_dict` output or a YAML section, checked by
+        :func:`stripes.config.from_dict`; PE arguments renamed since (``chunk_size`` of the
+        pooling, now ``pool_rows``) are read under their new name, so old checkpoints load."""
+        if isinstance(d, Mapping) and isinstance(d.get("pe_params"), Mapping):
+            d = {**d, "pe_params": rename_params(d["pe_params"])}
+        return from_dict(cls, d, where)

@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stripes.attention import Attention
 from stripes.models.config import ModelConfig
 from stripes.positional import AdditivePE, PositionalConfig, QKTransformPE
 
@@ -41,17 +40,7 @@ class Block(nn.Module):
     def __init__(self, config: ModelConfig, layer: int, qk_pe: nn.Module | None):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
-        self.attn = Attention(
-            config.d_model,
-            config.n_heads,
-            kind=config.attention,
-            feature_map=config.feature_map,
-            n_features=config.n_features,
-            causal=config.causal,
-            chunk_size=config.chunk_size,
-            feature_seed=config.feature_seed + layer,
-            qk_pe=qk_pe,
-        )
+        self.attn = config.attention_config(layer).build(qk_pe)
         self.mlp = MLP(config.d_model, config.d_ff or 4 * config.d_model, config.dropout)
         self.dropout = nn.Dropout(config.dropout)
 

@@ -20,18 +20,18 @@
 from stripes.positional.absolute import LearnedAPE, NoPE, SinusoidalAPE, StructureAPE
 from stripes.positional.base import (
     AdditivePE,
-    PositionalConfig,
     QKTransformPE,
     RelativeBiasPE,
-    available_kinds,
-    build_positional,
     default_positions,
     position_vectors,
     register,
 )
+from stripes.positional.conv_spe import ConvSPE
+from stripes.positional.ops.spe_noise import ConvCode, SineCode
+from stripes.positional.registry import PositionalConfig, available_kinds, build_positional
 from stripes.positional.relative import NonStationaryRPE, ShawRPE, StructureRPE
 from stripes.positional.rope import RoPE, RoPEPool
-from stripes.positional.spe import ConvCode, ConvSPE, SineCode, SineSPE
+from stripes.positional.spe import SineSPE
 from stripes.positional.structure import FStrIPE, FStrIPE1
 
 __all__ = [

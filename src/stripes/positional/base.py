@@ -1,4 +1,4 @@
-"""The two positional-encoding contracts and the registry that builds any PE from a ``kind``.
+"""The positional-encoding contracts, and the ``register`` decorator each family uses.
 
 1. :class:`AdditivePE` — added to the input embeddings: ``forward(x, positions, offset) -> x'``
    on ``[B, T, d_model]`` (NoPE, sinusoidal/learned APE, StructureAPE).
@@ -21,10 +21,8 @@ realization serves the whole batch, every layer, and every decoding step.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -145,38 +143,3 @@ def register(kind: str) -> Callable:
         return cls
 
     return wrap
-
-
-def available_kinds() -> list[str]:
-    """Every registered ``kind`` string."""
-    import stripes.positional  # noqa: F401  (importing the package registers every family)
-
-    return sorted(_REGISTRY)
-
-
-def build_positional(kind: str, **kwargs: Any) -> nn.Module:
-    """Build a PE from its ``kind`` and constructor keyword arguments."""
-    kinds = available_kinds()
-    if kind not in _REGISTRY:
-        raise ValueError(f"unknown positional encoding {kind!r}; choose from {kinds}")
-    return _REGISTRY[kind](**kwargs)
-
-
-@dataclass
-class PositionalConfig:
-    """A PE as configuration: its ``kind`` and the keyword arguments of its constructor."""
-
-    kind: str = "none"
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def build(self, **defaults: Any) -> nn.Module:
-        """Build it; ``defaults`` (``d_model``, ``n_heads``, ``head_dim``, ``position_dim``,
-        ``max_len``...) fill what ``params`` omits, passed only where the constructor takes them.
-        """
-        available_kinds()
-        if self.kind not in _REGISTRY:
-            kinds = sorted(_REGISTRY)
-            raise ValueError(f"unknown positional encoding {self.kind!r}; choose from {kinds}")
-        accepted = inspect.signature(_REGISTRY[self.kind]).parameters
-        taken = {k: v for k, v in defaults.items() if k in accepted}
-        return build_positional(self.kind, **{**taken, **self.params})

@@ -4,9 +4,9 @@
 ``E[Q̄_d(m)·K̄_d(n)]/R = Σ_p φ^Q_d(p + m − n) φ^K_d(p)``: zero for ``|m − n| ≥ P`` (vanishing).
 
 1-D, counter-based noise: padded position ``u = m − p + P − 1 ≥ 0`` lives in block ``u // C``,
-drawn from ``counter_seed(seed, block)`` (:class:`~stripes.positional.spe.ConvCode`). The noise at
-a position is thus a deterministic function of ``(seed, position)``: the parallel forward and
-step-by-step decoding (any offset, one token at a time) read identical samples, and no
+drawn from ``counter_seed(seed, block)`` (:class:`~stripes.positional.ops.spe_noise.ConvCode`).
+The noise at a position is thus a deterministic function of ``(seed, position)``: the parallel
+forward and step-by-step decoding (any offset, one token at a time) read identical samples, and no
 ``T·H·D·R`` noise tensor ever exists: a chunk of C positions reads ``nb = ⌈(C+P−1)/C⌉`` blocks.
 
 - ``method="direct"``: ``[Q̄; K̄]`` of a chunk is ``Σ_j Band_j @ Z_{c+j}``, a batched matmul over
@@ -35,8 +35,9 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from stripes.positional.base import register
-from stripes.positional.conv_band import BandedConvPool, ConvPlan, NoiseBlocks, pool_codes
-from stripes.positional.spe import SPE, ConvCode, counter_seed, draw_noise
+from stripes.positional.ops.conv_band import BandedConvPool, ConvPlan, NoiseBlocks, pool_codes
+from stripes.positional.ops.spe_noise import ConvCode, counter_seed, draw_noise
+from stripes.positional.spe import SPE
 
 CONV_METHODS = ("direct", "fft")
 

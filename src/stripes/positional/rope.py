@@ -2,8 +2,8 @@
 
 Pairs are ``(2i, 2i+1)`` (0-based; ``(2i−1, 2i)`` in the paper's 1-based notation), i.e.
 adjacent features, rotated as one complex multiplication ``(x_2i + i x_2i+1)·e^{iθ_i}``: a single
-fused elementwise pass over q and k with a cached ``e^{iθ}`` table (PERF.md: naive rotations
-cost 30-100 % of attention).
+fused elementwise pass over q and k with a cached ``e^{iθ}`` table (docs/performance.md: naive
+rotations cost 30-100 % of attention).
 
 Frequencies ``ω [Hf, D/2, L]`` (radians per unit position), variants:
 
@@ -20,7 +20,7 @@ for the fixed variants with integer positions (``None`` or an integer dtype); fl
 positions and variant C compute them per call.
 
 RoPE's logits (Eq. 14) carry only lag terms ``cos Δ⁻, sin Δ⁻``, ``Δ⁻ = θ(p_m) − θ(p_n)``.
-RoPEPool (MATH.md §3, our per-pair derivation) pools each rotated pair to one number,
+RoPEPool (docs/math.md §3, our per-pair derivation) pools each rotated pair to one number,
 ``u_i(a) = a_2i (cos θ_i + sin θ_i) + a_2i+1 (cos θ_i − sin θ_i)``, ``output_dim = D/2``, so that
 ``q̂_m·k̂_n = Σ_i cosΔ⁻(a1b1 + a2b2) + sinΔ⁻(a1b2 − a2b1) + cosΔ⁺(a1b2 + a2b1) + sinΔ⁺(a1b1 − a2b2)``
 (Eq. 23, ``Δ⁺ = θ(p_m) + θ(p_n)``); on unit-norm pairs ``a = e^{iα}, b = e^{iβ}`` each term is

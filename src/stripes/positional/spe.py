@@ -2,7 +2,7 @@
 
 Per head h and feature d, codes ``Q̄_d, K̄_d ∈ R^{T×R}`` with ``E[Q̄_d K̄_dᵀ]/R = P_d`` are pooled
 into ``q̂_m = Σ_d q_md Q̄_d(m) / (DR)^{1/4}`` (Eq. 16-17, likewise k̂), by contraction: the
-``B·T·H·D·R`` product of the official code is never formed (:mod:`stripes.positional.pooling`
+``B·T·H·D·R`` product of the official code is never formed (:mod:`stripes.positional.ops.pooling`
 for sineSPE; a banded block matmul for convSPE).
 
 Scaling: the ``(DR)^{-1/4}`` of Eq. 16-17 is applied here, inside the pooling, so
@@ -23,83 +23,14 @@ one ``ε_d ~ N(0, I_R)`` drawn with the code (so it is frozen with it), hence
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stripes.positional.base import QKTransformPE, position_vectors, register
-from stripes.positional.pooling import pool_prepared, prepare_pool
-
-NOISES = ("gaussian", "rademacher", "orthogonal")
-_MASK64 = (1 << 64) - 1
-_SIGNS = torch.tensor([[1.0 if (b >> i) & 1 else -1.0 for i in range(8)] for b in range(256)])
-
-
-def counter_seed(seed: int, index: int) -> int:
-    """splitmix64 of ``(seed, index)``: the seed of noise block ``index`` (counter-based noise)."""
-    x = (seed * 0x9E3779B97F4A7C15 + (index + 1) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return (x ^ (x >> 31)) >> 1
-
-
-def draw_noise(kind: str, shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
-    """White noise, float32 on the generator's device: zero mean, ``E[z zᵀ] = I``.
-
-    ``gaussian``: N(0, 1). ``rademacher``: ±1 from 64 random bits per draw (about 3× faster than
-    ``randn``, same second moments, lower variance of ``Q̄K̄ᵀ/R``). ``orthogonal`` (sineSPE, last
-    two axes ``[2K, R]`` with ``R ≥ 2K``): rows orthogonal with ``Z Zᵀ = R·I`` (Haar directions).
-    """
-    if kind == "gaussian":
-        return torch.randn(shape, generator=generator)
-    if kind == "rademacher":
-        n = math.prod(shape)
-        words = torch.randint(-(2**63), 2**63 - 1, (-(-n // 64),), generator=generator)
-        return F.embedding(words.view(torch.uint8).long(), _SIGNS).view(-1)[:n].view(shape)
-    if kind == "orthogonal":
-        *batch, rows, r = shape
-        if r < rows:
-            raise ValueError(f"orthogonal noise needs R >= 2K; got R={r} < 2K={rows}")
-        g = torch.randn(*batch, r, rows, generator=generator, dtype=torch.float64)
-        qmat, tri = torch.linalg.qr(g)  # [.., R, 2K], orthonormal columns
-        qmat = qmat * torch.sign(torch.diagonal(tri, dim1=-2, dim2=-1))[..., None, :]
-        return (math.sqrt(r) * qmat.transpose(-1, -2)).float()
-    raise ValueError(f"unknown noise {kind!r}; choose from {NOISES}")
-
-
-@dataclass
-class SineCode:
-    """A sineSPE realization: ``noise Z [H, D, 2K, R]``, ``gate_noise ε [H, D, R]`` or None."""
-
-    noise: Tensor
-    gate_noise: Tensor | None = None
-    prepared: dict = field(default_factory=dict, repr=False)  # decoding: pooling weights by layer
-
-    @property
-    def n_realizations(self) -> int:
-        return self.noise.shape[-1]
-
-
-@dataclass
-class ConvCode:
-    """A convSPE realization: counter-based noise, block ``b`` drawn from ``counter_seed(seed, b)``.
-
-    The noise of padded position ``u`` is a deterministic function of ``(seed, u)``, so the
-    parallel forward and step-by-step decoding read the same samples; ``cache`` keeps the few
-    blocks in use (``clear()`` frees them).
-    """
-
-    seed: int
-    n_realizations: int
-    gate_noise: Tensor | None = None
-    cache: dict = field(default_factory=dict, repr=False)
-    chunk_codes: dict = field(default_factory=dict, repr=False)  # decoding: one chunk per layer
-
-    def clear(self) -> None:
-        self.cache.clear()
-        self.chunk_codes.clear()
+from stripes.positional.ops.pooling import pool_prepared, prepare_pool
+from stripes.positional.ops.spe_noise import SineCode, draw_noise
 
 
 class SPE(QKTransformPE):
@@ -178,7 +109,7 @@ class SineSPE(SPE):
         position_dim: L (1: times; > 1: structure vectors, F-StrIPE:SFF).
         gated, n_layers: gating (module docstring) with one gate per layer.
         noise: ``gaussian`` (paper) or ``orthogonal`` (exact kernel per d when ``R ≥ 2K``).
-        chunk_size: rows (B·C) per chunk of the pooling.
+        pool_rows: rows (B·C) per chunk of the pooling.
     """
 
     def __init__(
@@ -191,13 +122,13 @@ class SineSPE(SPE):
         gated: bool = False,
         n_layers: int = 1,
         noise: str = "gaussian",
-        chunk_size: int = 256,
+        pool_rows: int = 256,
     ):
         super().__init__(n_heads, head_dim, n_realizations, gated, n_layers)
         if noise not in ("gaussian", "orthogonal"):
             raise ValueError(f"sineSPE noise must be 'gaussian' or 'orthogonal', got {noise!r}")
-        self.n_sines, self.position_dim, self.noise, self.chunk_size = (
-            n_sines, position_dim, noise, chunk_size
+        self.n_sines, self.position_dim, self.noise, self.pool_rows = (
+            n_sines, position_dim, noise, pool_rows
         )
         shape = (n_heads, head_dim, n_sines)
         self.freq_logits = nn.Parameter(torch.randn(*shape, position_dim) - 4.0)  # long periods
@@ -245,7 +176,7 @@ class SineSPE(SPE):
         pos = position_vectors(positions, q.shape[1], offset, q.device, acc)
         prepared = self._prepared(code, layer, q.new_empty((), dtype=acc), q.shape[1])
         qh, kh = pool_prepared(pos, prepared, q.to(acc), k.to(acc), dense=True,
-                               chunk_tokens=self.chunk_size)
+                               chunk_tokens=self.pool_rows)
         if self.gated:
             qh, kh = qh + self._gate_term(q.to(acc), code, layer), kh + self._gate_term(
                 k.to(acc), code, layer)
@@ -253,14 +184,14 @@ class SineSPE(SPE):
 
     def _prepared(self, code: SineCode, layer: int, like: Tensor, length: int) -> tuple:
         """Pooling weights in the layout of :func:`pool_prepared`. Decoding (no gradient, fewer
-        than ``chunk_size`` tokens) keeps them in the code per layer, tagged with the parameters'
+        than ``pool_rows`` tokens) keeps them in the code per layer, tagged with the parameters'
         versions: rebuilding ``W`` each step would cost more than the step's pooling."""
         def build():
             w_q, w_k = self.weights(code, layer, like)
             return prepare_pool(self.frequencies().to(like), w_q, w_k, dense=True)
 
         trains = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
-        if trains or length >= self.chunk_size:
+        if trains or length >= self.pool_rows:
             return build()
         key = (id(self), layer)
         tag = self._cache_tag(like)
@@ -302,9 +233,3 @@ class SineSPE(SPE):
             kern = delta + (1 - delta) * kern
         return kern
 
-
-from stripes.positional.conv_spe import ConvSPE  # noqa: E402  (convSPE lives in its own file)
-
-__all__ = [
-    "NOISES", "SPE", "ConvCode", "ConvSPE", "SineCode", "SineSPE", "counter_seed", "draw_noise"
-]

@@ -9,8 +9,8 @@ is the K cosines then the K sines), likewise ``P^K_d``, pooled ``q̂_t = Σ_d q_
 attention's feature map is built for ``D' = 2K``. The context kernel is
 ``G_d(p_m, p_n) = P^Q_d(m)·P^K_d(n) = Σ_k λ_dk² cos(2π f_dkᵀ(p_m − p_n) + θ^Q_dk − θ^K_dk) / K``.
 Pooling keeps the cross terms ``d ≠ d'`` (no noise averages them out; see
-:func:`stripes.positional.kernels.unpooled_logits`). Scaling: none beyond MATH.md's ``1/√K``; the
-attention applies its temperature for ``D' = 2K``.
+:func:`stripes.positional.kernel_view.unpooled_logits`). Scaling: none beyond docs/math.md's
+``1/√K``; the attention applies its temperature for ``D' = 2K``.
 
 F-StrIPE₁ ([ST] Eq. 15, 20): ``K = 1``, ``θ = 0``, gains absorbed in the projections:
 ``h(a_d) = [a_d cos ω_d·p, a_d sin ω_d·p]`` (``ω = 2πf``), pooled over d: ``D' = 2`` per head, and
@@ -22,9 +22,9 @@ kernel is ``G_d / 2`` (the ``1/√(2K)`` of [SPE] Eq. 19 against the ``1/√K`` 
 
 Cost: ``O(B·T·H·D·K)`` products, chunk by chunk with a recomputing backward. Times and
 structure positions with few distinct values evaluate sinusoids only on a small table
-(:mod:`stripes.positional.table_pool`: chunk rotations or distinct positions); other positions
-evaluate all ``T·H·D·K`` of them (:mod:`stripes.positional.pooling`). Decoding needs only the new
-token's position.
+(:mod:`stripes.positional.ops.table_pool`: chunk rotations or distinct positions); other
+positions evaluate all ``T·H·D·K`` of them (:mod:`stripes.positional.ops.pooling`). Decoding needs
+only the new token's position.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stripes.positional.base import QKTransformPE, position_vectors, register
-from stripes.positional.pooling import sinusoid_pool
-from stripes.positional.table_pool import structure_pool
+from stripes.positional.ops.pooling import sinusoid_pool
+from stripes.positional.ops.table_pool import structure_pool
 
 
 def _lag_angles(positions_q: Tensor, positions_k: Tensor | None, freqs: Tensor) -> Tensor:
@@ -61,7 +61,7 @@ class FStrIPE(QKTransformPE):
         position_dim: L.
         key_phases: learn ``θ^K`` too (default: queries only; G depends on ``θ^Q − θ^K``).
         learn_frequencies: learn f (else fixed at their random initial values, a buffer).
-        chunk_size: rows (B·C) per chunk.
+        pool_rows: rows (B·C) per chunk.
     """
 
     def __init__(
@@ -72,11 +72,11 @@ class FStrIPE(QKTransformPE):
         position_dim: int = 1,
         key_phases: bool = False,
         learn_frequencies: bool = True,
-        chunk_size: int = 256,
+        pool_rows: int = 256,
     ):
         super().__init__()
         self.n_heads, self.head_dim, self.n_sines = n_heads, head_dim, n_sines
-        self.position_dim, self.chunk_size = position_dim, chunk_size
+        self.position_dim, self.pool_rows = position_dim, pool_rows
         shape = (n_heads, head_dim, n_sines)
         logits = torch.randn(*shape, position_dim) - 4.0
         if learn_frequencies:
@@ -112,11 +112,11 @@ class FStrIPE(QKTransformPE):
         qa, ka = q.to(acc), k.to(acc)
         # Times and repeated structure positions go through small tables (table_pool.py);
         # positions with too many distinct values are evaluated directly.
-        pooled = structure_pool(positions, offset, freqs, qa, ka, w, th_q, th_k, self.chunk_size)
+        pooled = structure_pool(positions, offset, freqs, qa, ka, w, th_q, th_k, self.pool_rows)
         if pooled is None:
             pos = position_vectors(positions, q.shape[1], offset, q.device, acc)
             pooled = sinusoid_pool(pos, freqs, qa, ka, w, w, th_q, th_k, dense=False,
-                                   chunk_tokens=self.chunk_size)
+                                   chunk_tokens=self.pool_rows)
         return pooled[0].to(q.dtype), pooled[1].to(k.dtype)
 
     def codes(self, positions: Tensor, length: int | None = None):
@@ -149,7 +149,7 @@ class FStrIPE1(FStrIPE):
         n_heads, head_dim: H, D.
         position_dim: L.
         learn_frequencies: learn ``f_d``.
-        chunk_size: rows (B·C) per chunk.
+        pool_rows: rows (B·C) per chunk.
     """
 
     def __init__(
@@ -158,9 +158,9 @@ class FStrIPE1(FStrIPE):
         head_dim: int,
         position_dim: int = 1,
         learn_frequencies: bool = True,
-        chunk_size: int = 256,
+        pool_rows: int = 256,
     ):
-        super().__init__(n_heads, head_dim, 1, position_dim, False, learn_frequencies, chunk_size)
+        super().__init__(n_heads, head_dim, 1, position_dim, False, learn_frequencies, pool_rows)
         del self.phases, self.gain_logits  # θ = 0 and the gains live in the projections
         self.phases = self.gain_logits = None
 

@@ -6,8 +6,8 @@ import pytest
 import symusic
 
 from stripes.cli import main
-from stripes.demo import demo_config
-from stripes.training.harmonization import train_harmonizer
+from stripes.tasks.harmonization.demo import demo_config
+from stripes.tasks.harmonization.train import train_harmonizer
 
 
 @pytest.fixture(scope="module")

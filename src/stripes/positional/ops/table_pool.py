@@ -18,7 +18,7 @@ over ``(h, k)`` with the coefficients (from ``cos(a + φ) = cos a cos φ − sin
 ``sin(a + φ) = sin a cos φ + cos a sin φ``, ``φ = A_c + θ``). Tables and coefficients are small and
 built with ordinary autograd; :class:`_TablePool` does the ``T``-sized part chunk by chunk with a
 recomputing backward (it stores nothing of size ``T·H·D·K``). Positions that take too many distinct
-values fall back to :func:`stripes.positional.pooling.sinusoid_pool` (``plan_tables`` returns
+values fall back to :func:`stripes.positional.ops.pooling.sinusoid_pool` (``plan_tables`` returns
 None).
 """
 

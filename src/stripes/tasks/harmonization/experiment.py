@@ -25,6 +25,7 @@ import itertools
 import json
 import shlex
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,11 @@ from typing import Any
 import yaml
 from tqdm.auto import tqdm
 
-from stripes.training.harmonization import (
-    HarmonizationConfig,
-    evaluate_harmonizer,
-    train_harmonizer,
-)
+from stripes.config import ConfigError, closest, from_dict, load_config
+from stripes.evaluation.report import write_report
+from stripes.tasks.harmonization.config import HarmonizationConfig
+from stripes.tasks.harmonization.evaluate import evaluate_harmonizer
+from stripes.tasks.harmonization.train import train_harmonizer
 
 METHOD_KEYS = ("pe", "context", "pe_params", "attention", "feature_map")
 
@@ -54,26 +55,33 @@ class ExperimentConfig:
     scale: str = ""
     description: str = ""
 
+    def __post_init__(self):
+        from_dict(HarmonizationConfig, self.base, "base")  # every key and type of the base
+        for where, keys in [("grid", self.grid), *((f"methods[{i}]", m)
+                                                    for i, m in enumerate(self.methods))]:
+            for key in keys:
+                if key not in METHOD_KEYS:
+                    raise ConfigError(f"unknown key {where}.{key}{closest(key, METHOD_KEYS)}; "
+                                      f"a method sets {', '.join(METHOD_KEYS)}")
+        if not self.methods and not self.grid:
+            raise ConfigError(f"experiment {self.name!r} defines no method (methods or grid)")
+        for method in self.method_list():  # every run's config is valid before any trains
+            try:
+                self.run_config(method, self.seeds[0] if self.seeds else 0)
+            except ConfigError as err:
+                raise ConfigError(f"method {method_label(method)}: {err}") from None
+
     @classmethod
-    def from_yaml(cls, path: str | Path) -> ExperimentConfig:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"{path}: unknown experiment fields {unknown}")
-        return cls(**data)
+    def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+        """A checked experiment from its YAML file, after ``section.key=value`` overrides."""
+        return load_config(cls, path, overrides)
 
     def method_list(self) -> list[dict[str, Any]]:
         """Explicit methods, then the product of ``grid`` values (in YAML order)."""
         rows = [dict(m) for m in self.methods]
         keys = list(self.grid)
         for values in itertools.product(*(self.grid[k] for k in keys)):
-            rows.append(dict(zip(keys, values, strict=False)))
-        for row in rows:
-            bad = sorted(set(row) - set(METHOD_KEYS))
-            if bad:
-                raise ValueError(f"method keys {bad} are not among {METHOD_KEYS}")
-        if not rows:
-            raise ValueError(f"experiment {self.name!r} defines no method")
+            rows.append(dict(zip(keys, values, strict=True)))
         return rows
 
     def run_config(self, method: dict[str, Any], seed: int) -> HarmonizationConfig:
@@ -107,12 +115,14 @@ def run_experiment(
     out_root: str | Path = "results",
     progress: bool = True,
     device: str | None = None,
+    overrides: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Run (or resume) every run of the experiment; write the tables; return their paths.
 
-    ``device`` overrides the training device of every run (``cpu``, ``cuda``, ``auto``).
+    ``device`` overrides the training device of every run (``cpu``, ``cuda``, ``auto``);
+    ``overrides`` are ``section.key=value`` entries of the experiment YAML (``base.train.lr=3e-4``).
     """
-    exp = ExperimentConfig.from_yaml(path)
+    exp = ExperimentConfig.from_yaml(path, overrides)
     if device is not None:
         exp.base = {**exp.base, "train": {**exp.base.get("train", {}), "device": device}}
     out = Path(out_root) / exp.name
@@ -160,8 +170,6 @@ def collect_scores(exp: ExperimentConfig, out: Path) -> dict[str, dict]:
 
 def write_tables(exp: ExperimentConfig, out: Path, wall_s: float, command: str) -> dict[str, Path]:
     """One table per test length, and ``summary.md`` linking them with command and wall time."""
-    from stripes.evaluation.report import write_report
-
     ref = method_label(exp.reference) if exp.reference else None
     paths = {}
     lines = [

@@ -11,27 +11,26 @@ import yaml
 
 from stripes.attention import naive_linear_attention, softmax_attention
 from stripes.cli import main
-from stripes.evaluation.lm import (
-    bucket_losses,
-    grammar_constraint,
-    loss_by_position,
-    new_notes,
-    position_loss_sums,
-    prompt_at_bar,
-    sample_continuation,
-    split_losses,
-)
-from stripes.evaluation.lm_attention import (
+from stripes.generation.decode import parallel_log_probs
+from stripes.models import ModelConfig, StripesTransformer
+from stripes.music.tokenizer import EventGrammar, build_tokenizer, ids_to_score, notes_to_ids
+from stripes.positional import available_kinds
+from stripes.tasks.lm.attention_maps import (
     attention_map,
     identical_token_metrics,
     layer_qkv,
     pe_templates,
 )
-from stripes.generation.decode import parallel_log_probs
-from stripes.models import ModelConfig, StripesTransformer
-from stripes.music.tokenizer import EventGrammar, build_tokenizer, ids_to_score, notes_to_ids
-from stripes.positional import available_kinds
-from stripes.training.lm import save_token_corpus
+from stripes.tasks.lm.data import save_token_corpus
+from stripes.tasks.lm.evaluate import (
+    bucket_losses,
+    loss_by_position,
+    new_notes,
+    position_loss_sums,
+    prompt_at_bar,
+    split_losses,
+)
+from stripes.tasks.lm.generate import grammar_constraint, sample_continuation
 
 NOT_FOR_TOKEN_LM = {"structure_ape", "shaw_rpe", "structure_rpe", "nonstationary_rpe"}
 LM_KINDS = ["none"] + [k for k in available_kinds() if k not in NOT_FOR_TOKEN_LM | {"none"}]
@@ -226,7 +225,7 @@ def test_cli_generate_writes_a_midi_file_that_parses_back(trained, tmp_path, tok
 
 
 def test_lm_comparison_writes_one_table_and_plot_for_every_model(trained, tmp_path):
-    from stripes.training.lm_experiment import run_lm_comparison
+    from stripes.tasks.lm.compare import run_lm_comparison
 
     base = yaml.safe_load((trained / "experiment.yaml").read_text())
     base["eval"]["prompts"] = 0

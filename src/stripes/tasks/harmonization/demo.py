@@ -13,7 +13,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from stripes.training.harmonization import HarmonizationConfig
+from stripes.analysis.plots import plot_pianoroll_triptych
+from stripes.evaluation.harmonization import evaluate_harmonization, merge_tracks
+from stripes.music.datasets import collate_windows
+from stripes.music.midi_io import write_midi
+from stripes.music.pianoroll import pianoroll_to_score
+from stripes.tasks.harmonization.config import HarmonizationConfig
+from stripes.tasks.harmonization.data import build_dataset, load_task_corpus
+from stripes.tasks.harmonization.evaluate import evaluate_harmonizer
+from stripes.tasks.harmonization.predict import harmonize_pianoroll
+from stripes.tasks.harmonization.train import load_harmonizer, train_harmonizer
 
 TARGET_TRACKS = {
     "chorales": ("Soprano", "Alto+Tenor", "Bass"),
@@ -69,8 +78,6 @@ def run_demo(
     config: HarmonizationConfig | None = None,
 ) -> dict:
     """Train, harmonize one held-out chorale, write MIDI + PNG + metrics; returns their paths."""
-    from stripes.training.harmonization import evaluate_harmonizer, train_harmonizer
-
     out = Path(out_dir)
     cfg = config or demo_config(fast)
     t0 = time.perf_counter()
@@ -94,14 +101,6 @@ def run_demo(
 
 def harmonize_example(out: Path, evaluation: dict) -> dict:
     """Harmonize the first test window of the run; write its MIDI, PNG and metrics."""
-    from stripes.analysis.plots import plot_pianoroll_triptych
-    from stripes.evaluation.harmonization import evaluate_harmonization, merge_tracks
-    from stripes.generation.harmonize import harmonize_pianoroll
-    from stripes.music.datasets import collate_windows
-    from stripes.music.midi_io import write_midi
-    from stripes.music.pianoroll import pianoroll_to_score
-    from stripes.training.harmonization import build_dataset, load_harmonizer, load_task_corpus
-
     model, cfg = load_harmonizer(out / "run")
     corpus = load_task_corpus(cfg)
     test = build_dataset(corpus, cfg, "test", cfg.test_bars[0], cap=cfg.max_eval_windows)

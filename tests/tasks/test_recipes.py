@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from stripes.models import StripesTransformer
-from stripes.training.experiment import ExperimentConfig
+from stripes.tasks.harmonization.experiment import ExperimentConfig
 
 EXPERIMENTS = sorted((Path(__file__).parents[2] / "configs" / "experiments").glob("*.yaml"))
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from stripes.positional.spe import ConvCode, counter_seed, draw_noise
+from stripes.positional.ops.spe_noise import ConvCode, counter_seed, draw_noise
 
 # Full chunks are filtered G at a time, one head at a time: each bmm then has G·R columns (R
 # alone is too narrow to run near the matmul peak) and the head's codes stay in cache.

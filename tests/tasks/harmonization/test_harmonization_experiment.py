@@ -5,7 +5,8 @@ import json
 import pytest
 import yaml
 
-from stripes.training.experiment import ExperimentConfig, method_label, run_experiment
+from stripes.config import ConfigError
+from stripes.tasks.harmonization.experiment import ExperimentConfig, method_label, run_experiment
 
 
 @pytest.fixture(scope="module")
@@ -63,5 +64,9 @@ def test_methods_expand_grid_and_reject_unknown_keys():
         "none-time",
         "none-bin",
     ]
-    with pytest.raises(ValueError, match="not among"):
-        ExperimentConfig(name="x", methods=[{"pe": "rope", "lr": 1}]).method_list()
+    with pytest.raises(ConfigError, match=r"unknown key methods\[0\].lr"):
+        ExperimentConfig(name="x", methods=[{"pe": "rope", "lr": 1}])
+    with pytest.raises(ConfigError, match=r"unknown key grid.contxt \(did you mean 'context'"):
+        ExperimentConfig(name="x", grid={"contxt": ["time"]})
+    with pytest.raises(ConfigError, match="defines no method"):
+        ExperimentConfig(name="x")

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from stripes.positional import FStrIPE, FStrIPE1
-from stripes.positional import table_pool as tp
 from stripes.positional.base import position_vectors
-from stripes.positional.pooling import sinusoid_pool
+from stripes.positional.ops import table_pool as tp
+from stripes.positional.ops.pooling import sinusoid_pool
 
 
 def _direct(pe, q, k, positions, offset):
@@ -47,11 +47,11 @@ def _vectors_per_sample(b, t):
 @pytest.mark.parametrize("cls", ["fstripe", "fstripe1"])
 def test_table_path_equals_direct_path_forward_and_backward(make, cls):
     torch.manual_seed(0)
-    b, t = 2, 23  # 23 rows, chunks of 6 (chunk_size 12 over B = 2): a ragged last chunk
+    b, t = 2, 23  # 23 rows, chunks of 6 (pool_rows 12 over B = 2): a ragged last chunk
     positions, offset = make(b, t)
     dim = 1 if positions is None or positions.dim() == 2 else positions.shape[-1]
-    pe = (FStrIPE(3, 5, n_sines=2, position_dim=dim, key_phases=True, chunk_size=12)
-          if cls == "fstripe" else FStrIPE1(3, 5, position_dim=dim, chunk_size=12)).double()
+    pe = (FStrIPE(3, 5, n_sines=2, position_dim=dim, key_phases=True, pool_rows=12)
+          if cls == "fstripe" else FStrIPE1(3, 5, position_dim=dim, pool_rows=12)).double()
     q, k = (torch.randn(b, t, 3, 5, dtype=torch.float64, requires_grad=True) for _ in range(2))
     assert tp.plan_tables(positions, t, offset, pe._pool_args(q)[0], b, 12) is not None
     got, g_got = _grads(pe, q, k, lambda: pe(q, k, positions=positions, offset=offset))
@@ -101,9 +101,9 @@ def test_compiled_kernels_equal_the_eager_table_path(cls, monkeypatch):
     """The torch.compile'd kernels for times (forward and the three gradients) equal the eager
     chunked path, with a ragged last chunk; compiling costs seconds, once per process."""
     torch.manual_seed(0)
-    b, t = 2, 23  # chunks of 4 rows (chunk_size 8 over B = 2): 5 compiled groups + 3 rows
-    pe = (FStrIPE(3, 5, n_sines=2, key_phases=True, chunk_size=8) if cls == "fstripe"
-          else FStrIPE1(3, 5, chunk_size=8))
+    b, t = 2, 23  # chunks of 4 rows (pool_rows 8 over B = 2): 5 compiled groups + 3 rows
+    pe = (FStrIPE(3, 5, n_sines=2, key_phases=True, pool_rows=8) if cls == "fstripe"
+          else FStrIPE1(3, 5, pool_rows=8))
     q, k = (torch.randn(b, t, 3, 5, requires_grad=True) for _ in range(2))
     monkeypatch.setenv("STRIPES_COMPILE", "0")
     eager, g_eager = _grads(pe, q, k, lambda: pe(q, k, offset=11))

@@ -119,7 +119,7 @@ class _TimeTables:
     backward recomputes the sinusoids directly."""
 
     def __init__(self, pos: Tensor, freqs: Tensor, chunk: int):
-        from stripes.positional.table_pool import time_start  # (imports this module)
+        from stripes.positional.ops.table_pool import time_start  # (imports this module)
 
         t = pos.shape[1]
         self.start = time_start(pos, t, 0) if pos.shape[0] == 1 and pos.shape[-1] == 1 else None

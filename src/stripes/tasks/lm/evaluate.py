@@ -1,4 +1,4 @@
-"""Evaluating a token language model ([SPE] Sec. 3.2-3.3, App. D; MATH.md §6 "Generation").
+"""Evaluating a token language model ([SPE] Sec. 3.2-3.3, App. D; docs/math.md §6 "Generation").
 
 - :func:`loss_by_position`: validation cross-entropy per token position, also beyond the training
   length ([SPE] Fig. 3), each stochastic-PE realization frozen (seeded) and the results averaged;
@@ -8,7 +8,7 @@
   continuations to their prompts ([SPE] Sec. 3.3), and of the real continuations for reference.
 - :func:`evaluate_language_model`: all of it, plus the identical-token probe ([SPE] Table 7) and
   the plots (loss versus position, one attention map, learned SPE templates), written as
-  ``results.json``, ``results.md`` and PNG files.
+  ``results.json``, ``results.md`` (:mod:`stripes.tasks.lm.report`) and PNG files.
 
 Position convention: entry ``j`` of a per-position array is the loss of the token at position
 ``t = j + 1`` given the ``t`` tokens before it. "Within" a training length ``L`` means ``t < L``
@@ -17,9 +17,8 @@ Position convention: entry ``j`` of a per-position array is the loss of the toke
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,26 +27,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from stripes.evaluation.lm_attention import (
+from stripes.evaluation.style import notes_from_score, style_similarity
+from stripes.tasks.lm.attention_maps import (
     attention_map,
     identical_token_metrics,
     is_stochastic,
     pe_templates,
 )
-from stripes.evaluation.style import notes_from_score, style_similarity
-from stripes.generation.decode import generate
-from stripes.training.lm import (
-    LMEvalConfig,
-    collate_tokens,
-    load_token_corpus,
-    token_nll,
-)
-from stripes.training.lm_experiment import load_language_model
-
-SPECIAL_TOKENS = ("PAD", "BOS", "EOS", "MASK")
+from stripes.tasks.lm.config import LMEvalConfig
+from stripes.tasks.lm.data import collate_tokens, load_token_corpus
+from stripes.tasks.lm.generate import grammar_constraint, sample_continuation
+from stripes.tasks.lm.report import loss_curve, write_results
+from stripes.tasks.lm.train import load_language_model, token_nll
 
 
-# --- loss per position ----------------------------------------------------------------------------
 @torch.no_grad()
 def position_loss_sums(model: torch.nn.Module, windows: Sequence[Tensor], *, batch_size: int = 8,
                        code: list | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -128,39 +121,6 @@ def bucket_losses(sums: np.ndarray, counts: np.ndarray, bucket: int
     return np.arange(n) * bucket, losses, c.astype(np.int64)
 
 
-# --- sampling and style ---------------------------------------------------------------------------
-def grammar_constraint(tokenizer) -> Callable[[Tensor], Tensor]:
-    """The REMI event grammar as a sampling constraint (last ids ``[B]`` -> allowed ``[B, V]``).
-
-    Special tokens (PAD, BOS, EOS, MASK) are never sampled: a continuation does not end itself.
-    """
-    from stripes.music.tokenizer import EventGrammar
-
-    grammar = EventGrammar.from_tokenizer(tokenizer)
-    special = torch.tensor([t in SPECIAL_TOKENS for t in grammar.types])
-    table = grammar.mask & ~special
-
-    def allowed(last: Tensor) -> Tensor:
-        return table[last.cpu()].to(last.device)
-
-    return allowed
-
-
-def sample_continuation(model: torch.nn.Module, prompt: Sequence[int] | Tensor, n_tokens: int, *,
-                        allowed: Callable | None = None, temperature: float = 1.0,
-                        top_k: int | None = None, top_p: float | None = None, seed: int = 0,
-                        progress: Callable[[int], None] | None = None) -> Tensor:
-    """``[P + n_tokens]`` ids: ``prompt`` continued by sampling, with a PE realization and
-    sampling noise both seeded by ``seed`` (the code is drawn on CPU, so any device agrees)."""
-    device = next(model.parameters()).device
-    ids = torch.as_tensor(prompt, dtype=torch.long, device=device).reshape(1, -1)
-    code = model.draw_pe_code(ids.shape[1] + n_tokens, None, torch.Generator().manual_seed(seed))
-    gen = torch.Generator(device=device).manual_seed(seed)
-    out = generate(model, ids, n_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                   generator=gen, allowed=allowed, code=code, progress=progress)
-    return out[0]
-
-
 def prompt_at_bar(ids: np.ndarray, max_tokens: int, bar_id: int) -> np.ndarray:
     """The longest prefix of at most ``max_tokens`` ids that ends just before a ``Bar`` token."""
     bars = np.flatnonzero(np.asarray(ids[: max_tokens + 1]) == bar_id)
@@ -217,11 +177,10 @@ def continuation_style(model: torch.nn.Module, tokenizer, pieces: Sequence[np.nd
     return out_dict
 
 
-# --- the whole evaluation ------------------------------------------------------------------------
 def evaluate_language_model(checkpoint: str | Path, out_dir: str | Path | None = None, *,
                             eval_config: LMEvalConfig | None = None, corpus: str | None = None,
                             device: str = "cpu", style: bool = True) -> dict[str, Any]:
-    """Evaluate a checkpoint of :func:`stripes.training.lm.train_language_model`.
+    """Evaluate a checkpoint of :func:`stripes.tasks.lm.train.train_language_model`.
 
     Args:
         checkpoint: the ``.pt`` file. out_dir: where results go (default ``<run>/eval``).
@@ -288,52 +247,3 @@ def _write_plots(model, results: dict, windows: Sequence[Tensor], cfg: LMEvalCon
     if templates is not None:
         files["templates"] = str(plot_templates({results["pe"]: templates}, out / "templates.png"))
     return files
-
-
-def loss_curve(results: dict) -> tuple[np.ndarray, np.ndarray]:
-    """``(bucket centres [N], mean loss [N])`` of an evaluation's results, for plotting."""
-    lbp = results["loss_by_position"]
-    x = np.asarray(lbp["bucket_start"], float) + lbp["bucket"] / 2
-    return x, np.asarray(lbp["loss"], float)
-
-
-LM_COLUMNS = (("loss ≤ L", ("loss", "within")), ("loss > L", ("loss", "beyond")),
-              ("TI", ("pe_metrics", "translation_invariance")),
-              ("MO", ("pe_metrics", "monotonicity")),
-              ("style OD", ("style", "onset_duration")), ("style TP", ("style", "time_pitch")),
-              ("data OD", ("style", "data_onset_duration")),
-              ("data TP", ("style", "data_time_pitch")))
-
-
-def format_lm_table(results: Sequence[dict]) -> str:
-    """A Markdown table, one row per evaluated model ([SPE] Tables 6-7 and Sec. 3.3 metrics)."""
-    head = ["model", "PE", "params", *[c for c, _ in LM_COLUMNS]]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in results:
-        cells = [r["name"], r["pe"], f"{r['parameters'] / 1e6:.2f}M"]
-        for _, (section, key) in LM_COLUMNS:
-            value = r.get(section, {}).get(key)
-            cells.append("–" if value is None or np.isnan(value) else f"{value:.3f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    lengths = sorted({(r["train_length"], r["eval_length"]) for r in results})
-    notes = ", ".join(f"L = {a}, evaluated to {b}" for a, b in lengths)
-    return "\n".join([*lines, "", f"Losses in nats per token ({notes}); TI/MO: identical-token "
-                      "probe; OD/TP: style similarity of continuations to prompts (data: the "
-                      "real continuation)."])
-
-
-def write_results(results: Sequence[dict], out: str | Path) -> Path:
-    """``results.json`` (the list) and ``results.md`` (:func:`format_lm_table`) in ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(list(results), indent=1, default=_plain))
-    (out / "results.md").write_text(format_lm_table(results) + "\n")
-    return out
-
-
-def _plain(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)

@@ -16,16 +16,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stripes.generation.harmonize import harmonize_pianoroll
+from stripes.analysis.plots import plot_pianoroll_triptych
+from stripes.evaluation.harmonization import merge_tracks
+from stripes.music.chords import chord_keys, parse_chord_line, parse_key
 from stripes.music.errors import MissingTrackError, UnsupportedMeterError
+from stripes.music.midi_io import find_track, read_midi, track_to_notes, write_midi
+from stripes.music.pianoroll import notes_to_pianoroll, pianoroll_to_score
+from stripes.music.structure import (
+    PAD_PHRASE,
+    bar_labels,
+    complete_labels,
+    structure_positions,
+    tempo_bucket,
+)
+from stripes.tasks.harmonization.data import load_task_corpus
+from stripes.tasks.harmonization.predict import harmonize_pianoroll
+from stripes.tasks.harmonization.train import load_harmonizer
 
 STEPS_PER_BEAT = 16
 
 
 def read_melody(score, track: str | None) -> np.ndarray:
     """Melody notes ``[N, 3]`` (start, duration, pitch) on the 16-per-quarter grid."""
-    from stripes.music.midi_io import find_track, track_to_notes
-
     for ts in score.time_signatures:
         if (ts.numerator, ts.denominator) != (4, 4):
             raise UnsupportedMeterError(
@@ -50,8 +62,6 @@ def read_melody(score, track: str | None) -> np.ndarray:
 
 def chords_from_file(path: str | Path, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """``(bass1 [T], chroma [T])`` from a ``finalized_chord.txt``-style file."""
-    from stripes.music.chords import parse_chord_line
-
     bass1, chroma = np.zeros(n_steps, np.int64), np.zeros(n_steps, np.int64)
     step = 0
     lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
@@ -68,9 +78,6 @@ def chords_from_file(path: str | Path, n_steps: int) -> tuple[np.ndarray, np.nda
 
 def chords_from_track(score, name: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """``(bass1 [T], chroma [T])``: per beat, the pitch classes sounding and the lowest pitch."""
-    from stripes.music.midi_io import find_track, track_to_notes
-    from stripes.music.pianoroll import notes_to_pianoroll
-
     roll = notes_to_pianoroll(track_to_notes(find_track(score, name)), n_steps) > 0
     bass1, chroma = np.zeros(n_steps, np.int64), np.zeros(n_steps, np.int64)
     for start in range(0, n_steps, STEPS_PER_BEAT):
@@ -88,9 +95,6 @@ def song_labels(
 ) -> tuple[dict, list[str]]:
     """Every structure label ``[T]`` of the song, and warnings (chords outside the vocabulary
     become "no chord"; phrases are unknown and get the unlabelled letter)."""
-    from stripes.music.chords import chord_keys
-    from stripes.music.structure import PAD_PHRASE, bar_labels, complete_labels
-
     n = len(bass1)
     warnings = []
     keys = chord_keys(bass1, chroma)
@@ -131,14 +135,6 @@ def harmonize_song(
     seed: int = 0,
 ) -> dict:
     """Arrange ``midi_path`` with the harmonizer of ``run_dir``; returns paths and warnings."""
-    from stripes.analysis.plots import plot_pianoroll_triptych
-    from stripes.evaluation.harmonization import merge_tracks
-    from stripes.music.chords import parse_key
-    from stripes.music.midi_io import read_midi, write_midi
-    from stripes.music.pianoroll import notes_to_pianoroll, pianoroll_to_score
-    from stripes.music.structure import structure_positions, tempo_bucket
-    from stripes.training.harmonization import load_harmonizer, load_task_corpus
-
     if (chords is None) == (chord_track is None):
         raise ValueError("give exactly one of --chords FILE or --chord-track NAME")
     model, cfg = load_harmonizer(run_dir)

@@ -6,7 +6,7 @@ import torch
 from pe_cases import ADDITIVE_CASES, BIAS_CASES, D_MODEL, N_HEADS, QK_CASES, build, make_positions
 
 from stripes.attention import Attention, softmax_attention
-from stripes.positional.kernels import (
+from stripes.positional.kernel_view import (
     additive_logits,
     context_kernel,
     expected_logits,

@@ -140,10 +140,10 @@ def pe_templates(model: torch.nn.Module, max_lag: int, head: int = 0, layer: int
     """Positional templates versus lag ``0..max_lag-1``: ``[D, max_lag]`` (``P_d`` of one head)
     for SPE-like PEs, ``[1, max_lag]`` (the Gram ``e(lag)·e(0)``) for additive PEs.
 
-    Uses :func:`stripes.positional.kernels.context_kernel`; None when the PE has no such kernel
+    Uses :func:`stripes.positional.kernel_view.context_kernel`; None when the PE has no such kernel
     (no PE, RoPE's trigonometric terms, relative biases).
     """
-    from stripes.positional import kernels
+    from stripes.positional import kernel_view
 
     pes = list(getattr(model, "qk_pes", [])) or [getattr(model, "add_pe", None)]
     if pes[0] is None:
@@ -153,7 +153,7 @@ def pe_templates(model: torch.nn.Module, max_lag: int, head: int = 0, layer: int
         with torch.no_grad():
             # A copy: context_kernel casts additive PEs to float64 in place.
             origin = torch.zeros(1, 1, dtype=torch.long)
-            kern = kernels.context_kernel(copy.deepcopy(pes[0]), lags, origin, layer=layer,
+            kern = kernel_view.context_kernel(copy.deepcopy(pes[0]), lags, origin, layer=layer,
                                           d_model=model.config.d_model)
     except TypeError:  # a PE without a context kernel
         return None

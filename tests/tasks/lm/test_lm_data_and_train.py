@@ -7,28 +7,29 @@ import pytest
 import torch
 import yaml
 
+from stripes.config import ConfigError, apply_overrides
 from stripes.models import ModelConfig, StripesTransformer
 from stripes.music.tokenizer import EventGrammar, build_tokenizer, notes_to_ids
 from stripes.positional import available_kinds
-from stripes.training.lm import (
+from stripes.tasks.lm.config import LMExperimentConfig, load_experiment, resolve_model_config
+from stripes.tasks.lm.data import (
     CropDataset,
-    LMExperimentConfig,
     PitchTable,
     PrefixDataset,
-    apply_overrides,
     collate_tokens,
-    lm_loss,
-    load_experiment,
     load_token_corpus,
-    resolve_model_config,
     save_token_corpus,
-    train_language_model,
     transpose_ids,
 )
-from stripes.training.lm_experiment import load_checkpoint_tokenizer, load_language_model
+from stripes.tasks.lm.train import (
+    lm_loss,
+    load_checkpoint_tokenizer,
+    load_language_model,
+    train_language_model,
+)
 from stripes.training.loop import TrainConfig, train
 
-CONFIGS = sorted((Path(__file__).parents[2] / "configs" / "lm").rglob("*.yaml"))
+CONFIGS = sorted((Path(__file__).parents[3] / "configs" / "lm").rglob("*.yaml"))
 
 
 def synthetic_pieces(tokenizer, n: int, seed: int = 0, bars: int = 6) -> list[list[int]]:
@@ -174,9 +175,9 @@ def test_experiment_config_refuses_unknown_fields_and_applies_overrides(tmp_path
     exp = load_experiment(path, ["train.max_steps=7", "data.transpose=null", "model.pe=none"])
     assert (exp.train.max_steps, exp.data.transpose, exp.model.d_model) == (7, None, 64)
     assert exp.model.input_kind == "tokens"
-    with pytest.raises(ValueError, match="unknown data fields"):
+    with pytest.raises(ConfigError, match="unknown key data.lenght"):
         LMExperimentConfig.from_dict({"data": {"lenght": 3}})
-    with pytest.raises(ValueError, match="section.key=value"):
+    with pytest.raises(ConfigError, match="section.key=value"):
         apply_overrides({}, ["train.max_steps"])
 
 

@@ -1,0 +1,57 @@
+"""The windows a harmonizer trains and is tested on: the task's corpus (prepared on first use)
+and seeded subsets of its splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from stripes.music.datasets import (
+    WindowDataset,
+    default_cache_dir,
+    load_corpus,
+    prepare_chorales,
+    prepare_pop909,
+)
+from stripes.tasks.harmonization.config import HarmonizationConfig
+
+
+def load_task_corpus(config: HarmonizationConfig, progress: bool = False):
+    """Load the corpus the config names, preparing it first when no cache exists yet.
+
+    An existing cache is used as it is (whatever options built it, e.g. a subset for tests);
+    ``stripes data prepare ... --force`` rebuilds one.
+    """
+    out = (Path(config.cache_dir) if config.cache_dir else default_cache_dir()) / config.data
+    if (out / "manifest.json").exists():
+        return load_corpus(out)
+    if config.data == "chorales":
+        path = prepare_chorales(out, progress=progress)
+    else:
+        path = prepare_pop909(config.data_root, out, progress=progress, workers=2)
+    return load_corpus(path)
+
+
+def build_dataset(
+    corpus,
+    config: HarmonizationConfig,
+    split: str,
+    bars: int | None,
+    augment: bool = False,
+    cap: int | None = None,
+):
+    """Windows of one split; a seeded subset of ``cap`` windows when capped."""
+    hop = None if bars is None or split == "train" else bars  # test windows do not overlap
+    ds = WindowDataset(
+        corpus,
+        split,
+        bars=bars,
+        hop_bars=hop,
+        context=config.context,
+        transpose=tuple(config.transpose) if augment and config.transpose else None,
+    )
+    if cap is not None and len(ds) > cap:
+        keep = np.random.default_rng(0).permutation(len(ds))[:cap]
+        ds.index = ds.index[np.sort(keep)]
+    return ds

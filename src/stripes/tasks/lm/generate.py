@@ -1,0 +1,90 @@
+"""Sampling from a trained language model: the REMI grammar as a constraint, seeded
+continuations, and MIDI out of a checkpoint (``stripes generate``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from stripes.generation.decode import generate
+from stripes.tasks.lm.train import load_checkpoint_tokenizer, load_language_model
+
+SPECIAL_TOKENS = ("PAD", "BOS", "EOS", "MASK")
+
+
+def grammar_constraint(tokenizer) -> Callable[[Tensor], Tensor]:
+    """The REMI event grammar as a sampling constraint (last ids ``[B]`` -> allowed ``[B, V]``).
+
+    Special tokens (PAD, BOS, EOS, MASK) are never sampled: a continuation does not end itself.
+    """
+    from stripes.music.tokenizer import EventGrammar
+
+    grammar = EventGrammar.from_tokenizer(tokenizer)
+    special = torch.tensor([t in SPECIAL_TOKENS for t in grammar.types])
+    table = grammar.mask & ~special
+
+    def allowed(last: Tensor) -> Tensor:
+        return table[last.cpu()].to(last.device)
+
+    return allowed
+
+
+def sample_continuation(model: torch.nn.Module, prompt: Sequence[int] | Tensor, n_tokens: int, *,
+                        allowed: Callable | None = None, temperature: float = 1.0,
+                        top_k: int | None = None, top_p: float | None = None, seed: int = 0,
+                        progress: Callable[[int], None] | None = None) -> Tensor:
+    """``[P + n_tokens]`` ids: ``prompt`` continued by sampling, with a PE realization and
+    sampling noise both seeded by ``seed`` (the code is drawn on CPU, so any device agrees)."""
+    device = next(model.parameters()).device
+    ids = torch.as_tensor(prompt, dtype=torch.long, device=device).reshape(1, -1)
+    code = model.draw_pe_code(ids.shape[1] + n_tokens, None, torch.Generator().manual_seed(seed))
+    gen = torch.Generator(device=device).manual_seed(seed)
+    out = generate(model, ids, n_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                   generator=gen, allowed=allowed, code=code, progress=progress)
+    return out[0]
+
+
+def generate_midi(checkpoint: str | Path, out_path: str | Path, *, prompt: str | Path | None = None,
+                  n_tokens: int = 512, temperature: float = 1.2, top_p: float | None = 0.9,
+                  top_k: int | None = None, seed: int = 0, grammar: bool = True,
+                  device: str = "cpu", progress: Callable[[int], None] | None = None
+                  ) -> dict[str, Any]:
+    """Sample ``n_tokens`` REMI tokens after a prompt and write them as a MIDI file.
+
+    Args:
+        checkpoint: a checkpoint of :func:`stripes.tasks.lm.train.train_language_model`.
+        out_path: the ``.mid`` to write (folders are created).
+        prompt: a MIDI file to continue (tracks by program 0-3); None starts from one bar line.
+        temperature, top_p, top_k: sampling ([SPE] App. C.2 uses top-p 0.9, temperature 1.2).
+        seed: the PE realization and the sampling noise.
+        grammar: constrain sampling with the REMI event grammar (no invalid sequence).
+        progress: called with 1 after each token.
+
+    Returns:
+        ``{"path", "prompt_tokens", "tokens", "notes"}``.
+    """
+    import symusic
+
+    from stripes.music.tokenizer import ids_to_score, score_to_ids
+
+    model, _ = load_language_model(checkpoint, device)
+    tokenizer = load_checkpoint_tokenizer(checkpoint)
+    if prompt is None:
+        ids = [tokenizer.vocab["Bar_None"]]
+    else:
+        ids = score_to_ids(tokenizer, symusic.Score(str(prompt)))
+        if not ids:
+            raise ValueError(f"{prompt}: the prompt gives no tokens (no notes on programs 0-3?)")
+    allowed = grammar_constraint(tokenizer) if grammar else None
+    out = sample_continuation(model, ids, n_tokens, allowed=allowed, temperature=temperature,
+                              top_k=top_k, top_p=top_p, seed=seed, progress=progress)
+    score = ids_to_score(tokenizer, out.tolist())
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    score.dump_midi(str(out_path))
+    return {"path": str(out_path), "prompt_tokens": len(ids), "tokens": len(out),
+            "notes": sum(len(t.notes) for t in score.tracks)}

@@ -1,0 +1,130 @@
+"""Training a token language model, and loading one back from nothing but its checkpoint.
+
+- :func:`lm_loss`: next-token cross-entropy, padding ignored (:func:`token_nll` per token).
+- :func:`train_language_model` builds the model, trains it with
+  :func:`stripes.training.loop.train` and stores the experiment config and the tokenizer inside
+  every checkpoint, so :func:`load_language_model` and :func:`load_checkpoint_tokenizer` need
+  nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from stripes.models import ModelConfig, StripesTransformer
+from stripes.tasks.lm.config import LMExperimentConfig, load_experiment, resolve_model_config
+from stripes.tasks.lm.data import (
+    CropDataset,
+    PitchTable,
+    PrefixDataset,
+    TokenCorpus,
+    collate_tokens,
+    load_token_corpus,
+)
+from stripes.training.checkpoint import atomic_write, load_checkpoint, to_plain, write_config
+from stripes.training.loop import train
+
+
+def token_nll(logits: Tensor, ids: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Negative log-likelihood of each next token.
+
+    Args:
+        logits: ``[B, T, V]``; ids: ``[B, T]``; mask: ``[B, T]`` True on real tokens (None: all).
+
+    Returns:
+        ``(nll [B, T-1], valid [B, T-1])``: entry ``t-1`` is ``-log p(ids[t] | ids[:t])``, and
+        whether token ``t`` is real (0 where it is not).
+    """
+    nll = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), ids[:, 1:], reduction="none")
+    valid = torch.ones_like(nll, dtype=torch.bool) if mask is None else mask[:, 1:]
+    return nll * valid, valid
+
+
+def lm_loss(model: torch.nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
+    """Mean next-token cross-entropy (nats) over the real tokens of a batch (``ids``, ``mask``)."""
+    logits, _ = model(batch["ids"])
+    nll, valid = token_nll(logits, batch["ids"], batch.get("mask"))
+    return nll.sum() / valid.sum().clamp_min(1)
+
+
+def lm_datasets(exp: LMExperimentConfig, corpus: TokenCorpus,
+                tokenizer) -> tuple[CropDataset, PrefixDataset]:
+    """Training crops and the in-training validation windows (``train_length`` tokens)."""
+    d = exp.data
+    bar_id = tokenizer.vocab.get("Bar_None") if d.align_to_bar else None
+    table = PitchTable.from_vocab(tokenizer.vocab)
+    train_set = CropDataset(corpus.pieces("train"), d.train_length, table, d.transpose, bar_id,
+                            d.crops_per_piece)
+    return train_set, PrefixDataset(corpus.pieces("val")[: d.max_val_pieces], d.train_length)
+
+
+def train_language_model(config: LMExperimentConfig | str | Path, out_dir: str | Path | None = None,
+                         overrides: Sequence[str] = ()) -> Path:
+    """Train one language model; returns its run folder (see :mod:`stripes.training.loop`).
+
+    Args:
+        config: an experiment, or the path of its YAML. out_dir: the run folder (default
+            ``config.train.out_dir``). overrides: ``section.key=value`` (YAML path only).
+
+    The run folder also gets ``experiment.yaml`` and ``tokenizer.json``; every checkpoint holds
+    the experiment (``config["experiment"]``) and the tokenizer (``config["tokenizer"]``).
+    """
+    exp = config if isinstance(config, LMExperimentConfig) else load_experiment(config, overrides)
+    corpus = load_token_corpus(exp.data.corpus)
+    tokenizer = corpus.tokenizer()
+    train_set, val_set = lm_datasets(exp, corpus, tokenizer)
+    exp = replace(exp, model=resolve_model_config(exp, len(tokenizer)),
+                  train=replace(exp.train, out_dir=str(out_dir or exp.train.out_dir)))
+    torch.manual_seed(exp.train.seed)  # the initial weights
+    summary = train(StripesTransformer(exp.model), lm_loss, train_set, val_set, exp.train,
+                    collate_tokens, model_config=exp.model)
+    run = Path(summary["run_dir"])
+    write_config(exp, run / "experiment.yaml")
+    tok_json = json.loads((corpus.folder / "tokenizer.json").read_text())
+    (run / "tokenizer.json").write_text(json.dumps(tok_json, indent=1))
+    for path in sorted((run / "checkpoints").glob("*.pt")):
+        attach_to_checkpoint(path, experiment=to_plain(exp), tokenizer=tok_json)
+    return run
+
+
+def attach_to_checkpoint(path: Path, **entries: Any) -> None:
+    """Add plain entries to a checkpoint's ``config`` dict (atomically rewritten)."""
+    ckpt = load_checkpoint(path)
+    ckpt["config"] = {**ckpt.get("config", {}), **to_plain(entries)}
+    atomic_write(Path(path), lambda f: torch.save(ckpt, f))
+
+
+def load_language_model(checkpoint: str | Path, device: str | torch.device = "cpu"
+                        ) -> tuple[StripesTransformer, LMExperimentConfig | None]:
+    """The model of a checkpoint (in eval mode) and its experiment config (None if absent)."""
+    ckpt = load_checkpoint(checkpoint, map_location=device)
+    cfg = ckpt.get("config", {})
+    if "model" not in cfg:
+        raise ValueError(f"{checkpoint}: no model config inside the checkpoint")
+    model = StripesTransformer(ModelConfig.from_dict(cfg["model"]))
+    model.load_state_dict(ckpt["model"])
+    model.to(device).eval()
+    exp = LMExperimentConfig.from_dict(cfg["experiment"]) if "experiment" in cfg else None
+    return model, exp
+
+
+def load_checkpoint_tokenizer(checkpoint: str | Path):
+    """The tokenizer stored inside a checkpoint (written by :func:`train_language_model`)."""
+    from stripes.music.tokenizer import load_tokenizer
+
+    cfg = load_checkpoint(checkpoint).get("config", {})
+    if "tokenizer" not in cfg:
+        raise ValueError(f"{checkpoint}: no tokenizer inside the checkpoint")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tokenizer.json"
+        path.write_text(json.dumps(cfg["tokenizer"]))
+        return load_tokenizer(path)
