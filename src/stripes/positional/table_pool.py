@@ -70,9 +70,12 @@ class _TablePool(torch.autograd.Function):
             xs, tab = _chunk_inputs(x, table, sl, rows)
             n = xs.shape[2]
             gyc = gy[:, sl].permute(2, 3, 4, 0, 1).reshape(coef.shape[1], 2, b * n)
-            # ∂y/∂prod = Σ_j gy_j coef_j: two rank-one updates (a bmm with inner size 2 is slow)
-            big = torch.mul(gyc[:, 0, None, :, None], coef[g][:, 0, :, None])
-            big = big.addcmul_(gyc[:, 1, None, :, None], coef[g][:, 1, :, None])
+            # ∂y/∂prod = Σ_j gy_j coef_j: two rank-one updates (a bmm with inner size 2 is slow),
+            # into an explicit contiguous buffer: with one head or D = 1 the size-1 axes let
+            # broadcasting pick a permuted layout, which the views below cannot take
+            big = x.new_empty(coef.shape[1], 2, b * n, d)
+            torch.mul(gyc[:, 0, None, :, None], coef[g][:, 0, :, None], out=big)
+            big.addcmul_(gyc[:, 1, None, :, None], coef[g][:, 1, :, None])
             big = big.view(h, -1, 2, b, n, d)
             gx[:, sl] = _contract_rows(big, tab).permute(1, 2, 0, 3)
             _accumulate_rows(g_table, big, xs, rows)
