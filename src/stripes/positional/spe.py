@@ -245,7 +245,8 @@ class SineSPE(SPE):
         pos = position_vectors(positions, q.shape[1], offset, q.device, acc)
         prepared = self._prepared(code, layer, q.new_empty((), dtype=acc), q.shape[1])
         qh, kh = pool_prepared(pos, prepared, q.to(acc), k.to(acc), dense=True,
-                               chunk_tokens=self.chunk_size)
+                               chunk_tokens=self.chunk_size,
+                               start=offset if positions is None else None)
         if self.gated:
             qh, kh = qh + self._gate_term(q.to(acc), code, layer), kh + self._gate_term(
                 k.to(acc), code, layer)
