@@ -88,8 +88,9 @@ class ConvSPE(SPE):
     def draw_code(self, length=None, positions=None, generator=None, n_realizations=None):
         """A :class:`ConvCode` (a seed from ``generator``): valid for any length and offset."""
         r = n_realizations or self.n_realizations
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        eps = self._gate_noise(r, generator)
+        gen_device = None if generator is None else generator.device
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=gen_device))
+        eps = self._gate_noise(r, generator, self.filters.device)
         return ConvCode(seed, r, None if eps is None else eps.to(self.filters.device))
 
     def _filters(self, layer: int, r: int, like: Tensor) -> Tensor:
