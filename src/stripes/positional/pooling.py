@@ -130,24 +130,27 @@ class _TimeTables:
             start = None
         elif start is None:
             start = time_start(pos, pos.shape[1], 0)
-        self.start = start
+        self.start, self.dtype = start, pos.dtype
         if start is None:
             return
         self.freqs = freqs.double()[..., 0]  # [H, K, D]
-        r = torch.arange(min(chunk, pos.shape[1]), dtype=torch.float64, device=pos.device)
-        turns = r[None, None, :, None, None] * self.freqs[:, None, None]
-        self.offset = turn_angle(turns).to(pos.dtype)  # [H, 1, C, K, D]
-        self.cos, self.sin = self.offset.cos(), self.offset.sin()
+        self.offset = None  # one position (a decoding step): the base angle alone
+        if pos.shape[1] > 1:
+            r = torch.arange(min(chunk, pos.shape[1]), dtype=torch.float64, device=pos.device)
+            turns = r[None, None, :, None, None] * self.freqs[:, None, None]
+            self.offset = turn_angle(turns).to(pos.dtype)  # [H, 1, C, K, D]
+            self.cos, self.sin = self.offset.cos(), self.offset.sin()
 
     def _base(self, first: int) -> Tensor:
         """``2π f (s + first)`` reduced, ``[H, 1, 1, K, D]``."""
-        return turn_angle((self.start + first) * self.freqs)[:, None, None].to(self.cos)
+        return turn_angle((self.start + first) * self.freqs)[:, None, None].to(self.dtype)
 
     def angles(self, first: int, n: int) -> Tensor | None:
         """``a = 2π f p`` ``[H, 1, n, K, D]`` of positions ``first … first+n`` (or None)."""
         if self.start is None:
             return None
-        return self._base(first) + self.offset[:, :, :n]
+        base = self._base(first)
+        return base if self.offset is None else base + self.offset[:, :, :n]
 
     def omega(self, first: int, n: int) -> Tensor | None:
         """``[cos a; sin a]`` ``[H, 1, n, 2K, D]`` of positions ``first … first+n`` (or None)."""
@@ -155,7 +158,7 @@ class _TimeTables:
             return None
         base = self._base(first)
         cb, sb = base.cos(), base.sin()
-        if self.offset.shape[2] == 1:  # one position (a decoding step): the base itself
+        if self.offset is None:
             return torch.cat([cb, sb], dim=-2)
         c, s, k = self.cos[:, :, :n], self.sin[:, :, :n], self.cos.shape[-2]
         out = c.new_empty(*c.shape[:3], 2 * k, c.shape[-1])
