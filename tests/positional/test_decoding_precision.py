@@ -81,6 +81,24 @@ def test_qk_pe_decoding_step_at_a_large_position_equals_the_parallel_row(case, p
         assert _relative(par[0, -1], ref[0, 0]) < TOL
 
 
+@pytest.mark.parametrize("case", sorted(QK_CASES))
+def test_explicit_time_positions_at_large_times_equal_the_default_ones(case):
+    """Times given as a tensor (one row per sequence, several chunks) take the reduced paths too."""
+    pe = _build(*QK_CASES[case])
+    if hasattr(pe, "chunk_size"):
+        pe.chunk_size = 8
+    t, start = 11, 65531
+    q, k = torch.randn(2, 3, t, H, D, generator=torch.Generator().manual_seed(1))
+    code = pe.draw_code(t, generator=torch.Generator().manual_seed(2)) if pe.stochastic else None
+    times = (start + torch.arange(t))[None].expand(3, t)
+    exact = _reference(pe, q, k, times[:1].double(), code)
+    with torch.no_grad():
+        for positions in (times, times.double(), times[:1, :, None]):
+            got = pe(q, k, positions=positions, code=code)
+            for a, b in zip(got, exact, strict=True):
+                assert _relative(a, b) < TOL
+
+
 @pytest.mark.parametrize("p", POSITIONS)
 @pytest.mark.parametrize("case", sorted(ADDITIVE_CASES))
 def test_additive_pe_decoding_step_at_a_large_position_equals_the_parallel_row(case, p):

@@ -113,7 +113,7 @@ def _contract_backward(x, cos, sin, w, gy, dense: bool) -> tuple[Tensor, Tensor,
 
 
 class _TimeTables:
-    """Times ``p_t = s + t`` shared by the batch, as a chunk base plus an offset ``r < C``:
+    """Times ``p_t = s + t`` (alike in every row), a chunk base plus an offset ``r < C``:
     ``a = 2π f (s + first) + 2π f r``, each term reduced modulo one turn in float64
     (:func:`turn_angle`), so no float32 angle exceeds 4π however large s is: a one-token step at
     s = 65535 and the parallel row agree to float32 rounding (an unreduced ``2π f s`` in float32
@@ -126,10 +126,10 @@ class _TimeTables:
     def __init__(self, pos: Tensor, freqs: Tensor, chunk: int, start: int | None = None):
         from stripes.positional.table_pool import time_start  # (imports this module)
 
-        if pos.shape[0] != 1 or pos.shape[-1] != 1:
+        if pos.shape[-1] != 1:
             start = None
         elif start is None:
-            start = time_start(pos, pos.shape[1], 0)
+            start = time_start(pos, pos.shape[1], 0)  # checks every row
         self.start, self.dtype = start, pos.dtype
         if start is None:
             return
@@ -206,6 +206,7 @@ class _SinusoidPool(torch.autograd.Function):
         g_freqs = torch.zeros_like(freqs)
         sides = ((q, w_q, phase_q, g_q), (k, w_k, phase_k, g_k))
         times = None if ctx.start is None else _TimeTables(pos, freqs, ctx.chunk, ctx.start)
+        pos = pos if times is None else pos[:1]  # equal rows: the tables have Bp = 1
         for first in range(0, q.shape[1], ctx.chunk):
             sl = slice(first, min(first + ctx.chunk, q.shape[1]))
             if times is None:

@@ -114,7 +114,8 @@ class ConvCode:
 
     The noise of padded position ``u`` is a deterministic function of ``(seed, u)``, so the
     parallel forward and step-by-step decoding read the same samples; ``cache`` keeps the few
-    blocks in use (``clear()`` frees them).
+    blocks in use (``clear()`` frees them). Blocks are drawn on the device of the inputs, with
+    its generator (:func:`noise_generator`): one seed gives other samples on CUDA than on the CPU.
     """
 
     seed: int
