@@ -78,3 +78,15 @@ def chorale_cache(tmp_path_factory):
     root = tmp_path_factory.mktemp("cache")
     prepare_chorales(root / "chorales", limit=24, workers=1, tokens=True)
     return root
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` run only where CUDA exists; elsewhere they are skipped with a reason."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA (torch.cuda.is_available() is False)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

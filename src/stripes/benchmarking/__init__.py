@@ -9,6 +9,7 @@ from stripes.benchmarking.common import (
     measure_matmul_peak,
     peak_memory,
     run_isolated,
+    synchronize,
     time_call,
     write_results,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "peak_memory",
     "run_attention_benchmark",
     "run_isolated",
+    "synchronize",
     "time_call",
     "write_results",
 ]

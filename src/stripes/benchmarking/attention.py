@@ -52,15 +52,15 @@ def forward_flops(method: str, t: int) -> float:
     return B * H * t * 4 * m * (e + 1)  # non-causal and recurrent: state product + readout
 
 
-def _inputs(t: int, grad: bool):
-    g = torch.Generator().manual_seed(0)
-    q = torch.rand(B, t, H, D, generator=g).requires_grad_(grad)
-    k = torch.rand(B, t, H, D, generator=g).requires_grad_(grad)
-    v = torch.randn(B, t, H, D, generator=g).requires_grad_(grad)
+def _inputs(t: int, grad: bool, device: str = "cpu"):
+    g = torch.Generator().manual_seed(0)  # drawn on the CPU: the same inputs on every device
+    q = torch.rand(B, t, H, D, generator=g).to(device).requires_grad_(grad)
+    k = torch.rand(B, t, H, D, generator=g).to(device).requires_grad_(grad)
+    v = torch.randn(B, t, H, D, generator=g).to(device).requires_grad_(grad)
     return q, k, v
 
 
-def _make_call(method: str, t: int, mode: str):
+def _make_call(method: str, t: int, mode: str, device: str = "cpu"):
     """A zero-argument callable that runs one forward (or forward+backward) of ``method``."""
     from stripes.attention import (
         linear_attention,
@@ -69,7 +69,7 @@ def _make_call(method: str, t: int, mode: str):
     )
 
     grad = mode == "fwdbwd"
-    q, k, v = _inputs(t, grad)
+    q, k, v = _inputs(t, grad, device)
     if method == "sdpa":
         qt, kt, vt = (
             x.detach().transpose(1, 2).contiguous().requires_grad_(grad) for x in (q, k, v)
@@ -99,13 +99,14 @@ def _make_call(method: str, t: int, mode: str):
     return lambda: op().sum().backward()
 
 
-def measure_point(method: str, t: int, mode: str, repeats: int = 3) -> dict:
+def measure_point(method: str, t: int, mode: str, repeats: int = 3, device: str = "cpu") -> dict:
     """Peak memory of a cold call, then the median time with freed memory kept mapped.
 
     A point whose cold call took over 2 s is timed once more (no warm-up beyond the cold call):
-    repeating multi-second quadratic points adds minutes and no information.
+    repeating multi-second quadratic points adds minutes and no information. On CUDA, timings
+    are synchronized and memory is the allocator's peak (:mod:`stripes.benchmarking.common`).
     """
-    measured = measure_call(_make_call(method, t, mode), repeats)
+    measured = measure_call(_make_call(method, t, mode, device), repeats, device=device)
     seconds, mem = measured["seconds"], measured["peak_bytes"]
     flops = forward_flops(method, t) * (3 if mode == "fwdbwd" else 1)
     return {
@@ -269,8 +270,9 @@ def _main(argv: list[str]) -> None:
     ap.add_argument("method", choices=METHODS)
     ap.add_argument("T", type=int)
     ap.add_argument("mode", choices=("fwd", "fwdbwd"))
+    ap.add_argument("--device", default="cpu", help="where to run the point (default: cpu)")
     args = ap.parse_args(argv)
-    print(json.dumps(measure_point(args.method, args.T, args.mode)))
+    print(json.dumps(measure_point(args.method, args.T, args.mode, device=args.device)))
 
 
 if __name__ == "__main__":

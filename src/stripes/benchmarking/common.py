@@ -4,6 +4,11 @@ Results carry their context (machine, versions, commit) and the matmul peak meas
 run, so every speed can be read as a fraction of what the machine can do. Each point runs in a
 fresh subprocess (:func:`run_isolated`): memory is measured cleanly and an out-of-memory point
 cannot take the series down.
+
+Devices: every timing and memory helper takes ``device`` (default: the CPU). On CUDA, kernels run
+asynchronously, so a timer read after a launch would time the launch: the helpers synchronize
+before starting and after each call, and peak memory is the allocator's
+``torch.cuda.max_memory_allocated`` (the process's resident memory knows nothing of the GPU).
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from pathlib import Path
 import torch
 
 
-def machine_header() -> dict:
-    """Machine, versions and commit: the header of every results file."""
+def machine_header(device: str | torch.device | None = None) -> dict:
+    """Machine, versions and commit: the header of every results file (with the GPU's name and
+    the CUDA version when ``device`` is a CUDA device)."""
     import numpy
 
-    return {
+    header = {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
@@ -36,6 +42,20 @@ def machine_header() -> dict:
         "numpy": numpy.__version__,
         "commit": _git_commit(),
     }
+    if _device(device).type == "cuda":
+        header.update(device=torch.cuda.get_device_name(_device(device)), cuda=torch.version.cuda)
+    return header
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    return torch.device("cpu" if device is None else device)
+
+
+def synchronize(device: str | torch.device | None = None) -> None:
+    """Wait until the work queued on ``device`` is done (CUDA); nothing to wait for on the CPU."""
+    d = _device(device)
+    if d.type == "cuda":
+        torch.cuda.synchronize(d)
 
 
 def _cpu_model() -> str:
@@ -80,26 +100,33 @@ def keep_freed_memory_mapped() -> bool:
     return bool(libc.mallopt(m_mmap_threshold, big)) and bool(libc.mallopt(m_trim_threshold, big))
 
 
-def measure_matmul_peak(n: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of an ``n×n`` float32 matmul on this machine now (best of ``repeats``)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    out = torch.empty(n, n)
+def measure_matmul_peak(n: int = 2048, repeats: int = 5,
+                        device: str | torch.device | None = None) -> float:
+    """GFLOP/s of an ``n×n`` float32 matmul on ``device`` now (best of ``repeats``)."""
+    d = _device(device)
+    a, b = torch.randn(n, n, device=d), torch.randn(n, n, device=d)
+    out = torch.empty(n, n, device=d)
     torch.mm(a, b, out=out)
-    best = min(_seconds(lambda: torch.mm(a, b, out=out)) for _ in range(repeats))
+    best = min(_seconds(lambda: torch.mm(a, b, out=out), d) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
 
 
-def _seconds(fn: Callable[[], object]) -> float:
+def _seconds(fn: Callable[[], object], device: str | torch.device | None = None) -> float:
+    """Wall time of ``fn()``, from an idle ``device`` until its queued work is done."""
+    synchronize(device)
     t0 = time.perf_counter()
     fn()
+    synchronize(device)
     return time.perf_counter() - t0
 
 
-def time_call(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` in seconds, after ``warmup`` untimed calls."""
+def time_call(fn: Callable[[], object], repeats: int = 3, warmup: int = 1,
+              device: str | torch.device | None = None) -> float:
+    """Median wall time of ``fn()`` in seconds, after ``warmup`` untimed calls (synchronized
+    on ``device``)."""
     for _ in range(warmup):
         fn()
-    times = sorted(_seconds(fn) for _ in range(repeats))
+    times = sorted(_seconds(fn, device) for _ in range(repeats))
     return times[len(times) // 2]
 
 
@@ -110,12 +137,21 @@ def _rss_bytes(field: str) -> int:
     return 0
 
 
-def peak_memory(fn: Callable[[], object]) -> int:
-    """Peak resident memory added by ``fn()`` in bytes (Linux ``VmHWM``, reset first).
+def peak_memory(fn: Callable[[], object], device: str | torch.device | None = None) -> int:
+    """Peak memory added by ``fn()`` in bytes: on the CPU the resident memory (Linux ``VmHWM``,
+    reset first), on CUDA the allocator's peak above what was allocated before the call.
 
     Call it on a fresh process for a clean number (memory kept mapped by an earlier call is not
-    counted again). Returns 0 where ``/proc`` is unavailable.
+    counted again). Returns 0 on the CPU where ``/proc`` is unavailable.
     """
+    d = _device(device)
+    if d.type == "cuda":
+        synchronize(d)
+        torch.cuda.reset_peak_memory_stats(d)
+        base = torch.cuda.memory_allocated(d)
+        fn()
+        synchronize(d)
+        return max(0, torch.cuda.max_memory_allocated(d) - base)
     try:
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     except OSError:
@@ -126,22 +162,23 @@ def peak_memory(fn: Callable[[], object]) -> int:
 
 
 def measure_call(fn: Callable[[], object], repeats: int = 3, slow_s: float = 5.0,
-                 warmup: int = 2) -> dict:
+                 warmup: int = 2, device: str | torch.device | None = None) -> dict:
     """Peak memory of a cold call (run this on a fresh process), then the median time of
     ``repeats`` calls after ``warmup`` calls, with freed memory kept mapped.
 
     The warm-up must stay: the cold run's memory was returned to the system, and first touches of
     fresh pages cost ~0.5 s/GiB (docs/performance.md); the heap settles in two calls (at T = 32768
     the second call often still page-faults and runs markedly slower, which once passed for
-    super-linear growth). A call whose cold run took over ``slow_s`` seconds is timed once, after
-    one warm-up: repeating multi-second points adds minutes and no information.
-    Returns ``seconds``, ``peak_bytes`` and ``timed_once``.
-    """
+    super-linear growth). A call whose cold run took over ``slow_s`` seconds is timed
+    once, after one warm-up: repeating multi-second points adds minutes and no information.
+    Returns ``seconds``, ``peak_bytes`` and ``timed_once``; ``device``: where ``fn`` runs (the
+    module docstring).    """
     t0 = time.perf_counter()
-    mem = peak_memory(fn)
+    mem = peak_memory(fn, device)
     slow = time.perf_counter() - t0 > slow_s
     keep_freed_memory_mapped()
-    seconds = time_call(fn, repeats=1 if slow else repeats, warmup=1 if slow else warmup)
+    seconds = time_call(fn, repeats=1 if slow else repeats, warmup=1 if slow else warmup,
+                        device=device)
     return {"seconds": seconds, "peak_bytes": mem, "timed_once": slow}
 
 

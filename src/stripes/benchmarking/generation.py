@@ -29,6 +29,7 @@ from stripes.benchmarking.common import (
     markdown_table,
     measure_matmul_peak,
     run_isolated,
+    synchronize,
     write_results,
 )
 
@@ -49,8 +50,9 @@ def methods() -> list[str]:
     return [f"linear:{k}" for k in kinds] + soft
 
 
-def measure_method(method: str, length: int) -> dict:
-    """Decode ``length`` tokens one by one; per-position mean step times in milliseconds."""
+def measure_method(method: str, length: int, device: str = "cpu") -> dict:
+    """Decode ``length`` tokens one by one on ``device``; per-position mean step times in
+    milliseconds."""
     from stripes.models import ModelConfig, StripesTransformer
 
     # One thread: a decoding step is a chain of tiny ops, where a second thread only adds
@@ -69,8 +71,9 @@ def measure_method(method: str, length: int) -> dict:
         max_len=length + 1,
     )
     torch.manual_seed(0)
-    model = StripesTransformer(cfg).eval()
+    model = StripesTransformer(cfg).eval().to(device)
     ids = torch.randint(0, VOCAB, (1, length), generator=torch.Generator().manual_seed(0))
+    ids = ids.to(device)
     keep_freed_memory_mapped()
     runs = [_decode_times(model, ids, length) for _ in range(REPEATS)]
     per_pos = {
@@ -83,7 +86,9 @@ def measure_method(method: str, length: int) -> dict:
 
 
 def _decode_times(model, ids, length: int) -> list[float]:
-    """Seconds of each decoding step 1 … length−1 (after a throwaway warm-up decode)."""
+    """Seconds of each decoding step 1 … length−1 (after a throwaway warm-up decode), each
+    synchronized on the model's device (CUDA steps are queued, not finished, at return)."""
+    device = ids.device
     times = []
     with torch.inference_mode():
         code = model.draw_pe_code(length, None, torch.Generator().manual_seed(1))
@@ -93,8 +98,10 @@ def _decode_times(model, ids, length: int) -> list[float]:
             _, warm = model(ids[:, t : t + 1], state=warm, output_state=True)
         del warm
         for t in range(1, length):
+            synchronize(device)
             t0 = time.perf_counter()
             _, state = model(ids[:, t : t + 1], state=state, output_state=True)
+            synchronize(device)
             times.append(time.perf_counter() - t0)
     return times
 
@@ -171,5 +178,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="measure one decoding method (used internally)")
     ap.add_argument("method")
     ap.add_argument("length", type=int)
+    ap.add_argument("--device", default="cpu", help="where to decode (default: cpu)")
     a = ap.parse_args(sys.argv[1:])
-    print(json.dumps(measure_method(a.method, a.length)))
+    print(json.dumps(measure_method(a.method, a.length, a.device)))

@@ -22,6 +22,22 @@ from stripes.models.config import ModelConfig
 from stripes.positional import AdditivePE, PositionalConfig, QKTransformPE
 
 
+def check_finite(name: str, tensor: Tensor | None) -> None:
+    """Raise a ``ValueError`` naming ``tensor`` and its first NaN/Inf entry, if it has one.
+
+    Floating tensors only (token ids cannot hold NaN); one host sync per call; skipped on the
+    meta device, whose tensors hold no values.
+    """
+    if tensor is None or not tensor.is_floating_point() or tensor.device.type == "meta":
+        return
+    finite = torch.isfinite(tensor)
+    if bool(finite.all()):
+        return
+    first = tuple((~finite).nonzero()[0].tolist())
+    raise ValueError(f"{name} {list(tensor.shape)} holds NaN or Inf ({int((~finite).sum())} "
+                     f"entries, the first at index {first}): clean the input before the model")
+
+
 class MLP(nn.Module):
     """``[B, T, d_model] -> [B, T, d_model]``: Linear, GELU, Linear."""
 
@@ -126,7 +142,13 @@ class StripesTransformer(nn.Module):
 
         Returns:
             ``(logits [B, T, output_dim], state or None)``.
+
+        Raises:
+            ValueError: ``x`` or ``positions`` holds NaN or Inf (chunked attention would spread
+                one bad step over its whole chunk, earlier steps included, without a word).
         """
+        check_finite("x", x)
+        check_finite("positions", positions)
         t = x.shape[1]
         offset = 0 if state is None else state["offset"]
         if code is None and state is not None:

@@ -40,6 +40,15 @@ def _times(x: Tensor, positions: Tensor | None, offset: int) -> Tensor:
     return positions
 
 
+def _value_range(idx: Tensor, dim: int | None = None):
+    """``(min, max)`` of integer ``idx`` (overall, or along ``dim`` as lists) in one host sync;
+    ``(None, None)`` on the meta device, whose tensors hold no values to check."""
+    if idx.device.type == "meta":
+        return None, None
+    lo, hi = torch.stack(idx.aminmax() if dim is None else idx.aminmax(dim=dim)).tolist()
+    return lo, hi
+
+
 @register("none")
 class NoPE(AdditivePE):
     """No positional encoding: the identity (causal masking alone carries order)."""
@@ -66,15 +75,23 @@ class SinusoidalAPE(AdditivePE):
     def __init__(self, d_model: int, max_len: int | None = None, base: float = 10000.0):
         super().__init__()
         self.d_model, self.base, self.max_len = d_model, base, max_len or 0
-        self._cache: Tensor | None = None
+        self._cache: Tensor | None = None  # for times offset + arange(T), on x's device and dtype
 
     def forward(self, x: Tensor, positions: Tensor | None = None, offset: int = 0) -> Tensor:
         if positions is not None and positions.is_floating_point():
             e = sinusoid_embedding(_times(x, positions, offset), self.d_model, self.base)
             return x + e.to(x.dtype)
-        need = offset + x.shape[1] if positions is None else int(positions.max()) + 1
-        if self._cache is None or self._cache.shape[0] < need or self._cache.dtype != x.dtype:
-            n = max(need, self.max_len, 0 if self._cache is None else 2 * self._cache.shape[0])
+        # explicit integer positions size the table with one host sync (evaluating them
+        # directly would need float64 sinusoids to match the table at large positions)
+        if positions is None:
+            need = offset + x.shape[1]
+        else:
+            hi = _value_range(positions)[1]
+            need = 1 if hi is None else hi + 1
+        cache = self._cache
+        if cache is None or cache.shape[0] < need or (cache.device, cache.dtype) != (
+                x.device, x.dtype):
+            n = max(need, self.max_len, 0 if cache is None else 2 * cache.shape[0])
             t = torch.arange(n, dtype=torch.float64, device=x.device)
             self._cache = sinusoid_embedding(t, self.d_model, self.base).to(x.dtype)
         if positions is None:
@@ -98,11 +115,16 @@ class LearnedAPE(AdditivePE):
         nn.init.normal_(self.table.weight, std=0.02)
 
     def forward(self, x: Tensor, positions: Tensor | None = None, offset: int = 0) -> Tensor:
-        idx = _times(x, positions, offset).long()
-        if int(idx.min()) < 0 or int(idx.max()) >= self.max_len:
+        if positions is None:  # the range is known without looking at a tensor
+            lo, hi = offset, offset + x.shape[1] - 1
+            idx = torch.arange(offset, hi + 1, device=x.device)[None]
+        else:
+            idx = _times(x, positions, offset).long()
+            lo, hi = _value_range(idx)
+        if lo is not None and (lo < 0 or hi >= self.max_len):
             raise ValueError(
                 f"learned APE has a table of {self.max_len} positions (0..{self.max_len - 1}); "
-                f"got positions {int(idx.min())}..{int(idx.max())}: use a longer max_len or a "
+                f"got positions {lo}..{hi}: use a longer max_len or a "
                 "PE that extrapolates (sinusoidal, RoPE, SPE, F-StrIPE)"
             )
         return x + self.table(idx).to(x.dtype)
@@ -170,11 +192,11 @@ class StructureAPE(AdditivePE):
         """``Σ_l E_l[labels[..., l]]`` ``[B, T, d_model]`` in one gather-and-sum (an embedding
         bag over the concatenated tables: no per-level ``[B, T, d_model]`` temporaries)."""
         idx = labels.long()
-        lo, hi = idx.flatten(0, -2).aminmax(dim=0)
-        for lvl, size in enumerate(self.vocab_sizes):
-            if int(lo[lvl]) < 0 or int(hi[lvl]) >= size:
+        lo, hi = _value_range(idx.flatten(0, -2), dim=0)
+        for lvl, size in enumerate(self.vocab_sizes if lo is not None else ()):
+            if lo[lvl] < 0 or hi[lvl] >= size:
                 raise ValueError(f"level {lvl} labels must lie in 0..{size - 1} (vocab_sizes"
-                                 f"[{lvl}]={size}); got {int(lo[lvl])}..{int(hi[lvl])}")
+                                 f"[{lvl}]={size}); got {lo[lvl]}..{hi[lvl]}")
         starts = torch.tensor([0, *self.vocab_sizes[:-1]], device=idx.device).cumsum(0)
         weight = torch.cat([t.weight for t in self.tables])
         bags = F.embedding_bag((idx + starts).reshape(-1, self.levels), weight, mode="sum")

@@ -36,7 +36,8 @@ from torch.utils.checkpoint import checkpoint
 
 from stripes.positional.base import register
 from stripes.positional.ops.conv_band import BandedConvPool, ConvPlan, NoiseBlocks, pool_codes
-from stripes.positional.ops.spe_noise import ConvCode, counter_seed, draw_noise
+from stripes.positional.ops.spe_noise import ConvCode, counter_seed, draw_noise, noise_generator
+from stripes.positional.ops.table_pool import time_start
 from stripes.positional.spe import SPE
 
 CONV_METHODS = ("direct", "fft")
@@ -88,8 +89,9 @@ class ConvSPE(SPE):
     def draw_code(self, length=None, positions=None, generator=None, n_realizations=None):
         """A :class:`ConvCode` (a seed from ``generator``): valid for any length and offset."""
         r = n_realizations or self.n_realizations
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        eps = self._gate_noise(r, generator)
+        gen_device = None if generator is None else generator.device
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=gen_device))
+        eps = self._gate_noise(r, generator, self.filters.device)
         return ConvCode(seed, r, None if eps is None else eps.to(self.filters.device))
 
     def _filters(self, layer: int, r: int, like: Tensor) -> Tensor:
@@ -112,12 +114,8 @@ class ConvSPE(SPE):
 
     def _start(self, positions: Tensor | None, offset: int, q: Tensor) -> int:
         """First position of a run of consecutive integer positions (convSPE's grid)."""
-        if positions is None:
-            return offset
-        p = positions.reshape(-1, positions.shape[1]) if positions.dim() == 3 else positions
-        start = int(p[0, 0])
-        expected = torch.arange(start, start + q.shape[1], device=p.device, dtype=p.dtype)
-        if start < 0 or not bool((p == expected).all()):
+        start = time_start(positions, q.shape[1], offset)  # one host sync for explicit ones
+        if start is None or start < 0:
             raise ValueError("convSPE needs consecutive non-negative integer positions "
                              "(use SineSPE/FStrIPE for structure positions)")
         return start
@@ -163,9 +161,9 @@ class ConvSPE(SPE):
     def _noise_2d(self, code: ConvCode, head: int, like: Tensor) -> Tensor:
         """Padded noise field ``[R, D, rows+P1−1, cols+P2−1]`` of one head."""
         (rows, cols), (p1, p2) = self.grid, self.kernel_size
-        gen = torch.Generator().manual_seed(counter_seed(code.seed, 2**40 + head))
+        gen = noise_generator(counter_seed(code.seed, 2**40 + head), like.device)
         shape = (code.n_realizations, self.head_dim, rows + p1 - 1, cols + p2 - 1)
-        return draw_noise(self.noise, shape, gen).to(like)
+        return draw_noise(self.noise, shape, gen, like.device).to(like)
 
     def _bars_2d(self, code: ConvCode, filters: Tensor, head: int, like: Tensor) -> Tensor:
         """``[2, R, D, rows, cols]`` codes of one head (direct ``conv2d`` or FFT)."""
@@ -232,7 +230,7 @@ class ConvSPE(SPE):
         pq = positions_q.reshape(*positions_q.shape[:2], -1).long()
         pk = positions_k.reshape(*positions_k.shape[:2], -1).long()
         lag = pq[:, :, None, :] - pk[:, None, :, :]  # [Bp, T, S, ndim]
-        inside = ((lag.abs() < torch.tensor(ks)).all(-1))
+        inside = ((lag.abs() < torch.tensor(ks, device=lag.device)).all(-1))
         idx = [(lag[..., i] + pad[i]).clamp(0, 2 * pad[i]) for i in range(self.ndim)]
         kern = corr[(slice(None), slice(None), *idx)]  # [H, D, Bp, T, S]
         kern = (kern * inside).permute(2, 0, 1, 3, 4)

@@ -71,7 +71,7 @@ def context_kernel(pe: nn.Module, positions_q: Tensor, positions_k: Tensor | Non
         return rope_context_terms(pe, positions_q, positions_k)
     if isinstance(pe, AdditivePE):
         zeros = torch.zeros(positions_q.shape[0], positions_q.shape[1], d_model,
-                            dtype=torch.float64)
+                            dtype=torch.float64, device=positions_q.device)
         eq = pe.double()(zeros, positions_q)
         ek = eq if positions_k is None else pe.double()(zeros[:, : positions_k.shape[1]],
                                                         positions_k)
@@ -83,7 +83,7 @@ def induced_logits(pe: nn.Module, q: Tensor, k: Tensor, positions: Tensor | None
                    code=None, layer: int = 0) -> Tensor:
     """Exact logits ``[B, H, T, S]`` rebuilt from the kernel view (module docstring)."""
     t = q.shape[1]
-    pos = positions if positions is not None else torch.arange(t)[None]
+    pos = positions if positions is not None else torch.arange(t, device=q.device)[None]
     if isinstance(pe, _RotaryBase):
         pooled = pe.output_dim(pe.head_dim) != pe.head_dim
         logits = rope_logits(q, k, rope_context_terms(pe, pos, length=t), pooled)
@@ -101,7 +101,7 @@ def induced_logits(pe: nn.Module, q: Tensor, k: Tensor, positions: Tensor | None
 def expected_logits(pe: nn.Module, q: Tensor, k: Tensor, positions: Tensor | None = None,
                     layer: int = 0) -> Tensor:
     """Unpooled content × context logits ``Σ_d q_md k_nd G_d / √D_eff`` ``[B, H, T, S]``."""
-    pos = positions if positions is not None else torch.arange(q.shape[1])[None]
+    pos = positions if positions is not None else torch.arange(q.shape[1], device=q.device)[None]
     if isinstance(pe, _RotaryBase):
         return induced_logits(pe, q, k, pos)
     kern = context_kernel(pe, pos, None, layer)  # [Bp, H, D, T, S]

@@ -71,14 +71,18 @@ class _RotaryBase(QKTransformPE):
             self.omega = nn.Parameter(omega.float())
         else:
             self.register_buffer("omega", omega, persistent=False)
+        # not a buffer: a complex table would not follow .to(dtype); keyed on (device, dtype)
         self._cache: Tensor | None = None
-        self._cache_dtype: torch.dtype | None = None
+        self._cache_key: tuple | None = None
 
     def angles(self, positions: Tensor | None, length: int, offset: int = 0) -> Tensor:
-        """``θ = ωᵀp`` ``[Bp, T, Hf, D/2]`` (float32 at least)."""
+        """``θ = ωᵀp`` ``[Bp, T, Hf, D/2]`` (float32 at least), reduced modulo one turn in
+        float64: at p ~ 10⁴ an unreduced float32 angle is off by ~10⁻³ rad, so a one-token
+        step would drift from the parallel row (:func:`turn_angle`; gradients flow to ω)."""
         acc = torch.promote_types(self.omega.dtype, torch.float32)
-        pos = position_vectors(positions, length, offset, self.omega.device, acc)
-        return torch.einsum("btl,hil->bthi", pos, self.omega.to(acc))
+        pos = position_vectors(positions, length, offset, self.omega.device, torch.float64)
+        turns = torch.einsum("btl,hil->bthi", pos, self.omega.double()) / (2 * math.pi)
+        return turn_angle(turns).to(acc)
 
     def _table(self, positions: Tensor | None, length: int, offset: int, dtype) -> Tensor:
         """The per-position table of :meth:`_encode` ``[Bp, T, Hf, …]`` (``dtype``: the real
@@ -90,12 +94,13 @@ class _RotaryBase(QKTransformPE):
         if self.variant == "C" or self.position_dim != 1 or vector or not integral:
             return self._encode(self._phase(self.angles(positions, length, offset), dtype))
         need = offset + length if positions is None else int(positions.max()) + 1
-        if self._cache is None or self._cache.shape[0] < need or self._cache_dtype != dtype:
+        key = (self.omega.device, dtype)  # a CPU table must not serve after .to(device)
+        if self._cache is None or self._cache.shape[0] < need or self._cache_key != key:
             n = max(need, self.max_len, 0 if self._cache is None else 2 * self._cache.shape[0])
             t = torch.arange(n, dtype=torch.float64, device=self.omega.device)
             ang = t[:, None, None] * self.omega[None, :, :, 0].double()  # [N, Hf, D/2]
             self._cache = self._encode(self._phase(ang, dtype))
-            self._cache_dtype = dtype
+            self._cache_key = key
         if positions is None:
             return self._cache[offset : offset + length][None]
         return self._cache[positions.long()]
@@ -103,13 +108,14 @@ class _RotaryBase(QKTransformPE):
     def _learned_times(self, length: int, offset: int, dtype, c: int = 256) -> Tensor:
         """``e^{iθ}`` ``[1, T, Hf, D/2]`` (complex) for times ``offset + t`` and learned ω, without
         ``T·H·D/2`` sinusoids: ``e^{iω(s+gC+r)} = e^{iω(s+gC)} e^{iωr}``, two small tables and one
-        complex product (autograd flows to ω through both). Bases in float64, reduced mod 2π."""
+        complex product (autograd flows to ω through both). Angles in float64, reduced mod 2π."""
         omega = self.omega[..., 0]  # [Hf, D/2]
         g = -(-length // c)
         turns = (offset + c * torch.arange(g, dtype=torch.float64, device=omega.device))[
             :, None, None] * omega.double() / (2 * math.pi)
         base = torch.polar(torch.ones_like(turns), turn_angle(turns))
-        r = torch.arange(c, dtype=omega.dtype, device=omega.device)[:, None, None] * omega
+        r = torch.arange(c, dtype=torch.float64, device=omega.device)[:, None, None]
+        r = turn_angle(r * omega.double() / (2 * math.pi)).to(omega.dtype)  # float32 ω·r: 1e-5
         step = torch.polar(torch.ones_like(r), r)
         e = (base.to(step.dtype)[:, None] * step[None]).flatten(0, 1)[:length][None]
         return e.to(COMPLEX[dtype])

@@ -74,10 +74,14 @@ class SPE(QKTransformPE):
             code = self.frozen_code
         return code if code is not None else self.draw_code(length, positions)
 
-    def _gate_noise(self, r: int, generator: torch.Generator | None) -> Tensor | None:
+    def _gate_noise(
+        self, r: int, generator: torch.Generator | None, device: torch.device | None = None
+    ) -> Tensor | None:
+        """``ε [H, D, R]`` on the generator's device, else on ``device`` (None when not gated)."""
         if not self.gated:
             return None
-        return torch.randn(self.n_heads, self.head_dim, r, generator=generator)
+        device = generator.device if generator is not None else device
+        return torch.randn(self.n_heads, self.head_dim, r, generator=generator, device=device)
 
     def _gate_term(self, x: Tensor, code, layer: int) -> Tensor:
         """``Σ_d x_d √δ_d ε_d / (DR)^{1/4}`` ``[B, T, H, R]``: the gate's share of Eq. 16-17."""
@@ -146,9 +150,10 @@ class SineSPE(SPE):
     def draw_code(self, length=None, positions=None, generator=None, n_realizations=None):
         """A :class:`SineCode`: position-free, so it serves any length and every decoding step."""
         r = n_realizations or self.n_realizations
-        z = draw_noise(self.noise, (self.n_heads, self.head_dim, 2 * self.n_sines, r), generator)
-        dev = self.phases.device
-        eps = self._gate_noise(r, generator)
+        dev = self.phases.device  # drawn there unless a generator (on its own device) is given
+        shape = (self.n_heads, self.head_dim, 2 * self.n_sines, r)
+        z = draw_noise(self.noise, shape, generator, dev)
+        eps = self._gate_noise(r, generator, dev)
         return SineCode(z.to(dev), None if eps is None else eps.to(dev))
 
     def weights(self, code: SineCode, layer: int = 0, like: Tensor | None = None):
@@ -176,7 +181,8 @@ class SineSPE(SPE):
         pos = position_vectors(positions, q.shape[1], offset, q.device, acc)
         prepared = self._prepared(code, layer, q.new_empty((), dtype=acc), q.shape[1])
         qh, kh = pool_prepared(pos, prepared, q.to(acc), k.to(acc), dense=True,
-                               chunk_tokens=self.pool_rows)
+                               chunk_tokens=self.pool_rows,
+                               start=offset if positions is None else None)
         if self.gated:
             qh, kh = qh + self._gate_term(q.to(acc), code, layer), kh + self._gate_term(
                 k.to(acc), code, layer)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from stripes.positional.ops.spe_noise import ConvCode, counter_seed, draw_noise
+from stripes.positional.ops.spe_noise import ConvCode, counter_seed, draw_noise, noise_generator
 
 # Full chunks are filtered G at a time, one head at a time: each bmm then has G·R columns (R
 # alone is too narrow to run near the matmul peak) and the head's codes stay in cache.
@@ -29,8 +29,10 @@ class NoiseBlocks:
         self.shape = (channels, block, code.n_realizations)
 
     def draw(self, index: int) -> Tensor:
-        gen = torch.Generator().manual_seed(counter_seed(self.code.seed, index))
-        return draw_noise(self.kind, self.shape, gen)  # float32
+        """Block ``index``, float32, drawn on the device of ``like`` (no host copies)."""
+        device = self.like.device
+        gen = noise_generator(counter_seed(self.code.seed, index), device)
+        return draw_noise(self.kind, self.shape, gen, device)
 
     def __call__(self, index: int) -> Tensor:
         key = (index, *self.key)

@@ -113,30 +113,52 @@ def _contract_backward(x, cos, sin, w, gy, dense: bool) -> tuple[Tensor, Tensor,
 
 
 class _TimeTables:
-    """Forward-only shortcut for times ``p_t = s + t`` shared by the batch: the cos/sin tables of
-    a chunk are those of offsets ``r < C`` (computed once) rotated by the chunk's base angle
-    (angle addition: four products instead of two transcendental calls per element). The
-    backward recomputes the sinusoids directly."""
+    """Times ``p_t = s + t`` (alike in every row), a chunk base plus an offset ``r < C``:
+    ``a = 2π f (s + first) + 2π f r``, each term reduced modulo one turn in float64
+    (:func:`turn_angle`), so no float32 angle exceeds 4π however large s is: a one-token step at
+    s = 65535 and the parallel row agree to float32 rounding (an unreduced ``2π f s`` in float32
+    would be off by ~1e-3 rad). The forward rotates the cos/sin table of the offsets (computed
+    once) by each chunk's base angle (angle addition: four products instead of two
+    transcendental calls per element); the backward reads the angles. ``start``: the first time
+    when the caller knows it (no look at ``pos``, so no host sync); ``self.start`` is None when
+    the positions are not such times (every sinusoid is then evaluated directly)."""
 
-    def __init__(self, pos: Tensor, freqs: Tensor, chunk: int):
+    def __init__(self, pos: Tensor, freqs: Tensor, chunk: int, start: int | None = None):
         from stripes.positional.ops.table_pool import time_start  # (imports this module)
-
-        t = pos.shape[1]
-        self.start = time_start(pos, t, 0) if pos.shape[0] == 1 and pos.shape[-1] == 1 else None
-        if self.start is None or t <= chunk:
-            self.start = None
+        if pos.shape[-1] != 1:
+            start = None
+        elif start is None:
+            start = time_start(pos, pos.shape[1], 0)  # checks every row
+        self.start, self.dtype = start, pos.dtype
+        if start is None:
             return
-        self.freqs = freqs
-        a = sinusoid_angles(torch.arange(chunk, dtype=pos.dtype)[None, :, None], freqs)
-        self.cos, self.sin = a.cos(), a.sin()  # [H, 1, C, K, D]
+        self.freqs = freqs.double()[..., 0]  # [H, K, D]
+        self.offset = None  # one position (a decoding step): the base angle alone
+        if pos.shape[1] > 1:
+            r = torch.arange(min(chunk, pos.shape[1]), dtype=torch.float64, device=pos.device)
+            turns = r[None, None, :, None, None] * self.freqs[:, None, None]
+            self.offset = turn_angle(turns).to(pos.dtype)  # [H, 1, C, K, D]
+            self.cos, self.sin = self.offset.cos(), self.offset.sin()
+
+    def _base(self, first: int) -> Tensor:
+        """``2π f (s + first)`` reduced, ``[H, 1, 1, K, D]``."""
+        return turn_angle((self.start + first) * self.freqs)[:, None, None].to(self.dtype)
+
+    def angles(self, first: int, n: int) -> Tensor | None:
+        """``a = 2π f p`` ``[H, 1, n, K, D]`` of positions ``first … first+n`` (or None)."""
+        if self.start is None:
+            return None
+        base = self._base(first)
+        return base if self.offset is None else base + self.offset[:, :, :n]
 
     def omega(self, first: int, n: int) -> Tensor | None:
         """``[cos a; sin a]`` ``[H, 1, n, 2K, D]`` of positions ``first … first+n`` (or None)."""
         if self.start is None:
             return None
-        base = turn_angle((self.start + first) * self.freqs.double())  # [H, K, D, 1]
-        base = base[:, None, None, :, :, 0].to(self.cos)
+        base = self._base(first)
         cb, sb = base.cos(), base.sin()
+        if self.offset is None:
+            return torch.cat([cb, sb], dim=-2)
         c, s, k = self.cos[:, :, :n], self.sin[:, :, :n], self.cos.shape[-2]
         out = c.new_empty(*c.shape[:3], 2 * k, c.shape[-1])
         torch.mul(c, cb, out=out[:, :, :, :k]).addcmul_(s, sb, value=-1)
@@ -148,7 +170,7 @@ class _SinusoidPool(torch.autograd.Function):
     """Chunked forward, chunked recomputing backward, internal layouts (module docstring)."""
 
     @staticmethod
-    def forward(ctx, pos, freqs, q, k, w_q, w_k, phase_q, phase_k, dense, chunk):
+    def forward(ctx, pos, freqs, q, k, w_q, w_k, phase_q, phase_k, dense, chunk, start):
         ctx.save_for_backward(pos, freqs, q, k, w_q, w_k, phase_q, phase_k)
         ctx.dense, ctx.chunk = dense, chunk
         t, kk = q.shape[1], freqs.shape[1]
@@ -156,12 +178,16 @@ class _SinusoidPool(torch.autograd.Function):
                 k.new_empty(*k.shape[:3], w_k.shape[-1 if dense else -2]))
         sides = [(x, w, None if dense else _rotation(w, phase), phase, y) for x, w, phase, y in
                  ((q, w_q, phase_q, outs[0]), (k, w_k, phase_k, outs[1]))]
-        times = _TimeTables(pos, freqs, chunk)
-        for start in range(0, t, chunk):
-            sl = slice(start, min(start + chunk, t))
-            omega = times.omega(start, sl.stop - start)  # shared by both sides
+        times = _TimeTables(pos, freqs, chunk, start)
+        ctx.start = times.start
+        for first in range(0, t, chunk):
+            sl = slice(first, min(first + chunk, t))
+            omega = times.omega(first, sl.stop - first)  # shared by both sides
             phased = dense and (phase_q is not None or phase_k is not None)
-            a = sinusoid_angles(pos[:, sl], freqs) if omega is None or phased else None
+            a = None
+            if omega is None or phased:
+                a = times.angles(first, sl.stop - first)
+                a = sinusoid_angles(pos[:, sl], freqs) if a is None else a
             if omega is None:
                 omega = a.new_empty(*a.shape[:3], 2 * kk, a.shape[-1])
                 torch.cos(a, out=omega[:, :, :, :kk])
@@ -178,9 +204,14 @@ class _SinusoidPool(torch.autograd.Function):
         g_phase = [None if p is None else torch.zeros_like(p) for p in (phase_q, phase_k)]
         g_freqs = torch.zeros_like(freqs)
         sides = ((q, w_q, phase_q, g_q), (k, w_k, phase_k, g_k))
-        for start in range(0, q.shape[1], ctx.chunk):
-            sl = slice(start, min(start + ctx.chunk, q.shape[1]))
-            a = sinusoid_angles(pos[:, sl], freqs)
+        times = None if ctx.start is None else _TimeTables(pos, freqs, ctx.chunk, ctx.start)
+        pos = pos if times is None else pos[:1]  # equal rows: the tables have Bp = 1
+        for first in range(0, q.shape[1], ctx.chunk):
+            sl = slice(first, min(first + ctx.chunk, q.shape[1]))
+            if times is None:
+                a = sinusoid_angles(pos[:, sl], freqs)
+            else:  # the forward's reduced angles: at large times a direct float32 one is off
+                a = times.angles(first, sl.stop - first)
             g_angle = torch.zeros_like(a)
             shared = _trig(a, None) if phase_q is None or phase_k is None else None
             for i, (x, w, phase, gy) in enumerate(sides):
@@ -192,7 +223,7 @@ class _SinusoidPool(torch.autograd.Function):
                 if phase is not None:
                     g_phase[i] += ga.sum((1, 2))
             g_freqs += (2 * math.pi) * torch.einsum("hbckd,bcl->hkdl", g_angle, pos[:, sl])
-        return (None, g_freqs, *grads, *g_phase, None, None)
+        return (None, g_freqs, *grads, *g_phase, None, None, None)
 
 
 def _internal(freqs, ws, phases, dense):
@@ -220,6 +251,7 @@ def sinusoid_pool(
     *,
     dense: bool,
     chunk_tokens: int = 512,
+    start: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Pool queries and keys against shared sinusoid tables (module docstring).
 
@@ -231,12 +263,15 @@ def sinusoid_pool(
         phase_q, phase_k: optional phases ``θ [H, D, K]`` inside the sinusoids (sineSPE folds its
             query phases into ``w_q`` instead).
         chunk_tokens: about ``B·C`` rows per chunk (C positions).
+        start: s when the caller knows that ``pos`` is ``s + arange(T)`` (``[1, T, 1]``), which
+            spares a host sync; by default such times are detected from ``pos``.
 
     Returns:
         ``(q̂, k̂)``, each ``[B, T, H, R']`` (``R' = 2K`` for diag).
     """
     prepared = prepare_pool(freqs, w_q, w_k, phase_q, phase_k, dense=dense)
-    return pool_prepared(pos, prepared, q, k, dense=dense, chunk_tokens=chunk_tokens)
+    return pool_prepared(pos, prepared, q, k, dense=dense, chunk_tokens=chunk_tokens,
+                         start=start)
 
 
 def prepare_pool(freqs, w_q, w_k, phase_q=None, phase_k=None, *, dense: bool) -> tuple:
@@ -246,10 +281,11 @@ def prepare_pool(freqs, w_q, w_k, phase_q=None, phase_k=None, *, dense: bool) ->
     return f, wq, wk, pq, pk
 
 
-def pool_prepared(pos, prepared, q, k, *, dense: bool, chunk_tokens: int = 512):
+def pool_prepared(pos, prepared, q, k, *, dense: bool, chunk_tokens: int = 512,
+                  start: int | None = None):
     """:func:`sinusoid_pool` on the output of :func:`prepare_pool`."""
     chunk = max(1, chunk_tokens // q.shape[0])
-    return _SinusoidPool.apply(pos, prepared[0], q, k, *prepared[1:], dense, chunk)
+    return _SinusoidPool.apply(pos, prepared[0], q, k, *prepared[1:], dense, chunk, start)
 
 
 def sinusoid_pool_reference(

@@ -1,7 +1,8 @@
 """SPE's white noise and its code objects ([SPE] App. A.2): what sineSPE and convSPE draw once
 per forward and share across the batch, the layers and every decoding step.
 
-- :func:`draw_noise`: Gaussian, Rademacher or orthogonal noise with ``E[z zᵀ] = I``.
+- :func:`draw_noise`: Gaussian, Rademacher or orthogonal noise with ``E[z zᵀ] = I``, drawn on
+  the device of its generator (:func:`noise_generator`).
 - :func:`counter_seed`: splitmix64 of ``(seed, block)``, so convSPE's noise at a position is a
   deterministic function of the position (parallel forward and decoding read the same samples).
 - :class:`SineCode`, :class:`ConvCode`: one realization of each family.
@@ -18,7 +19,8 @@ from torch import Tensor
 
 NOISES = ("gaussian", "rademacher", "orthogonal")
 _MASK64 = (1 << 64) - 1
-_SIGNS = torch.tensor([[1.0 if (b >> i) & 1 else -1.0 for i in range(8)] for b in range(256)])
+_SIGNS = {"cpu": torch.tensor([[1.0 if (b >> i) & 1 else -1.0 for i in range(8)]
+                               for b in range(256)])}  # the ±1 of each byte, by device
 
 
 def counter_seed(seed: int, index: int) -> int:
@@ -29,24 +31,49 @@ def counter_seed(seed: int, index: int) -> int:
     return (x ^ (x >> 31)) >> 1
 
 
-def draw_noise(kind: str, shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
-    """White noise, float32 on the generator's device: zero mean, ``E[z zᵀ] = I``.
+def noise_generator(seed: int, device: torch.device) -> torch.Generator | None:
+    """A generator on ``device`` seeded with ``seed``: noise is drawn where it is used (one seed
+    gives the same samples on every run on one device type; CPU and CUDA streams differ). None
+    on the meta device, which holds no values."""
+    if device.type == "meta":
+        return None
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _signs(device: torch.device) -> Tensor:
+    key = str(device)
+    if key not in _SIGNS:
+        _SIGNS[key] = _SIGNS["cpu"].to(device)
+    return _SIGNS[key]
+
+
+def draw_noise(
+    kind: str,
+    shape: tuple[int, ...],
+    generator: torch.Generator | None,
+    device: torch.device | None = None,
+) -> Tensor:
+    """White noise, float32 on the generator's device (else ``device``, else the CPU): zero mean,
+    ``E[z zᵀ] = I``.
 
     ``gaussian``: N(0, 1). ``rademacher``: ±1 from 64 random bits per draw (about 3× faster than
     ``randn``, same second moments, lower variance of ``Q̄K̄ᵀ/R``). ``orthogonal`` (sineSPE, last
     two axes ``[2K, R]`` with ``R ≥ 2K``): rows orthogonal with ``Z Zᵀ = R·I`` (Haar directions).
     """
+    device = generator.device if generator is not None else device
     if kind == "gaussian":
-        return torch.randn(shape, generator=generator)
+        return torch.randn(shape, generator=generator, device=device)
     if kind == "rademacher":
         n = math.prod(shape)
-        words = torch.randint(-(2**63), 2**63 - 1, (-(-n // 64),), generator=generator)
-        return F.embedding(words.view(torch.uint8).long(), _SIGNS).view(-1)[:n].view(shape)
+        words = torch.randint(-(2**63), 2**63 - 1, (-(-n // 64),), generator=generator,
+                              device=device)
+        signs = _signs(words.device)
+        return F.embedding(words.view(torch.uint8).long(), signs).view(-1)[:n].view(shape)
     if kind == "orthogonal":
         *batch, rows, r = shape
         if r < rows:
             raise ValueError(f"orthogonal noise needs R >= 2K; got R={r} < 2K={rows}")
-        g = torch.randn(*batch, r, rows, generator=generator, dtype=torch.float64)
+        g = torch.randn(*batch, r, rows, generator=generator, dtype=torch.float64, device=device)
         qmat, tri = torch.linalg.qr(g)  # [.., R, 2K], orthonormal columns
         qmat = qmat * torch.sign(torch.diagonal(tri, dim1=-2, dim2=-1))[..., None, :]
         return (math.sqrt(r) * qmat.transpose(-1, -2)).float()
@@ -72,7 +99,8 @@ class ConvCode:
 
     The noise of padded position ``u`` is a deterministic function of ``(seed, u)``, so the
     parallel forward and step-by-step decoding read the same samples; ``cache`` keeps the few
-    blocks in use (``clear()`` frees them).
+    blocks in use (``clear()`` frees them). Blocks are drawn on the device of the inputs, with
+    its generator (:func:`noise_generator`): one seed gives other samples on CUDA than on the CPU.
     """
 
     seed: int
