@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_set_option(parser: argparse.ArgumentParser, example: str = "e.g. train.lr=3e-4") -> None:
@@ -106,7 +107,19 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     from stripes.tasks.harmonization.evaluate import evaluate_harmonizer
 
     result = evaluate_harmonizer(args.run, progress=True)
+    b = result["binarization"]
+    print(f"binarization ({b['criterion']} on validation): threshold {b['threshold']}, "
+          f"merge gap {b['merge_gap']}")
     for bars, res in result["test"].items():
-        cells = ", ".join(f"{m} {v['mean']:.2f}" for m, v in res["summary"].items())
-        print(f"test windows of {bars} bars: {cells}")
+        ref = res["flavours"]["reference"]
+        rows = {"model": ref["model"], **ref["floors"]}
+        span = "whole pieces" if bars == "None" else f"{bars}-bar windows"
+        print(f"test on {span} (n = {res['n']}, reference flavour, accompaniment):")
+        for name, summary in rows.items():
+            cells = ", ".join(f"{m} {v['mean']:.2f}" for m, v in summary["accompaniment"].items())
+            print(f"  {name:>5}: {cells}")
+        sanity = res["sanity"]["model"]
+        print(f"  sanity: {sanity['pass_share']:.0%} of windows pass")
+        if res["warning"]:
+            print(res["warning"], file=sys.stderr)
     print(f"written: {args.run}/evaluation.json")

@@ -27,7 +27,9 @@ Contracts and choices:
 - **Validation** every ``eval_every`` steps (0: at each epoch end) and at the end: the
   sample-weighted mean loss (DistributedSampler pads the set to a multiple of W).
 - **Checkpoints**: ``checkpoints/last.pt`` every ``checkpoint_every`` steps (0: each epoch end) and
-  at the end; ``checkpoints/best.pt`` at each new best validation loss. Resuming from one
+  at the end; ``checkpoints/best.pt`` at each new best validation loss; with ``keep_every``,
+  the model weights alone every ``keep_every`` steps as ``checkpoints/step_NNNNNN.pt`` (for
+  learning curves scored after the run). Resuming from one
   (``resume_from``) restores model, optimizer, schedule, step, data position and every rank's RNG
   state, so on CPU (``num_workers=0``) the resumed run equals an uninterrupted one bit for bit.
   With ``num_workers > 0`` this holds only for datasets without randomness of their own.
@@ -90,6 +92,7 @@ class TrainConfig:
     log_every: int = 50
     eval_every: int = 0  # steps; 0: at each epoch end
     checkpoint_every: int = 0  # steps; 0: at each epoch end
+    keep_every: int = 0  # steps; > 0 keeps the weights as checkpoints/step_NNNNNN.pt
     out_dir: str = "runs/default"
     num_workers: int = 0
     device: str = "cpu"  # "cpu" | "cuda" | "auto"
@@ -387,6 +390,17 @@ class Trainer:
             self.evaluate()
         if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
             self.save("last.pt")
+        if cfg.keep_every and self.step % cfg.keep_every == 0 and self.is_main:
+            self.keep_weights()
+
+    def keep_weights(self) -> Path:
+        """The model weights alone at this step (atomically), for curves scored later."""
+        path = self.run_dir / "checkpoints" / f"step_{self.step:06d}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save({"model": self.raw_model.state_dict(), "step": self.step}, tmp)
+        os.replace(tmp, path)
+        return path
 
     def after_epoch(self) -> None:
         if not self.cfg.eval_every and self.val_dataset is not None:

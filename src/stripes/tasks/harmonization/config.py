@@ -15,7 +15,7 @@ from typing import Any
 
 from stripes.config import ConfigError, check_keys, from_dict, load_config
 from stripes.models import ModelConfig
-from stripes.music.structure import CONTEXT_DIMS
+from stripes.music.structure import CONTEXT_DIMS, check_features
 from stripes.training.loop import TrainConfig
 
 DATASETS = ("chorales", "pop909")
@@ -39,6 +39,12 @@ class HarmonizationConfig:
             all). Capped subsets are the first windows in a seeded permutation.
         eval_tracks: ``"all"`` scores the three predicted tracks against the three target
             tracks (the papers' setting); ``"accompaniment"`` leaves the melody track out.
+        input_features: structure labels also read *as input*, appended to the pianoroll
+            (``chroma``, ``root``, ``meter``; see ``music.structure.FEATURE_DIMS``). ``[]``
+            (default) is the papers' setting, where structure reaches the model only through
+            its PE; the shipped harmonizers use all three (docs/harmonization.md).
+        binarization_criterion: what the validation search of ``thresholds`` x
+            ``merge_gaps`` maximises (``evaluation.binarization.BINARIZATION_CRITERIA``).
         model: :class:`~stripes.models.ModelConfig` fields (input/output sizes and
             ``position_dim`` are set from the task).
         train: :class:`~stripes.training.loop.TrainConfig` fields.
@@ -55,6 +61,8 @@ class HarmonizationConfig:
     max_train_windows: int | None = None
     max_eval_windows: int | None = None
     eval_tracks: str = "all"
+    input_features: list[str] = field(default_factory=list)
+    binarization_criterion: str = "frame_f1_accompaniment"
     model: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     thresholds: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5])
@@ -69,6 +77,16 @@ class HarmonizationConfig:
             raise ConfigError(
                 f"eval_tracks must be 'all' or 'accompaniment', got {self.eval_tracks!r}"
             )
+        try:
+            check_features(self.input_features)
+        except ValueError as err:
+            raise ConfigError(f"input_features: {err}") from None
+        from stripes.evaluation.binarization import BINARIZATION_CRITERIA
+
+        if self.binarization_criterion not in BINARIZATION_CRITERIA:
+            raise ConfigError(f"binarization_criterion must be one of "
+                              f"{sorted(BINARIZATION_CRITERIA)}, got "
+                              f"{self.binarization_criterion!r}")
         self.model = check_keys(ModelConfig, self.model or {}, "model")
         self.train = check_keys(TrainConfig, self.train or {}, "train")
         self.model_config()  # the whole model is valid (sizes, PE kind and arguments)
@@ -77,7 +95,7 @@ class HarmonizationConfig:
         """The model, with input/output sizes and ``position_dim`` set by the task."""
         fixed = {
             "input_kind": "pianoroll",
-            "input_dim": 256,
+            "input_dim": 256 + check_features(self.input_features),
             "output_dim": 384,
             "position_dim": CONTEXT_DIMS[self.context],
         }

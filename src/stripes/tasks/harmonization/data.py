@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from stripes.music.datasets import (
     WindowDataset,
@@ -50,8 +51,17 @@ def build_dataset(
         hop_bars=hop,
         context=config.context,
         transpose=tuple(config.transpose) if augment and config.transpose else None,
+        features=tuple(config.input_features),
     )
     if cap is not None and len(ds) > cap:
         keep = np.random.default_rng(0).permutation(len(ds))[:cap]
         ds.index = ds.index[np.sort(keep)]
     return ds
+
+
+def model_inputs(batch: dict) -> torch.Tensor:
+    """What the model reads: ``inputs [B, T, 256]``, with ``features [B, T, F]`` appended when
+    the task reads structure as input (``HarmonizationConfig.input_features``)."""
+    if "features" not in batch:
+        return batch["inputs"]
+    return torch.cat([batch["inputs"], batch["features"].to(batch["inputs"].dtype)], dim=-1)

@@ -20,7 +20,7 @@ from stripes.config import load_config
 from stripes.models import StripesTransformer
 from stripes.music.datasets import collate_windows
 from stripes.tasks.harmonization.config import HarmonizationConfig
-from stripes.tasks.harmonization.data import build_dataset, load_task_corpus
+from stripes.tasks.harmonization.data import build_dataset, load_task_corpus, model_inputs
 from stripes.training.checkpoint import load_checkpoint
 from stripes.training.loop import train
 
@@ -29,7 +29,8 @@ def harmonization_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     """Binary cross-entropy of the ``[B, T, 384]`` logits on the real (unpadded) steps."""
     mask = batch["mask"]
     padding = None if bool(mask.all()) else ~mask
-    logits, _ = model(batch["inputs"], positions=batch.get("positions"), key_padding_mask=padding)
+    logits, _ = model(model_inputs(batch), positions=batch.get("positions"),
+                      key_padding_mask=padding)
     return F.binary_cross_entropy_with_logits(logits[mask], batch["targets"][mask])
 
 

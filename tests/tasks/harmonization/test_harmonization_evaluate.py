@@ -1,0 +1,58 @@
+"""A trained harmonizer is scored beside its floors and rule baseline, in both flavours, with
+the sanity figures; structure input features reach the model."""
+
+import json
+
+import pytest
+
+from stripes.config import ConfigError
+from stripes.tasks.harmonization.config import HarmonizationConfig
+from stripes.tasks.harmonization.evaluate import evaluate_harmonizer
+from stripes.tasks.harmonization.train import load_harmonizer, train_harmonizer
+
+
+def tiny_config(cache_root, **kw) -> HarmonizationConfig:
+    base = dict(data="chorales", cache_dir=str(cache_root), context="bin", train_bars=4,
+                test_bars=[None], max_train_windows=8, max_eval_windows=4,
+                input_features=["chroma", "root", "meter"],
+                model={"d_model": 16, "n_layers": 1, "n_heads": 2, "pe": "rope_pool"},
+                train={"epochs": 1, "batch_size": 4, "progress": False, "tensorboard": False,
+                       "keep_every": 1, "precision": "bf16", "optimizer": "adamw"})
+    base.update(kw)
+    return HarmonizationConfig(**base)
+
+
+def test_input_features_widen_the_model_input_and_unknown_ones_are_refused(tmp_path):
+    assert tiny_config(tmp_path).model_config().input_dim == 256 + 12 + 12 + 8
+    assert tiny_config(tmp_path, input_features=[]).model_config().input_dim == 256
+    with pytest.raises(ConfigError, match="input_features"):
+        tiny_config(tmp_path, input_features=["melody"])
+    with pytest.raises(ConfigError, match="binarization_criterion"):
+        tiny_config(tmp_path, binarization_criterion="f2")
+
+
+def test_evaluation_reports_flavours_floors_rule_and_sanity(tmp_path, chorale_cache):
+    cfg = tiny_config(chorale_cache)
+    train_harmonizer(cfg, tmp_path / "run", progress=False)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step_*.pt")) == [
+        "step_000001.pt", "step_000002.pt"]
+    model, loaded = load_harmonizer(tmp_path / "run")
+    assert loaded.input_features == cfg.input_features and model.config.input_dim == 288
+    result = evaluate_harmonizer(tmp_path / "run")
+    assert result["binarization"]["criterion"] == "frame_f1_accompaniment"
+    assert result["layout"]["accompaniment"] == [1, 2]  # alto+tenor and bass are invented
+    test = result["test"]["None"]
+    for flavour in ("reference", "paper"):
+        block = test["flavours"][flavour]
+        assert block["model"]["flavour"] == flavour
+        assert set(block["floors"]) == {"empty", "copy", "rule"}
+        empty, rule = (block["floors"][k]["accompaniment"]["CS"]["mean"] for k in ("empty", "rule"))
+        assert rule > empty  # the rule baseline plays chord tones where the floor is silent
+    assert test["flavours"]["reference"]["floors"]["empty"]["accompaniment"]["CS"]["mean"] == 0
+    assert test["sanity"]["rule"]["pass_share"] == 1.0
+    assert 0.0 <= test["sanity"]["model"]["pass_share"] <= 1.0
+    # a barely trained model: the warning names the failing share when sanity fails
+    if test["sanity"]["model"]["pass_share"] < 1:
+        assert "sanity" in test["warning"]
+    saved = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert saved["test"]["None"]["n"] == test["n"] == len(test["songs"])
