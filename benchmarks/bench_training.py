@@ -67,8 +67,8 @@ def step_flops(cfg: ModelConfig) -> float:
 
 def synthetic_batch(position_dim: int, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
-    positions = (torch.arange(T, dtype=torch.float32)[None, :, None].expand(B, T, 1)
-                 if position_dim == 1 else
+    # TIME: the default positions (0 .. T-1); BIN: random chord bits
+    positions = (None if position_dim == 1 else
                  (torch.rand(B, T, position_dim, generator=g) < 0.3).float())
     return {"inputs": (torch.rand(B, T, IN, generator=g) < 0.01).float(),
             "targets": (torch.rand(B, T, OUT, generator=g) < 0.02).float(),

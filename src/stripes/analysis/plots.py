@@ -226,3 +226,25 @@ def plot_metric_bars(
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def plot_learning_curves(curves: dict[str, list[dict]], path: str | Path,
+                         floors: dict[str, float] | None = None) -> Path:
+    """Validation loss and accompaniment CS against the step, one line per run; ``floors``
+    (e.g. ``{"rule baseline": 76.5}``) are drawn as dashed lines on the CS panel."""
+    fig = _new_figure(11, 4)
+    ax_loss, ax_cs = fig.subplots(1, 2)
+    for label, rows in curves.items():
+        steps = np.array([r["step"] for r in rows])
+        loss = np.array([np.nan if r["val_loss"] is None else r["val_loss"] for r in rows])
+        ax_loss.plot(steps, loss, marker="o", ms=3, label=label)
+        ax_cs.plot(steps, [r["cs_accompaniment"] for r in rows], marker="o", ms=3, label=label)
+    for k, (name, value) in enumerate((floors or {}).items()):
+        ax_cs.axhline(value, ls="--", lw=1, color=f"C{7 + k}", label=name)
+    ax_loss.set(xlabel="step", ylabel="validation BCE", title="validation loss", yscale="log")
+    ax_cs.set(xlabel="step", ylabel="CS (reference, accompaniment)",
+              title="validation chroma similarity", ylim=(0, 100))
+    for ax in (ax_loss, ax_cs):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from stripes.attention.feature_maps import build_feature_map
 from stripes.attention.linear import linear_attention
+from stripes.attention.precision import autocast_off
 from stripes.attention.recurrent import recurrent_linear_attention_step
 
 ATTENTION_KINDS = ("softmax", "linear")
@@ -124,7 +125,10 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.head_dim).unbind(2)
         offset = 0 if state is None else state["offset"]
         if self.qk_pe is not None:
-            q, k = self.qk_pe(q, k, positions=positions, offset=offset, **(pe_kwargs or {}))
+            with autocast_off(q.device):  # PE arithmetic stays float32 (attention.precision)
+                wide = torch.promote_types(q.dtype, torch.float32)
+                q, k = self.qk_pe(q.to(wide), k.to(wide), positions=positions, offset=offset,
+                                  **(pe_kwargs or {}))
         prev = None if state is None else state["attn"]
         extra = {}
         if getattr(self.qk_pe, "adds_bias", False):

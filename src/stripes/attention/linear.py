@@ -13,10 +13,10 @@ One trick keeps it to a few large batched matmuls: values get a column of ones a
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import Tensor
+
+from stripes.attention.precision import autocast_off
 
 State = tuple[Tensor, Tensor]  # (S [B, H, M, E], z [B, H, M]), float32 or wider
 
@@ -62,7 +62,7 @@ def linear_attention(
     # Under autocast (bf16 training) the products would drop to bf16 while the carried state
     # stays float32; the state and normalizer are accumulated in float32 by design, so the
     # core runs with autocast off (the projections around it still run in bf16).
-    with _autocast_off(q.device):
+    with autocast_off(q.device):
         if causal:
             o1, s_final = _chunked_causal(q, k, v1, s0, chunk_size, t, output_final_state)
         else:
@@ -74,16 +74,6 @@ def linear_attention(
     o = o.transpose(1, 2).to(v.dtype)  # back to [B, T, H, E]
     state = _split_state(s_final) if output_final_state else None
     return o, state
-
-
-def _autocast_off(device: torch.device):
-    """A context that turns autocast off on ``device`` when it is on there (else a no-op; the
-    meta device has no autocast at all)."""
-    try:
-        enabled = torch.is_autocast_enabled(device.type)
-    except (TypeError, RuntimeError):  # older torch, or a device type without autocast
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, enabled=False) if enabled else contextlib.nullcontext()
 
 
 def _chunked_causal(

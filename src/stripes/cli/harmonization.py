@@ -16,10 +16,14 @@ def add_set_option(parser: argparse.ArgumentParser, example: str = "e.g. train.l
 def add(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser(
         "demo",
-        help="the main job: train a small harmonizer on the bundled "
-        "chorales and harmonize a held-out melody (offline, CPU, minutes)",
+        help="the main job: the shipped harmonizers arrange a held-out chorale and the example "
+        "lead sheet (offline, CPU, about two minutes)",
     )
     d.add_argument("--out", default="outputs/demo", help="output folder")
+    d.add_argument("--train", action="store_true",
+                   help="train the chorale harmonizer from scratch first (~15 min)")
+    d.add_argument("--lead-sheet", help="folder with melody.mid and chords.txt "
+                   "(default: examples/ode_to_joy)")
     d.add_argument("--fast", action="store_true", help="tiny run (seconds), for tests")
     d.set_defaults(func=_run_demo)
 
@@ -33,15 +37,28 @@ def add(sub: argparse._SubParsersAction) -> None:
     e.add_argument("run", help="run folder written by `stripes train`")
     e.set_defaults(func=_run_evaluate)
 
+    c = sub.add_parser("curves", help="learning curves (validation loss, accompaniment CS) of "
+                       "runs trained with train.keep_every")
+    c.add_argument("runs", nargs="+", help="run folders")
+    c.add_argument("--out", required=True, help="folder for curves.json and learning_curves.png")
+    c.set_defaults(func=_run_curves)
+    w = sub.add_parser("export", help="write an evaluated run as a weights folder "
+                       "(safetensors + config.json + log.csv)")
+    w.add_argument("run", help="run folder (trained and evaluated)")
+    w.add_argument("--out", required=True, help="weights folder, e.g. src/stripes/weights/pop909")
+    w.set_defaults(func=_run_export)
     h = sub.add_parser("harmonize", help="arrange a melody MIDI with a trained harmonizer")
     h.add_argument("midi", help="MIDI file holding the melody (4/4)")
-    h.add_argument("--checkpoint", required=True, help="run folder of a trained harmonizer")
+    h.add_argument("--checkpoint", default="pop909",
+                   help="harmonizer: a shipped name (pop909, chorales), a weights folder, a run "
+                        "folder or a checkpoint file in one (default: pop909)")
     src = h.add_mutually_exclusive_group(required=True)
     src.add_argument("--chords", help="chords file: 'label [pitch classes] bass beats' per line")
     src.add_argument("--chord-track", help="MIDI track of block chords (one chord per beat)")
     h.add_argument("--melody-track", help="melody track name (default: MELODY or the only one)")
     h.add_argument("--key", default="C:maj", help="key of the song, e.g. 'Gb:maj' (KEY context)")
-    h.add_argument("--out", default="harmonized.mid", help="output MIDI (a PNG is written beside)")
+    h.add_argument("--out", default="harmonized.mid",
+                   help="output MIDI (a WAV and a PNG are written beside)")
     h.set_defaults(func=_run_harmonize)
 
     x = sub.add_parser("experiment", help="run a grid of harmonizers and write the paper tables")
@@ -52,6 +69,21 @@ def add(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--device", help="training device of every run: cpu, cuda or auto")
     add_set_option(r, "e.g. base.train.epochs=1")
     r.set_defaults(func=_run_experiment)
+
+
+def _run_curves(args: argparse.Namespace) -> None:
+    from stripes.tasks.harmonization.curves import write_curves
+
+    paths = write_curves(args.runs, args.out)
+    print(f"curves: {paths['json']}\nplot:   {paths['png']}")
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    from stripes.tasks.harmonization.pretrained import export_weights
+
+    out = export_weights(args.run, args.out)
+    size = (out / "model.safetensors").stat().st_size
+    print(f"weights: {out} (model.safetensors {size / 1e6:.1f} MB, config.json, log.csv)")
 
 
 def _run_harmonize(args: argparse.Namespace) -> None:
@@ -67,8 +99,10 @@ def _run_harmonize(args: argparse.Namespace) -> None:
         key=args.key,
     )
     for warning in res["warnings"]:
-        print(f"warning: {warning}")
-    print(f"arrangement: {res['midi']} ({res['steps']} steps)\npiano roll:  {res['png']}")
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"arrangement: {res['midi']} ({res['steps']} steps at {res['qpm']:g} qpm)\n"
+          f"audio:       {res['wav']} ({res['renderer']}, {res['wav_stats']['seconds']:.1f} s)\n"
+          f"piano roll:  {res['png']}")
 
 
 def _run_experiment(args: argparse.Namespace) -> None:
@@ -82,13 +116,26 @@ def _run_experiment(args: argparse.Namespace) -> None:
 def _run_demo(args: argparse.Namespace) -> None:
     from stripes.tasks.harmonization.demo import run_demo
 
-    print("stripes demo: melody harmonization of Bach chorales (music21 corpus, offline)")
-    report = run_demo(args.out, fast=args.fast)
-    print(f"\nfinished in {report['seconds']:.0f} s; example chorale #{report['example_song']}:")
-    for name, value in report["metrics"].items():
-        print(f"  {name:5s} {value:7.2f}")
-    print(f"\nharmonization MIDI: {report['midi']}\npiano-roll PNG:     {report['png']}")
-    print(f"report:             {report['report']}")
+    print("stripes demo: the shipped harmonizers arrange a held-out Bach chorale and a lead sheet "
+          "(offline, CPU)")
+    report = run_demo(args.out, fast=args.fast, train=args.train, lead_sheet=args.lead_sheet)
+    res = report["test_set"]
+    ref = res["flavours"]["reference"]
+    print(f"\nheld-out chorales (n = {res['n']}), accompaniment (alto+tenor, bass), "
+          "reference metrics:")
+    for name, summary in {"model": ref["model"], **ref["floors"]}.items():
+        cells = ", ".join(f"{m} {v['mean']:6.2f}" for m, v in summary["accompaniment"].items())
+        print(f"  {name:>5}: {cells}")
+    print(f"  sanity: {res['sanity']['model']['pass_share']:.0%} of chorales pass")
+    files = report["files"]
+    print(f"\n{report['chorale']}: {files['midi']}, {files['wav']} "
+          f"({files['wav_stats']['seconds']:.0f} s), {files['png']}")
+    if "lead_sheet" in report:
+        sheet = report["lead_sheet"]
+        print(f"lead sheet: {sheet['midi']}, {sheet['wav']}, {sheet['png']}")
+    for warning in report["warnings"]:
+        print(warning, file=sys.stderr)
+    print(f"report: {report['report']} ({report['seconds']:.0f} s)")
 
 
 def _run_train(args: argparse.Namespace) -> None:

@@ -10,28 +10,25 @@ grid, and writes the arrangement as MIDI (the input melody kept as the first tra
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from stripes.analysis.plots import plot_pianoroll_triptych
-from stripes.evaluation.harmonization import merge_tracks
 from stripes.music.chords import chord_keys, parse_chord_line, parse_key
 from stripes.music.errors import MissingTrackError, UnsupportedMeterError
-from stripes.music.midi_io import find_track, read_midi, track_to_notes, write_midi
-from stripes.music.pianoroll import notes_to_pianoroll, pianoroll_to_score
+from stripes.music.midi_io import find_track, read_midi, track_to_notes
+from stripes.music.pianoroll import notes_to_pianoroll
 from stripes.music.structure import (
     PAD_PHRASE,
     bar_labels,
     complete_labels,
+    structure_features,
     structure_positions,
     tempo_bucket,
 )
 from stripes.tasks.harmonization.data import load_task_corpus
 from stripes.tasks.harmonization.predict import harmonize_pianoroll
-from stripes.tasks.harmonization.train import load_harmonizer
 
 STEPS_PER_BEAT = 16
 
@@ -123,8 +120,41 @@ def song_labels(
     return complete_labels(base, vocab, key, tempo_bucket), warnings
 
 
+def chord_coverage_warning(bass1: np.ndarray, chroma: np.ndarray) -> str | None:
+    """A warning naming the bars at the end of the melody that the chords leave uncovered."""
+    covered = np.flatnonzero((bass1 > 0) | (chroma > 0))
+    end = int(covered[-1]) + 1 if len(covered) else 0
+    if end >= len(chroma):
+        return None
+    bar = STEPS_PER_BEAT * 4
+    return (f"the chords end at bar {end // bar + 1} but the melody runs to bar "
+            f"{-(-len(chroma) // bar)}: steps {end}..{len(chroma) - 1} are treated as no chord")
+
+
+def arrange_melody(model, config, binarization: dict, vocab, melody: np.ndarray,
+                   bass1: np.ndarray, chroma: np.ndarray, key: int = 0, qpm: float = 120.0,
+                   seed: int = 0) -> tuple[np.ndarray, dict, list[str]]:
+    """The harmonizer's arrangement ``[T, 384]`` of a melody over given chords.
+
+    melody: notes ``[N, 3]`` (start, duration, pitch); bass1, chroma: ``[T]`` chords per step.
+    Returns ``(arrangement with the melody as its first track, labels, warnings)``.
+    """
+    n = len(chroma)
+    labels, warnings = song_labels(melody, bass1, chroma, vocab, key, tempo_bucket(qpm))
+    roll = notes_to_pianoroll(melody, n) > 0
+    inputs = torch.zeros(1, n, 256)
+    inputs[0, :, :128] = torch.from_numpy(roll.astype(np.float32))
+    if config.input_features:
+        feats = torch.from_numpy(structure_features(labels, config.input_features))[None]
+        inputs = torch.cat([inputs, feats], dim=-1)
+    positions = torch.from_numpy(structure_positions(labels, config.context))[None]
+    pred = harmonize_pianoroll(model, inputs, positions, binarization, seed)
+    pred[:, :128] = roll  # keep the user's melody as the first track
+    return pred, labels, warnings
+
+
 def harmonize_song(
-    run_dir: str | Path,
+    checkpoint: str | Path,
     midi_path: str | Path,
     out_path: str | Path,
     *,
@@ -133,11 +163,17 @@ def harmonize_song(
     melody_track: str | None = None,
     key: str = "C:maj",
     seed: int = 0,
+    renderer: str = "auto",
 ) -> dict:
-    """Arrange ``midi_path`` with the harmonizer of ``run_dir``; returns paths and warnings."""
+    """Arrange ``midi_path`` with a harmonizer (a shipped name such as ``pop909``, a weights
+    folder, a run folder or a checkpoint in one); writes MIDI (at the input's tempo), WAV and
+    PNG beside ``out_path`` and returns their paths, the binarization and the warnings."""
+    from stripes.tasks.harmonization.pretrained import load_any_harmonizer
+    from stripes.tasks.harmonization.render import PROGRAMS, write_arrangement
+
     if (chords is None) == (chord_track is None):
         raise ValueError("give exactly one of --chords FILE or --chord-track NAME")
-    model, cfg = load_harmonizer(run_dir)
+    model, cfg, choice, vocab = load_any_harmonizer(checkpoint)
     score = read_midi(midi_path)
     melody = read_melody(score, melody_track)
     n = int((melody[:, 0] + melody[:, 1]).max())
@@ -146,34 +182,19 @@ def harmonize_song(
         if chords is not None
         else chords_from_track(score, chord_track, n)
     )
-    bpm = score.tempos[0].qpm if len(score.tempos) else 120.0
-    vocab = load_task_corpus(cfg).vocab
-    labels, warnings = song_labels(melody, bass1, chroma, vocab, parse_key(key), tempo_bucket(bpm))
-    roll = notes_to_pianoroll(melody, n) > 0
-    inputs = torch.zeros(1, n, 256)
-    inputs[0, :, :128] = torch.from_numpy(roll.astype(np.float32))
-    positions = torch.from_numpy(structure_positions(labels, cfg.context))[None]
-    choice = _binarization(run_dir)
-    pred = harmonize_pianoroll(model, inputs, positions, choice, seed)
-    pred[:, :128] = roll  # keep the user's melody as the first track
-    out = Path(out_path)
-    write_midi(pianoroll_to_score(pred, ["Melody", "Harmony", "Bass/Piano"]), out)
-    png = plot_pianoroll_triptych(
-        roll,
-        merge_tracks(pred[:, 128:]),
-        merge_tracks(pred),
-        out.with_suffix(".png"),
-        titles=("melody", "generated accompaniment", "arrangement"),
-    )
-    return {"midi": str(out), "png": str(png), "steps": n, "warnings": warnings, **choice}
-
-
-def _binarization(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / "evaluation.json"
-    if path.exists():
-        b = json.loads(path.read_text())["binarization"]
-        return {"threshold": b["threshold"], "merge_gap": b["merge_gap"]}
-    return {"threshold": 0.5, "merge_gap": 0}
+    qpm = float(score.tempos[0].qpm) if len(score.tempos) else 120.0
+    vocab = vocab if vocab is not None else load_task_corpus(cfg).vocab
+    pred, labels, warnings = arrange_melody(model, cfg, choice, vocab, melody, bass1, chroma,
+                                            parse_key(key), qpm, seed)
+    gap = chord_coverage_warning(bass1, chroma)
+    warnings += [gap] if gap else []
+    names = ["Melody", "Bridge", "Piano"] if cfg.data == "pop909" else [
+        "Soprano", "Alto+Tenor", "Bass"]
+    files = write_arrangement(pred, names, out_path, root=labels["root"],
+                              chroma=labels["chroma"], qpm=qpm, programs=PROGRAMS[cfg.data],
+                              title=Path(midi_path).stem, renderer=renderer)
+    return {**files, "steps": n, "qpm": qpm, "warnings": warnings,
+            "threshold": choice["threshold"], "merge_gap": choice["merge_gap"]}
 
 
 def _no_chord_id(vocab) -> int:

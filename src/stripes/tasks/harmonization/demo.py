@@ -1,9 +1,12 @@
-"""The main job: harmonize a held-out Bach chorale melody on a fresh machine, offline.
+"""The main job: real arrangements from the shipped harmonizers, on a fresh machine, offline.
 
-``run_demo`` prepares the chorales bundled with music21, trains a small structure-informed
-harmonizer on the CPU for a few minutes, harmonizes a held-out test chorale from its soprano line
-and chord structure, and writes its MIDI, a piano-roll PNG (input | target | prediction) and the
-four metrics (CS, SSMD, GS, NDD) against Bach's own harmonization.
+``run_demo`` loads the shipped chorale harmonizer (``stripes/weights/chorales``), scores it on the
+held-out Bach chorales beside the floors, the rule baseline and the sanity checks, and writes the
+first held-out chorale re-harmonized from its soprano line (MIDI, WAV, piano-roll PNG with Bach's
+original below); then the shipped POP909 harmonizer arranges the example lead sheet
+(``examples/ode_to_joy``: melody MIDI + chords file). ``train=True`` trains the chorale harmonizer
+from scratch first (``configs/harmonization/chorales_shipped.yaml``, ~15 min here); ``fast``
+trains a tiny one in seconds (tests).
 """
 
 from __future__ import annotations
@@ -13,116 +16,105 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from stripes.analysis.plots import plot_pianoroll_triptych
-from stripes.evaluation.harmonization import evaluate_harmonization, merge_tracks
-from stripes.music.datasets import collate_windows
-from stripes.music.midi_io import write_midi
-from stripes.music.pianoroll import pianoroll_to_score
+from stripes.evaluation.binarization import binarize
+from stripes.evaluation.sanity import sanity_check, sanity_warning
+from stripes.music.midi_io import read_midi
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.data import build_dataset, load_task_corpus
-from stripes.tasks.harmonization.evaluate import evaluate_harmonizer
-from stripes.tasks.harmonization.predict import harmonize_pianoroll
-from stripes.tasks.harmonization.train import load_harmonizer, train_harmonizer
+from stripes.tasks.harmonization.evaluate import (
+    collect_windows,
+    score_windows,
+    task_layout,
+)
+from stripes.tasks.harmonization.pretrained import PRETRAINED, load_any_harmonizer
+from stripes.tasks.harmonization.render import PROGRAMS, write_arrangement
 
-TARGET_TRACKS = {
-    "chorales": ("Soprano", "Alto+Tenor", "Bass"),
-    "pop909": ("MELODY", "BRIDGE", "PIANO"),
-}
-
-
-def demo_config(fast: bool = False) -> HarmonizationConfig:
-    """The demo's harmonizer: linear attention with a structural PE over binary chroma (BIN).
-
-    ``fast`` shrinks everything so the whole pipeline runs in well under a minute (tests).
-    """
-    cfg = HarmonizationConfig(
-        data="chorales",
-        context="bin",
-        train_bars=8,  # train on 8-bar windows (fast), test on whole held-out chorales
-        test_bars=[None],
-        model=dict(
-            d_model=64,
-            n_layers=2,
-            n_heads=4,
-            attention="linear",
-            feature_map="favor",
-            n_features=32,
-            pe="rope_pool",  # [ST]'s RoPEPool over the chords' binary chroma (BIN context)
-        ),
-        train=dict(
-            epochs=6,
-            batch_size=8,
-            lr=1e-3,
-            warmup_steps=50,
-            decay=0.9,
-            grad_clip=1.0,
-            seed=0,
-            log_every=10,
-            tensorboard=False,
-        ),
-    )
-    if fast:
-        cfg = replace(
-            cfg,
-            max_train_windows=16,
-            max_eval_windows=4,
-            model={**cfg.model, "d_model": 32},
-            train={**cfg.train, "epochs": 1, "warmup_steps": 2},
-        )
-    return cfg
+TRACKS = ("Soprano", "Alto+Tenor", "Bass")
+CHORALE_QPM = 80.0  # the corpus keeps no tempo for the chorales (a tempo bucket only)
+RECIPE = Path(__file__).resolve().parents[4] / "configs" / "harmonization" / "chorales_shipped.yaml"
+LEAD_SHEET = Path(__file__).resolve().parents[4] / "examples" / "ode_to_joy"
 
 
-def run_demo(
-    out_dir: str | Path = "outputs/demo",
-    fast: bool = False,
-    config: HarmonizationConfig | None = None,
-) -> dict:
-    """Train, harmonize one held-out chorale, write MIDI + PNG + metrics; returns their paths."""
+def fast_config() -> HarmonizationConfig:
+    """A tiny chorale harmonizer that trains in seconds (tests of the pipeline, not music)."""
+    return HarmonizationConfig(
+        data="chorales", context="bin", train_bars=4, test_bars=[None], max_train_windows=16,
+        max_eval_windows=4, input_features=["chroma", "root", "meter"],
+        model={"d_model": 32, "n_layers": 1, "n_heads": 2, "pe": "rope_pool"},
+        train={"epochs": 1, "batch_size": 8, "lr": 2e-3, "optimizer": "adamw",
+               "progress": False, "tensorboard": False})
+
+
+def chorale_harmonizer(out: Path, fast: bool, train: bool) -> str | Path:
+    """The checkpoint the demo uses: shipped weights, or a run it trains now."""
+    if not (fast or train):
+        return "chorales"
+    from stripes.tasks.harmonization.evaluate import evaluate_harmonizer
+    from stripes.tasks.harmonization.train import train_harmonizer
+
+    cfg = fast_config() if fast else HarmonizationConfig.from_yaml(RECIPE)
+    if not fast:
+        cfg = replace(cfg, train={**cfg.train, "progress": True})
+    train_harmonizer(cfg, out / "run", progress=not fast)
+    evaluate_harmonizer(out / "run")
+    return out / "run"
+
+
+def harmonize_chorales(checkpoint, out: Path) -> dict:
+    """Score the held-out chorales with floors, rule and sanity; arrange the first one."""
+    model, cfg, choice, _ = load_any_harmonizer(checkpoint)
+    corpus = load_task_corpus(cfg, progress=True)
+    layout = task_layout(corpus)
+    test = build_dataset(corpus, cfg, "test", None, cap=cfg.max_eval_windows)
+    windows = collect_windows(model, test)
+    scores = score_windows(windows, choice, layout)
+    first = windows[0]
+    pred = binarize(first["probs"], choice["threshold"], choice["merge_gap"])
+    name = str(corpus.arrays["names"][first["song"]])
+    files = write_arrangement(pred, TRACKS, out / "chorale", root=first["root"],
+                              chroma=first["chroma"], qpm=CHORALE_QPM,
+                              programs=PROGRAMS["chorales"],
+                              reference=first["targets"] > 0.5, title=f"{name} (held out)")
+    original = write_arrangement(first["targets"] > 0.5, TRACKS, out / "chorale_original",
+                                 root=first["root"], chroma=first["chroma"], qpm=CHORALE_QPM,
+                                 programs=PROGRAMS["chorales"], title=f"{name}: Bach")
+    example = sanity_check(pred, first["root"], first["chroma"], layout=layout)
+    return {"chorale": name, "files": files, "original": original["midi"],
+            "example_sanity": example, "test_set": scores, "binarization": choice}
+
+
+def arrange_lead_sheet(folder: Path, out: Path, checkpoint: str | Path = "pop909") -> dict:
+    """The POP909 harmonizer's arrangement of a melody MIDI + chords file, with its sanity."""
+    from stripes.evaluation.layout import POP909_LAYOUT
+    from stripes.music.pianoroll import score_to_pianoroll
+    from stripes.tasks.harmonization.arrange import chords_from_file, harmonize_song
+
+    res = harmonize_song(checkpoint, folder / "melody.mid", out / f"{folder.name}.mid",
+                         chords=folder / "chords.txt")
+    pred = score_to_pianoroll(read_midi(res["midi"]), ["Melody", "Bridge", "Piano"],
+                              res["steps"])
+    bass1, chroma = chords_from_file(folder / "chords.txt", res["steps"])
+    return {**res, "sanity": sanity_check(pred, bass1, chroma, layout=POP909_LAYOUT)}
+
+
+def run_demo(out_dir: str | Path = "outputs/demo", fast: bool = False, train: bool = False,
+             lead_sheet: str | Path | None = None) -> dict:
+    """Write the demo's files under ``out_dir``; returns the report (also ``report.json``)."""
     out = Path(out_dir)
-    cfg = config or demo_config(fast)
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    summary = train_harmonizer(cfg, out / "run", progress=not fast)
-    evaluation = evaluate_harmonizer(out / "run")
-    files = harmonize_example(out, evaluation)
-    report = {
-        "seconds": round(time.perf_counter() - t0, 1),
-        "parameters": summary["parameters"],
-        "final_val_loss": summary["val_loss"],
-        "pe": cfg.model.get("pe"),
-        "context": cfg.context,
-        "binarization": {k: evaluation["binarization"][k] for k in ("threshold", "merge_gap")},
-        "test_set": {k: v["summary"] for k, v in evaluation["test"].items()},
-        **files,
-    }
+    checkpoint = chorale_harmonizer(out, fast, train)
+    chorales = harmonize_chorales(checkpoint, out)
+    report = {"chorale_harmonizer": str(checkpoint), **chorales}
+    sheet = Path(lead_sheet) if lead_sheet else LEAD_SHEET
+    if (sheet / "melody.mid").exists() and (PRETRAINED["pop909"] / "model.safetensors").exists():
+        report["lead_sheet"] = arrange_lead_sheet(sheet, out)
+    report["warnings"] = [w for w in (
+        chorales["test_set"]["warning"],
+        sanity_warning(chorales["example_sanity"], "the example chorale"),
+        sanity_warning(report["lead_sheet"]["sanity"], "the lead sheet")
+        if "lead_sheet" in report else None) if w]
+    report["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     report["report"] = str(out / "report.json")
     return report
-
-
-def harmonize_example(out: Path, evaluation: dict) -> dict:
-    """Harmonize the first test window of the run; write its MIDI, PNG and metrics."""
-    model, cfg = load_harmonizer(out / "run")
-    corpus = load_task_corpus(cfg)
-    test = build_dataset(corpus, cfg, "test", cfg.test_bars[0], cap=cfg.max_eval_windows)
-    batch = collate_windows([test[0]])
-    pred = harmonize_pianoroll(model, batch["inputs"], batch.get("positions"),
-                               evaluation["binarization"])
-    target = batch["targets"][0].numpy() > 0.5
-    names = TARGET_TRACKS[cfg.data]
-    midi = write_midi(pianoroll_to_score(pred, names), out / "harmonization.mid")
-    write_midi(pianoroll_to_score(target, names), out / "original.mid")
-    png = plot_pianoroll_triptych(
-        merge_tracks(batch["inputs"][0].numpy()),
-        merge_tracks(target),
-        merge_tracks(pred),
-        out / "pianoroll.png",
-        titles=("input: melody", "target: Bach", "prediction"),
-    )
-    metrics = evaluate_harmonization(pred, target)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    return {
-        "midi": str(midi),
-        "png": str(png),
-        "metrics": metrics,
-        "example_song": int(batch["song"][0]),
-    }
