@@ -150,7 +150,24 @@ def arrange_melody(model, config, binarization: dict, vocab, melody: np.ndarray,
     positions = torch.from_numpy(structure_positions(labels, config.context))[None]
     pred = harmonize_pianoroll(model, inputs, positions, binarization, seed)
     pred[:, :128] = roll  # keep the user's melody as the first track
-    return pred, labels, warnings
+    return restrike_at_chord_changes(pred, labels["root"], labels["chroma"]), labels, warnings
+
+
+def restrike_at_chord_changes(pred: np.ndarray, root: np.ndarray, chroma: np.ndarray,
+                              first_slot: int = 1) -> np.ndarray:
+    """Release every accompaniment note held across a chord change for one step, so that it is
+    struck again with the new chord (as a player would), instead of one note tied for bars.
+
+    pred: binary ``[T, n*128]`` (a copy is returned); root, chroma: ``[T]`` chord labels; slots
+    from ``first_slot`` on are the accompaniment. Applied to arrangements of users' songs only;
+    the evaluation scores the binarized prediction as it is.
+    """
+    out = np.array(pred, dtype=bool, copy=True)
+    change = np.flatnonzero((np.diff(root) != 0) | (np.diff(chroma) != 0)) + 1
+    acc = out[:, first_slot * 128:]
+    held = acc[change - 1] & acc[change]
+    acc[change - 1] &= ~held
+    return out
 
 
 def harmonize_song(
@@ -167,7 +184,8 @@ def harmonize_song(
 ) -> dict:
     """Arrange ``midi_path`` with a harmonizer (a shipped name such as ``pop909``, a weights
     folder, a run folder or a checkpoint in one); writes MIDI (at the input's tempo), WAV and
-    PNG beside ``out_path`` and returns their paths, the binarization and the warnings."""
+    PNG beside ``out_path`` and returns their paths, the binarization, the warnings, and the
+    ``arrangement`` ``[T, 384]`` with the chord ``labels`` (root, chroma ``[T]``) it follows."""
     from stripes.tasks.harmonization.pretrained import load_any_harmonizer
     from stripes.tasks.harmonization.render import PROGRAMS, write_arrangement
 
@@ -194,7 +212,8 @@ def harmonize_song(
                               chroma=labels["chroma"], qpm=qpm, programs=PROGRAMS[cfg.data],
                               title=Path(midi_path).stem, renderer=renderer)
     return {**files, "steps": n, "qpm": qpm, "warnings": warnings,
-            "threshold": choice["threshold"], "merge_gap": choice["merge_gap"]}
+            "threshold": choice["threshold"], "merge_gap": choice["merge_gap"],
+            "arrangement": pred, "labels": {k: labels[k] for k in ("root", "chroma")}}
 
 
 def _no_chord_id(vocab) -> int:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from stripes.evaluation.binarization import binarize
 from stripes.evaluation.sanity import sanity_check, sanity_warning
-from stripes.music.midi_io import read_midi
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.data import build_dataset, load_task_corpus
 from stripes.tasks.harmonization.evaluate import (
@@ -86,15 +85,13 @@ def harmonize_chorales(checkpoint, out: Path) -> dict:
 def arrange_lead_sheet(folder: Path, out: Path, checkpoint: str | Path = "pop909") -> dict:
     """The POP909 harmonizer's arrangement of a melody MIDI + chords file, with its sanity."""
     from stripes.evaluation.layout import POP909_LAYOUT
-    from stripes.music.pianoroll import score_to_pianoroll
-    from stripes.tasks.harmonization.arrange import chords_from_file, harmonize_song
+    from stripes.tasks.harmonization.arrange import harmonize_song
 
     res = harmonize_song(checkpoint, folder / "melody.mid", out / f"{folder.name}.mid",
                          chords=folder / "chords.txt")
-    pred = score_to_pianoroll(read_midi(res["midi"]), ["Melody", "Bridge", "Piano"],
-                              res["steps"])
-    bass1, chroma = chords_from_file(folder / "chords.txt", res["steps"])
-    return {**res, "sanity": sanity_check(pred, bass1, chroma, layout=POP909_LAYOUT)}
+    pred, labels = res.pop("arrangement"), res.pop("labels")
+    return {**res, "sanity": sanity_check(pred, labels["root"], labels["chroma"],
+                                          layout=POP909_LAYOUT)}
 
 
 def run_demo(out_dir: str | Path = "outputs/demo", fast: bool = False, train: bool = False,
