@@ -6,14 +6,14 @@ import pytest
 import symusic
 
 from stripes.cli import main
-from stripes.tasks.harmonization.demo import demo_config
+from stripes.tasks.harmonization.demo import fast_config
 from stripes.tasks.harmonization.train import train_harmonizer
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, chorale_cache):
     out = tmp_path_factory.mktemp("harmonizer")
-    cfg = replace(demo_config(fast=True), cache_dir=str(chorale_cache))
+    cfg = replace(fast_config(), cache_dir=str(chorale_cache))
     train_harmonizer(cfg, out, progress=False)
     return out
 
@@ -21,6 +21,7 @@ def run_dir(tmp_path_factory, chorale_cache):
 def _song(path, meter=(4, 4), with_chords=True):
     score = symusic.Score(16)
     score.time_signatures.append(symusic.TimeSignature(0, *meter))
+    score.tempos.append(symusic.Tempo(0, 96.0))
     mel = symusic.Track(name="MELODY")
     for i, pitch in enumerate([72, 74, 76, 77, 79, 77, 76, 74]):
         mel.notes.append(symusic.Note(i * 16, 16, pitch, 80))
@@ -50,8 +51,11 @@ def test_harmonize_with_a_chord_track_writes_an_arrangement(run_dir, tmp_path):
         ]
     )
     assert rc == 0 and out.exists() and out.with_suffix(".png").stat().st_size > 1000
+    assert out.with_suffix(".wav").stat().st_size > 1000
     back = symusic.Score(str(out))
-    assert [t.name for t in back.tracks] == ["Melody", "Harmony", "Bass/Piano"]
+    names = [t.name for t in back.tracks]  # a chorale harmonizer: its voices, silent ones left out
+    assert names[0] == "Soprano" and set(names) <= {"Soprano", "Alto+Tenor", "Bass"}
+    assert back.tempos[0].qpm == pytest.approx(96.0)  # the input's tempo is kept
     pitches = sorted(n.pitch for n in back.tracks[0].notes)
     assert pitches == sorted([72, 74, 76, 77, 79, 77, 76, 74])  # the melody is kept
 
