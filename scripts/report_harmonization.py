@@ -53,7 +53,8 @@ def paired(a: dict, b: dict, bars: str) -> dict:
           for i, w in enumerate(b["test"][bars]["per_window"])}
     keys = sorted(set(wa) & set(wb))
     x, y = [wa[k] for k in keys], [wb[k] for k in keys]
-    return {"n": len(keys), "mean_difference": sum(p - q for p, q in zip(x, y, strict=True)) / len(keys),
+    diff = sum(p - q for p, q in zip(x, y, strict=True)) / len(keys)
+    return {"n": len(keys), "mean_difference": diff,
             "t_test_rel_p": float(stats.ttest_rel(x, y).pvalue),
             "wilcoxon_p": float(stats.wilcoxon(x, y).pvalue)}
 
