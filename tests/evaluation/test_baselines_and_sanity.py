@@ -134,11 +134,10 @@ def test_fill_gaps_and_binarize():
         binarize(x, 1.0)
 
 
-def test_fill_gaps_agrees_with_the_harmonization_task_module():
-    harmonize = pytest.importorskip("stripes.tasks.harmonization.predict")
-    probs = np.random.default_rng(0).random((200, 20)) ** 3
-    for gap in (0, 2, 5):
-        assert (binarize(probs, 0.3, gap) == harmonize.binarize(probs, 0.3, gap)).all()
+def test_the_harmonization_task_binarizes_with_this_module():
+    from stripes.tasks.harmonization import predict
+
+    assert predict.binarize is binarize and predict.fill_gaps is fill_gaps  # one implementation
 
 
 def test_choose_binarization_names_its_criterion():

@@ -130,11 +130,12 @@ def test_evaluate_windows_summary_and_flavour_checks():
 
 def test_legacy_evaluate_harmonization_unchanged_and_flavoured_variant_aggregates():
     assert set(evaluate_harmonization(HELD_C, HELD_C)) == {"CS", "SSMD", "GS", "NDD"}
-    flav = [evaluate_harmonization(HELD_C, t, flavour="reference") for t in (HELD_C, SILENT)]
+    flav = [{"flavour": "reference", **score_pair(HELD_C, t, "reference")}
+            for t in (HELD_C, SILENT)]
     agg = aggregate(flav)
     assert agg["flavour"] == "reference" and agg["CS"]["mean"] == pytest.approx(25.0)
     with pytest.raises(ValueError, match="flavours"):
-        aggregate([flav[0], evaluate_harmonization(HELD_C, HELD_C, flavour="paper")])
+        aggregate([flav[0], {"flavour": "paper", **score_pair(HELD_C, HELD_C, "paper")}])
 
 
 def test_layouts_name_the_invented_slots():

@@ -211,19 +211,14 @@ def note_density_abs_distance(pred, target) -> float:
     return float(np.abs(dp - dt).mean())
 
 
-def evaluate_harmonization(pred, target, *, code_variants: bool = False,
-                           flavour: str | None = None) -> dict:
-    """All paper metrics for one song: ``{"CS", "SSMD", "GS", "NDD"}`` (percentages).
+def evaluate_harmonization(pred, target, *, code_variants: bool = False) -> dict:
+    """The ``paper`` flavour's metrics for one song: ``{"CS", "SSMD", "GS", "NDD"}``.
 
     pred, target: ``[T, n*128]`` binary pianorolls at 16 steps per quarter. With
-    ``code_variants`` also ``"GS_hist"`` and ``"NDD_abs"`` (the [S24] code's versions).
-    With ``flavour`` (``"reference"`` or ``"paper"``, see :mod:`stripes.evaluation.scoring`) the
-    four metrics of that flavour plus ``"flavour"``; :func:`aggregate` carries that key along.
+    ``code_variants`` also ``"GS_hist"`` and ``"NDD_abs"``. Either flavour, with the flavour
+    recorded: :func:`stripes.evaluation.scoring.score_pair` (and ``evaluate_window`` for the
+    accompaniment and per-track groups).
     """
-    if flavour is not None:
-        from stripes.evaluation.scoring import score_pair
-
-        return {"flavour": flavour, **score_pair(pred, target, flavour)}
     scores = {
         "CS": chroma_similarity(pred, target),
         "SSMD": ssm_distance(pred, target),

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from stripes.tasks.harmonization.evaluate import frame_f1
-from stripes.tasks.harmonization.predict import binarize, choose_binarization, fill_gaps
+from stripes.evaluation.binarization import choose_binarization, frame_f1
+from stripes.tasks.harmonization.predict import binarize, fill_gaps
 
 
 def test_fill_gaps_merges_short_gaps_only():
@@ -35,6 +35,7 @@ def test_choose_binarization_finds_the_best_grid_point():
     target[5:15, 1] = True
     probs = np.where(target, 0.35, 0.05)
     probs[10, 1] = 0.02  # a dip that merging repairs
-    best = choose_binarization([probs], [target], frame_f1, (0.2, 0.5), (0, 1))
+    best = choose_binarization([probs], [target], "f1", thresholds=(0.2, 0.5),
+                               merge_gaps=(0, 1), criteria={"f1": frame_f1})
     assert (best["threshold"], best["merge_gap"]) == (0.2, 1)
     assert best["score"] == 1.0 and len(best["grid"]) == 4
