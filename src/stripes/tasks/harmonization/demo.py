@@ -104,9 +104,14 @@ def run_demo(out_dir: str | Path = "outputs/demo", fast: bool = False, train: bo
     chorales = harmonize_chorales(checkpoint, out)
     report = {"chorale_harmonizer": str(checkpoint), **chorales}
     sheet = Path(lead_sheet) if lead_sheet else LEAD_SHEET
-    if (sheet / "melody.mid").exists() and (PRETRAINED["pop909"] / "model.safetensors").exists():
+    missing = [p for p in (sheet / "melody.mid", sheet / "chords.txt",
+                           PRETRAINED["pop909"] / "model.safetensors") if not p.exists()]
+    if lead_sheet and missing:
+        raise FileNotFoundError(f"lead sheet: {missing[0]} is missing")
+    if not missing:
         report["lead_sheet"] = arrange_lead_sheet(sheet, out)
-    report["warnings"] = [w for w in (
+    report["warnings"] = [f"no lead sheet arranged: {missing[0]} is missing"] if missing else []
+    report["warnings"] += [w for w in (
         chorales["test_set"]["warning"],
         sanity_warning(chorales["example_sanity"], "the example chorale"),
         sanity_warning(report["lead_sheet"]["sanity"], "the lead sheet")
