@@ -61,7 +61,7 @@ def test_onsets_are_the_target_notes_inside_each_window(small_corpus):
 
 def test_chords_tell_more_about_pitch_than_the_time_step_on_pop909(small_corpus):
     rows = {r.context: r for r in content_context_mi(small_corpus, split=None, bars=16)}
-    assert set(rows) == {"time", "rep", "key", "bin", "chord", "phrase"}
+    assert set(rows) == {"time", "rep", "rep_sorted", "key", "bin", "chord", "phrase"}
     assert all(r.n == rows["time"].n and r.mi >= 0 for r in rows.values())
     # [ST] Table I's reading: harmony contexts carry information about the content, the position
     # in the window (after its estimator bias) hardly any.
@@ -70,3 +70,14 @@ def test_chords_tell_more_about_pitch_than_the_time_step_on_pop909(small_corpus)
     assert rows["time"].context_values > rows["chord"].context_values
     with pytest.raises(ValueError, match="unknown contexts"):
         content_context_mi(small_corpus, contexts=["tempo"])
+
+
+def test_rep_readings_number_the_same_chords_by_first_appearance_or_by_identity(small_corpus):
+    rows = {r.context: r for r in content_context_mi(
+        small_corpus, ["rep", "rep_first", "rep_sorted", "chord"], split=None, bars=16)}
+    assert rows["rep"] == rows["rep_first"].__class__(**{**rows["rep_first"].__dict__,
+                                                        "context": "rep"})
+    # both readings take as many values as the most chords in a window, far fewer than chord ids
+    assert rows["rep_sorted"].context_values == rows["rep"].context_values
+    assert rows["rep_sorted"].context_values < rows["chord"].context_values
+    assert rows["rep_sorted"].mi != rows["rep"].mi

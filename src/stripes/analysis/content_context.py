@@ -4,7 +4,8 @@ The unified view reads attention as content similarity times context similarity 
 structure context is useful to a PE when it says something about the content. This module
 measures how much: the mutual information, in nats, between the pitch of each note onset of the
 target tracks and the context index at its step (the time step within the window for ``time``;
-the chord, key-normalised chord, chroma or phrase label for the structure contexts).
+the chord, key-normalised chord, chroma or phrase label for the structure contexts; REP in both
+readings, chords numbered by first appearance in the window or by identity).
 
 ``mutual_information`` is the plug-in estimate ``Σ p(x, y) log p(x, y) / (p(x) p(y))``; its
 upward bias is about ``(|X| - 1)(|Y| - 1) / 2N`` nats (Miller-Madow), which the report also
@@ -21,8 +22,20 @@ import numpy as np
 from stripes.music.datasets import Corpus, load_corpus
 from stripes.music.structure import CONTEXTS, structure_positions
 
-DEFAULT_CONTEXTS = ("time", "rep", "key", "bin", "chord", "phrase")
+DEFAULT_CONTEXTS = ("time", "rep", "rep_sorted", "key", "bin", "chord", "phrase")
 CONTENTS = ("pitch", "pitch_class")
+#: Readings of a context under another name: ``name -> (context, options)``. REP numbers each
+#: distinct chord of the window; ``rep`` (= ``rep_first``) by first appearance, ``rep_sorted`` by
+#: chord identity (increasing chord id), the two readings of [ST]'s definition (docs/math.md §3).
+CONTEXT_READINGS = {
+    "rep_first": ("rep", {"rep_order": "first"}),
+    "rep_sorted": ("rep", {"rep_order": "sorted"}),
+}
+
+
+def _resolve(context: str) -> tuple[str, dict]:
+    """``(context, options)`` of a context name or a reading of ``CONTEXT_READINGS``."""
+    return CONTEXT_READINGS.get(context, (context, {}))
 
 
 @dataclass(frozen=True)
@@ -90,7 +103,8 @@ def _onsets(corpus: Corpus, contexts: Sequence[str], split: str | None, bars: in
         labels = corpus.labels(song, start, start + size)
         pitches.append(notes[keep, 3])
         for c in contexts:
-            contexts_at[c].append(structure_positions(labels, c)[onset[keep]])
+            name, options = _resolve(c)
+            contexts_at[c].append(structure_positions(labels, name, **options)[onset[keep]])
     if not pitches:
         raise ValueError(f"no target note onsets in split {split!r} with windows of {bars} bars")
     pitch = np.concatenate(pitches)
@@ -109,9 +123,11 @@ def content_context_mi(
 
     corpus: a :class:`Corpus`, its cache folder or name (``pop909``, ``chorales``). Windows of
     ``bars`` bars do not overlap (each note counts once), so ``time`` is the step in the window.
+    contexts: names of ``CONTEXTS`` or of ``CONTEXT_READINGS`` (``rep_sorted``: REP numbered by
+    chord identity instead of first appearance).
     """
     corpus = corpus if isinstance(corpus, Corpus) else load_corpus(corpus)
-    unknown = [c for c in contexts if c not in CONTEXTS]
+    unknown = [c for c in contexts if _resolve(c)[0] not in CONTEXTS]
     if unknown:
         raise ValueError(f"unknown contexts {unknown}; choose from {sorted(CONTEXTS)}")
     x, positions = _onsets(corpus, contexts, split, bars, content)

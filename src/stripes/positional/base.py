@@ -105,6 +105,23 @@ def turn_angle(turns: Tensor) -> Tensor:
     return (2 * math.pi) * (turns - turns.floor())
 
 
+def frequency_logits(shape: tuple[int, ...], signed: bool) -> Tensor:
+    """Initial logits ``ρ [..., L]`` of sinusoid frequencies (sineSPE, F-StrIPE): unsigned ones
+    give ``sigmoid(ρ)/2`` with ``ρ ~ N(−4, 1)`` (long periods); signed ones the same magnitudes
+    with random signs, through ``tanh(ρ)/2`` (:func:`frequencies_of`)."""
+    logits = torch.randn(shape) - 4.0
+    if signed:
+        sign = torch.randint(0, 2, shape).mul(2).sub(1)
+        logits = sign * torch.atanh(torch.sigmoid(logits))
+    return logits
+
+
+def frequencies_of(logits: Tensor, signed: bool) -> Tensor:
+    """Frequencies in cycles per unit: ``sigmoid(ρ)/2 ∈ (0, ½)`` or, signed, ``tanh(ρ)/2 ∈
+    (−½, ½)`` (structure vectors: both signs of each component, docs/positional.md)."""
+    return torch.tanh(logits) / 2 if signed else torch.sigmoid(logits) / 2
+
+
 def position_vectors(
     positions: Tensor | None,
     length: int,

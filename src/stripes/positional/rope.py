@@ -13,9 +13,20 @@ Frequencies ``ω [Hf, D/2, L]`` (radians per unit position), variants:
   same range ``[base^{-1}, 1]`` H times more densely and no two heads share a frequency.
 - ``"C"``: learned per head (``nn.Parameter``, initialised as A).
 
-Structure vectors ``p_t ∈ R^L`` (``L = position_dim > 1``): for A and B pair i follows level
-``i mod L`` (axial, ``ω_i = base^{…} e_{i mod L}``); C learns full vectors ``ω_i ∈ R^L`` from that
-start. Trigonometry runs in float32 at least (float64 for the cached tables). Tables are cached
+Structure vectors ``p_t ∈ R^L`` (``L = position_dim > 1``, ``structure_map="levels"``, the
+default; :func:`structure_frequencies`): every level reaches at least one of the ``M = D/2``
+pairs. With ``c = min(M, L)``, pair i carries the levels ``l ≡ i (mod c)``: one level per pair
+when ``M ≥ L`` (pair i follows level ``i mod L``), several per pair when ``M < L`` (level l on
+pair ``l mod M``, the r-th of them, ``r = l div M``, scaled by ``3^{−r}`` so that bit differences
+``Δ ∈ {−1, 0, 1}`` of the levels sharing a pair give distinct angles, as balanced ternary digits).
+Each level gets its own geometric grid over its pairs, spanning one decade (``vector_base``,
+default 10) instead of ``base``: the j-th pair of a level (``j = i div c``, ``n = ⌈M/c⌉`` ranks)
+rotates by ``vector_base^{−(j + s_h)/n}`` radians per unit, ``s_h = h/H`` for B and 0 for A, so in
+A (and in B's head 0) a 0/1 bit turns its first pair by ``3^{−r}`` rad: 1 rad when ``M ≥ L``, never
+the ≤ 0.03 rad that the global grid gives most levels. C learns full vectors
+``ω_i ∈ R^L`` from A's start. ``structure_map="legacy"`` keeps the map before issue 12 (pair i
+follows level ``i mod L`` at ``base^{−2i/D}``: with ``M < L`` levels ``M…L−1`` never rotate).
+Trigonometry runs in float32 at least (float64 for the cached tables). Tables are cached
 for the fixed variants with integer positions (``None`` or an integer dtype); float or vector
 positions and variant C compute them per call.
 
@@ -40,33 +51,69 @@ ROPE_VARIANTS = ("A", "B", "C")
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
 
+STRUCTURE_MAPS = ("levels", "legacy")
+
+
 def rope_frequencies(
-    variant: str, n_heads: int, head_dim: int, position_dim: int = 1, base: float = 10000.0
+    variant: str, n_heads: int, head_dim: int, position_dim: int = 1, base: float = 10000.0,
+    structure_map: str = "levels", vector_base: float = 10.0,
 ) -> Tensor:
-    """``ω [Hf, D/2, L]`` of variant A or B (C starts from A), float64."""
+    """``ω [Hf, D/2, L]`` of variant A or B (C starts from A), float64 (module docstring).
+
+    Times (``L = 1``) and ``structure_map="legacy"``: the global grid ``base^{−2(i + s_h)/D}``,
+    pair i on level ``i mod L``. Structure vectors: :func:`structure_frequencies`."""
+    if structure_map not in STRUCTURE_MAPS:
+        raise ValueError(f"structure_map must be one of {STRUCTURE_MAPS}, not {structure_map!r}")
+    if position_dim > 1 and structure_map == "levels":
+        return structure_frequencies(variant, n_heads, head_dim, position_dim, vector_base)
     i = torch.arange(head_dim // 2, dtype=torch.float64)
-    if variant == "B":
-        shift = torch.arange(n_heads, dtype=torch.float64)[:, None] / n_heads
-        omega = base ** (-2 * (i[None] + shift) / head_dim)  # [H, D/2]
-    else:
-        omega = (base ** (-2 * i / head_dim))[None]  # [1, D/2]
+    omega = base ** (-2 * (i[None] + _head_shift(variant, n_heads)) / head_dim)  # [Hf, D/2]
     if variant == "C":
         omega = omega.expand(n_heads, -1)
     axial = torch.nn.functional.one_hot(torch.arange(head_dim // 2) % position_dim, position_dim)
     return omega[..., None] * axial.to(torch.float64)
 
 
+def structure_frequencies(variant: str, n_heads: int, head_dim: int, position_dim: int,
+                          vector_base: float = 10.0) -> Tensor:
+    """``ω [Hf, M, L]`` for structure vectors, every level on at least one pair (issue 12).
+
+    ``c = min(M, L)``; pair i carries levels ``l ≡ i (mod c)`` with weight ``3^{−(l div M)}``, at
+    ``vector_base^{−(i div c + s_h)/⌈M/c⌉}`` radians per unit (module docstring)."""
+    m, dim = head_dim // 2, position_dim
+    c = min(m, dim)
+    i, level = torch.arange(m), torch.arange(dim)
+    carries = (i[:, None] % c == level[None] % c).to(torch.float64)  # [M, L]
+    share = 3.0 ** -(level // m).to(torch.float64)  # r-th level on a pair: a ternary digit
+    ranks = -(-m // c)
+    rank = (i // c).to(torch.float64)
+    omega = vector_base ** (-(rank[None] + _head_shift(variant, n_heads)) / ranks)  # [Hf, M]
+    if variant == "C":
+        omega = omega.expand(n_heads, -1)
+    return omega[..., None] * (carries * share)
+
+
+def _head_shift(variant: str, n_heads: int) -> Tensor:
+    """``s_h [Hf, 1]``: ``h/H`` for B (each head shifts the grid by a fraction of a step), or 0."""
+    if variant == "B":
+        return torch.arange(n_heads, dtype=torch.float64)[:, None] / n_heads
+    return torch.zeros(1, 1, dtype=torch.float64)
+
+
 class _RotaryBase(QKTransformPE):
     """Frequencies, cached tables and the angle computation shared by RoPE and RoPEPool."""
 
-    def __init__(self, n_heads, head_dim, variant, base, position_dim, max_len):
+    def __init__(self, n_heads, head_dim, variant, base, position_dim, max_len,
+                 structure_map="levels", vector_base=10.0):
         super().__init__()
         if variant not in ROPE_VARIANTS or head_dim % 2:
             raise ValueError(f"variant in {ROPE_VARIANTS} and even head_dim; got {variant!r}, "
                              f"{head_dim}")
         self.n_heads, self.head_dim, self.variant = n_heads, head_dim, variant
         self.position_dim, self.max_len = position_dim, max_len
-        omega = rope_frequencies(variant, n_heads, head_dim, position_dim, base)
+        self.structure_map = structure_map
+        omega = rope_frequencies(variant, n_heads, head_dim, position_dim, base, structure_map,
+                                 vector_base)
         if variant == "C":
             self.omega = nn.Parameter(omega.float())
         else:
@@ -141,11 +188,16 @@ class RoPE(_RotaryBase):
         base: geometric base of A and B (10000).
         position_dim: L.
         max_len: initial length of the cached tables (they grow on demand).
+        structure_map: ``"levels"`` (every level of a structure vector on some pair, own grid
+            per level) or ``"legacy"`` (the map before issue 12); times are the same in both.
+        vector_base: ratio of a level's first to its last frequency for structure vectors.
     """
 
     def __init__(self, n_heads: int, head_dim: int, variant: str = "A", base: float = 10000.0,
-                 position_dim: int = 1, max_len: int = 2048):
-        super().__init__(n_heads, head_dim, variant, base, position_dim, max_len)
+                 position_dim: int = 1, max_len: int = 2048, structure_map: str = "levels",
+                 vector_base: float = 10.0):
+        super().__init__(n_heads, head_dim, variant, base, position_dim, max_len, structure_map,
+                         vector_base)
 
     def output_dim(self, head_dim: int) -> int:
         return head_dim
@@ -165,8 +217,10 @@ class RoPEPool(_RotaryBase):
     """RoPEPool, ``q, k [B, T, H, D] -> [B, T, H, D/2]`` ([ST] Eq. 23, 26; same args as RoPE)."""
 
     def __init__(self, n_heads: int, head_dim: int, variant: str = "A", base: float = 10000.0,
-                 position_dim: int = 1, max_len: int = 2048):
-        super().__init__(n_heads, head_dim, variant, base, position_dim, max_len)
+                 position_dim: int = 1, max_len: int = 2048, structure_map: str = "levels",
+                 vector_base: float = 10.0):
+        super().__init__(n_heads, head_dim, variant, base, position_dim, max_len, structure_map,
+                         vector_base)
 
     def output_dim(self, head_dim: int) -> int:
         return head_dim // 2

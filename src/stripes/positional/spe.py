@@ -28,7 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stripes.positional.base import QKTransformPE, position_vectors, register
+from stripes.positional.base import (
+    QKTransformPE,
+    frequencies_of,
+    frequency_logits,
+    position_vectors,
+    register,
+)
 from stripes.positional.ops.pooling import pool_prepared, prepare_pool
 from stripes.positional.ops.spe_noise import SineCode, draw_noise
 
@@ -101,7 +107,9 @@ class SPE(QKTransformPE):
 class SineSPE(SPE):
     """sineSPE ([SPE] Eq. 18-21), also F-StrIPE:SFF when ``position_dim = L > 1`` ([FS]).
 
-    Per (h, d): frequencies ``f_k = sigmoid(ρ_k)/2 ∈ (0, ½)^L``, phases ``θ_k`` (queries only),
+    Per (h, d): frequencies ``f_k = sigmoid(ρ_k)/2 ∈ (0, ½)^L`` (structure vectors, as in
+    :class:`~stripes.positional.structure.FStrIPE`: signed, ``tanh(ρ_k)/2 ∈ (−½, ½)^L``), phases
+    ``θ_k`` (queries only),
     gains ``λ_k = softplus(γ_k)``; ``Q̄_d(m) = Ω(p_m; f, θ) diag(λ̈) Z_d / √(2K)``,
     ``K̄_d(n) = Ω(p_n; f, 0) diag(λ̈) Z_d / √(2K)``, so
     ``P_d(m, n) = Σ_k λ_k² cos(2π f_kᵀ(p_m − p_n) + θ_k) / (2K)``.
@@ -114,6 +122,7 @@ class SineSPE(SPE):
         gated, n_layers: gating (module docstring) with one gate per layer.
         noise: ``gaussian`` (paper) or ``orthogonal`` (exact kernel per d when ``R ≥ 2K``).
         pool_rows: rows (B·C) per chunk of the pooling.
+        signed_frequencies: as F-StrIPE's (default: signed for ``L > 1``).
     """
 
     def __init__(
@@ -127,6 +136,7 @@ class SineSPE(SPE):
         n_layers: int = 1,
         noise: str = "gaussian",
         pool_rows: int = 256,
+        signed_frequencies: bool | None = None,
     ):
         super().__init__(n_heads, head_dim, n_realizations, gated, n_layers)
         if noise not in ("gaussian", "orthogonal"):
@@ -135,13 +145,15 @@ class SineSPE(SPE):
             n_sines, position_dim, noise, pool_rows
         )
         shape = (n_heads, head_dim, n_sines)
-        self.freq_logits = nn.Parameter(torch.randn(*shape, position_dim) - 4.0)  # long periods
+        self.signed = position_dim > 1 if signed_frequencies is None else bool(signed_frequencies)
+        self.freq_logits = nn.Parameter(frequency_logits((*shape, position_dim), self.signed))
         self.phases = nn.Parameter(torch.randn(shape))
         self.gain_logits = nn.Parameter(torch.full(shape, math.log(math.e - 1)))  # λ = 1
 
     def frequencies(self) -> Tensor:
-        """``f [H, D, K, L]`` in cycles per unit position, each entry in ``(0, ½)``."""
-        return torch.sigmoid(self.freq_logits) / 2
+        """``f [H, D, K, L]`` in cycles per unit position, each entry in ``(0, ½)`` (signed:
+        ``(−½, ½)``)."""
+        return frequencies_of(self.freq_logits, self.signed)
 
     def gains(self) -> Tensor:
         """``λ [H, D, K]``, positive."""

@@ -2,7 +2,12 @@
 
 Positions are structure vectors ``p_t ∈ R^L`` (a "non-linear grid": equal labels, equal
 positions; ``L = 1`` with ``p_t = t`` is the TIME context). Per head h and feature d, K vector
-frequencies ``f_dk ∈ R^L`` (cycles per unit, ``sigmoid(ρ)/2``), phases and gains:
+frequencies ``f_dk ∈ R^L`` (cycles per unit), phases and gains. Times (``L = 1``) take
+``f = sigmoid(ρ)/2 ∈ (0, ½)`` (a sign would only mirror θ). Structure vectors (``L > 1``) take
+signed components ``f = tanh(ρ)/2 ∈ (−½, ½)^L`` (``signed_frequencies``, default ``L > 1``): with
+``(0, ½)^L`` only same-sign directions exist, so ``G`` could never treat the differences (1, 1)
+and (1, −1) alike, as an isotropic kernel must; with signs, the pair ``(a, b), (a, −b)`` does.
+Signed frequencies start at the magnitudes of the unsigned ones, with random signs.
 
 ``P^Q_d(t) = Ω(p_t; f_d, θ^Q_d) diag(λ̈_d) / √K ∈ R^{2K}`` ([FS] Eq. 6-9, [ST] Eq. 11-12; our layout
 is the K cosines then the K sines), likewise ``P^K_d``, pooled ``q̂_t = Σ_d q_td P^Q_d(t)``: the
@@ -35,7 +40,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stripes.positional.base import QKTransformPE, position_vectors, register
+from stripes.positional.base import (
+    QKTransformPE,
+    frequencies_of,
+    frequency_logits,
+    position_vectors,
+    register,
+)
 from stripes.positional.ops.pooling import sinusoid_pool
 from stripes.positional.ops.table_pool import structure_pool
 
@@ -62,6 +73,8 @@ class FStrIPE(QKTransformPE):
         key_phases: learn ``θ^K`` too (default: queries only; G depends on ``θ^Q − θ^K``).
         learn_frequencies: learn f (else fixed at their random initial values, a buffer).
         pool_rows: rows (B·C) per chunk.
+        signed_frequencies: components in ``(−½, ½)`` (``tanh(ρ)/2``) instead of ``(0, ½)``
+            (``sigmoid(ρ)/2``); default (None): signed for structure vectors (``L > 1``).
     """
 
     def __init__(
@@ -73,12 +86,14 @@ class FStrIPE(QKTransformPE):
         key_phases: bool = False,
         learn_frequencies: bool = True,
         pool_rows: int = 256,
+        signed_frequencies: bool | None = None,
     ):
         super().__init__()
         self.n_heads, self.head_dim, self.n_sines = n_heads, head_dim, n_sines
         self.position_dim, self.pool_rows = position_dim, pool_rows
+        self.signed = position_dim > 1 if signed_frequencies is None else bool(signed_frequencies)
         shape = (n_heads, head_dim, n_sines)
-        logits = torch.randn(*shape, position_dim) - 4.0
+        logits = frequency_logits((*shape, position_dim), self.signed)
         if learn_frequencies:
             self.freq_logits = nn.Parameter(logits)
         else:
@@ -91,8 +106,9 @@ class FStrIPE(QKTransformPE):
         return 2 * self.n_sines
 
     def frequencies(self) -> Tensor:
-        """``f [H, D, K, L]`` in cycles per unit of position, entries in ``(0, ½)``."""
-        return torch.sigmoid(self.freq_logits) / 2
+        """``f [H, D, K, L]`` in cycles per unit of position, entries in ``(0, ½)``, or in
+        ``(−½, ½)`` when signed."""
+        return frequencies_of(self.freq_logits, self.signed)
 
     def gains(self) -> Tensor:
         """``λ [H, D, K]``, positive."""
@@ -150,6 +166,7 @@ class FStrIPE1(FStrIPE):
         position_dim: L.
         learn_frequencies: learn ``f_d``.
         pool_rows: rows (B·C) per chunk.
+        signed_frequencies: as :class:`FStrIPE` (default: signed for ``L > 1``).
     """
 
     def __init__(
@@ -159,8 +176,10 @@ class FStrIPE1(FStrIPE):
         position_dim: int = 1,
         learn_frequencies: bool = True,
         pool_rows: int = 256,
+        signed_frequencies: bool | None = None,
     ):
-        super().__init__(n_heads, head_dim, 1, position_dim, False, learn_frequencies, pool_rows)
+        super().__init__(n_heads, head_dim, 1, position_dim, False, learn_frequencies, pool_rows,
+                         signed_frequencies)
         del self.phases, self.gain_logits  # θ = 0 and the gains live in the projections
         self.phases = self.gain_logits = None
 
