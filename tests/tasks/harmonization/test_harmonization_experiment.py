@@ -64,6 +64,8 @@ def test_methods_expand_grid_and_reject_unknown_keys():
         "none-time",
         "none-bin",
     ]
+    explicit = ExperimentConfig(name="y", methods=[{"pe": "rope", "context": "bin"}])
+    assert [method_label(m) for m in explicit.method_list()] == ["rope-bin"]  # no empty grid run
     with pytest.raises(ConfigError, match=r"unknown key methods\[0\].lr"):
         ExperimentConfig(name="x", methods=[{"pe": "rope", "lr": 1}])
     with pytest.raises(ConfigError, match=r"unknown key grid.contxt \(did you mean 'context'"):

@@ -80,6 +80,8 @@ class ExperimentConfig:
         """Explicit methods, then the product of ``grid`` values (in YAML order)."""
         rows = [dict(m) for m in self.methods]
         keys = list(self.grid)
+        if not keys:  # product() of nothing is one empty method: no grid, no extra run
+            return rows
         for values in itertools.product(*(self.grid[k] for k in keys)):
             rows.append(dict(zip(keys, values, strict=True)))
         return rows
