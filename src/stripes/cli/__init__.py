@@ -4,8 +4,8 @@ Each command group is a module of this package with an ``add(subparsers)`` funct
 imports happen inside the handlers so that ``stripes --help`` stays fast.
 
 A user's mistake (a bad config, a missing file, a YAML syntax error, any ``ValueError`` of the
-library's validation) ends the command with one line on stderr, ``stripes: error: ...``, and exit
-code 2, never a traceback.
+library's validation, a diverged training) ends the command with one line on stderr,
+``stripes: error: ...``, and exit code 2, never a traceback (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -55,4 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as err:
         print(error_line(err), file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        if not is_divergence(err):
+            raise
+        print(error_line(err), file=sys.stderr)
+        return 2
     return 0
+
+
+def is_divergence(err: BaseException) -> bool:
+    """Whether ``err`` is the training loop's :class:`TrainingDiverged` (a user's lr or data,
+    reported as one line), checked without importing torch for every command."""
+    loop = sys.modules.get("stripes.training.loop")
+    return loop is not None and isinstance(err, loop.TrainingDiverged)
+

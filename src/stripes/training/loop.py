@@ -47,6 +47,7 @@ import csv
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
+from stripes.config import ConfigError, check_sizes
 from stripes.training.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -71,6 +73,10 @@ from stripes.training.checkpoint import (
 from stripes.training.schedule import build_schedule
 
 logger = logging.getLogger(__name__)
+
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
 @dataclass
@@ -103,9 +109,37 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = True
 
+    def __post_init__(self):
+        check_sizes(self, 1, "epochs", "batch_size", "max_steps")
+        check_sizes(self, 0, "weight_decay", "warmup_steps", "min_lr_ratio", "grad_clip",
+                    "log_every", "eval_every", "checkpoint_every", "keep_every", "num_workers")
+        check_sizes(self, 0, "lr", "decay")
+        if not 0 < self.lr <= MAX_LR:
+            raise ConfigError(f"lr: must be in (0, {MAX_LR:g}], got {self.lr:g} (a run at this "
+                              "rate diverges)")
+        for name, choices in (("optimizer", OPTIMIZERS), ("precision", PRECISIONS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name}: must be one of {sorted(choices)}, "
+                                  f"got {getattr(self, name)!r}")
+        check_device(self.device, available=False)
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+MAX_LR = 1.0  # no optimizer here trains at a larger rate
+DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
+
+
+def check_device(name: str, available: bool = True) -> str:
+    """``name`` if it is a device this code can use (``cpu``, ``cuda``, ``cuda:N``, ``auto``),
+    else :class:`ConfigError` naming the valid ones; with ``available``, CUDA must exist too."""
+    if not isinstance(name, str) or not DEVICE_PATTERN.match(name):
+        raise ConfigError(f"device: {name!r} is not a device; use cpu, cuda, cuda:N or auto")
+    if available and name.startswith("cuda"):
+        count = torch.cuda.device_count()
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            raise ConfigError(f"device: {name!r} is not available here ({count} CUDA devices); "
+                              "use cpu or auto")
+    return name
 
 
 class TrainingDiverged(RuntimeError):

@@ -19,7 +19,7 @@ from stripes.evaluation.scoring import evaluate_windows
 from stripes.tasks.harmonization.data import build_dataset, load_task_corpus
 from stripes.tasks.harmonization.evaluate import collect_windows, criteria_for, task_layout
 from stripes.tasks.harmonization.train import load_harmonizer
-from stripes.training.checkpoint import load_checkpoint
+from stripes.training.checkpoint import load_checkpoint, load_weights
 
 
 def validation_losses(run_dir: str | Path) -> dict[int, float]:
@@ -43,7 +43,7 @@ def learning_curve(run_dir: str | Path) -> list[dict]:
     rows = []
     for path in steps:
         ckpt = load_checkpoint(path)
-        model.load_state_dict(ckpt["model"])
+        load_weights(model, ckpt["model"], path)
         windows = collect_windows(model.eval(), val)
         probs, targets = [w["probs"] for w in windows], [w["targets"] for w in windows]
         choice = choose_binarization(probs, targets, config.binarization_criterion,

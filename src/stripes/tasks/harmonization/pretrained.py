@@ -129,13 +129,23 @@ def load_pretrained(name_or_path: str | Path = "pop909",
     ``binarization``, ``scores``, ``split`` and the ``vocab`` (a ``ChordVocabulary``)."""
     from safetensors.torch import load_file
 
+    from stripes.training.checkpoint import CheckpointError, load_weights
+
     folder = resolve_weights(name_or_path)
-    meta = json.loads((folder / "config.json").read_text())
-    config = load_config(HarmonizationConfig, meta["task"])
-    tensors = load_file(str(folder / "model.safetensors"), device=str(device))
-    meta["vocab"] = ChordVocabulary(tensors.pop(VOCAB_KEY).cpu().numpy())
+    try:
+        meta = json.loads((folder / "config.json").read_text())
+        config = load_config(HarmonizationConfig, meta["task"])
+        tensors = load_file(str(folder / "model.safetensors"), device=str(device))
+        table = tensors.pop(VOCAB_KEY)
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{folder}: config.json is not a weights folder's ({err})") from None
+    except (OSError, ValueError):
+        raise
+    except Exception as err:  # safetensors reports a truncated or foreign file as its own error
+        raise CheckpointError(f"{folder}/model.safetensors: not readable ({err})") from None
+    meta["vocab"] = ChordVocabulary(table.cpu().numpy())
     model = StripesTransformer(config.model_config()).to(device)
-    model.load_state_dict(tensors)
+    load_weights(model, tensors, folder / "model.safetensors")
     return model.eval(), config, meta
 
 

@@ -30,8 +30,15 @@ from stripes.tasks.lm.data import (
     collate_tokens,
     load_token_corpus,
 )
-from stripes.training.checkpoint import atomic_write, load_checkpoint, to_plain, write_config
-from stripes.training.loop import train
+from stripes.training.checkpoint import (
+    atomic_write,
+    load_checkpoint,
+    load_weights,
+    to_plain,
+    write_config,
+)
+from stripes.training.loop import check_device, train
+from stripes.training.run_dir import claim_run_dir, prepare_run_dir
 
 
 def token_nll(logits: Tensor, ids: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -68,7 +75,8 @@ def lm_datasets(exp: LMExperimentConfig, corpus: TokenCorpus,
 
 
 def train_language_model(config: LMExperimentConfig | str | Path, out_dir: str | Path | None = None,
-                         overrides: Sequence[str] = ()) -> Path:
+                         overrides: Sequence[str] = (), *, resume: bool = False,
+                         overwrite: bool = False) -> Path:
     """Train one language model; returns its run folder (see :mod:`stripes.training.loop`).
 
     Args:
@@ -77,20 +85,32 @@ def train_language_model(config: LMExperimentConfig | str | Path, out_dir: str |
 
     The run folder also gets ``experiment.yaml`` and ``tokenizer.json``; every checkpoint holds
     the experiment (``config["experiment"]``) and the tokenizer (``config["tokenizer"]``).
+    Everything is checked before the run folder is touched; an existing non-empty one is refused
+    unless ``resume`` (from its ``checkpoints/last.pt``) or ``overwrite``.
     """
     exp = config if isinstance(config, LMExperimentConfig) else load_experiment(config, overrides)
     corpus = load_token_corpus(exp.data.corpus)
     tokenizer = corpus.tokenizer()
     train_set, val_set = lm_datasets(exp, corpus, tokenizer)
+    for split, ds in (("train", train_set), ("val", val_set)):
+        if len(ds) == 0:
+            raise ValueError(f"{exp.data.corpus}: no {split} piece to train on")
+    out = Path(out_dir or exp.train.out_dir)
+    last = None if exp.train.resume_from else claim_run_dir(out, resume=resume,
+                                                              overwrite=overwrite)
+    check_device(exp.train.device)
     exp = replace(exp, model=resolve_model_config(exp, len(tokenizer)),
-                  train=replace(exp.train, out_dir=str(out_dir or exp.train.out_dir)))
+                  train=replace(exp.train, out_dir=str(out),
+                                resume_from=str(last) if last else exp.train.resume_from))
+    prepare_run_dir(out, overwrite=overwrite)
     torch.manual_seed(exp.train.seed)  # the initial weights
     summary = train(StripesTransformer(exp.model), lm_loss, train_set, val_set, exp.train,
                     collate_tokens, model_config=exp.model)
     run = Path(summary["run_dir"])
     write_config(exp, run / "experiment.yaml")
     tok_json = json.loads((corpus.folder / "tokenizer.json").read_text())
-    (run / "tokenizer.json").write_text(json.dumps(tok_json, indent=1))
+    text = json.dumps(tok_json, indent=1)
+    atomic_write(run / "tokenizer.json", lambda f: f.write(text.encode()))
     for path in sorted((run / "checkpoints").glob("*.pt")):
         attach_to_checkpoint(path, experiment=to_plain(exp), tokenizer=tok_json)
     return run
@@ -108,10 +128,10 @@ def load_language_model(checkpoint: str | Path, device: str | torch.device = "cp
     """The model of a checkpoint (in eval mode) and its experiment config (None if absent)."""
     ckpt = load_checkpoint(checkpoint, map_location=device)
     cfg = ckpt.get("config", {})
-    if "model" not in cfg:
+    if not isinstance(cfg, dict) or "model" not in cfg:
         raise ValueError(f"{checkpoint}: no model config inside the checkpoint")
     model = StripesTransformer(ModelConfig.from_dict(cfg["model"]))
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt["model"], checkpoint)
     model.to(device).eval()
     exp = LMExperimentConfig.from_dict(cfg["experiment"]) if "experiment" in cfg else None
     return model, exp
