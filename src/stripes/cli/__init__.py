@@ -22,11 +22,20 @@ from stripes.config import ConfigError
 USER_ERRORS = (ConfigError, ValueError, OSError, yaml.YAMLError)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error printed as the one line every other error is."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("stripes").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"stripes: error: {where}{message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and docs)."""
     from stripes import __version__
 
-    parser = argparse.ArgumentParser(prog="stripes", description=__doc__.splitlines()[0])
+    parser = Parser(prog="stripes", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"stripes {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in (bench, data, harmonization, generation):
@@ -49,7 +58,10 @@ def error_line(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stripes`` script; returns the exit code (2 for a user's error)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error (already printed)
+        return int(done.code or 0)
     try:
         args.func(args)
     except USER_ERRORS as err:

@@ -165,10 +165,9 @@ def _run_train(args: argparse.Namespace) -> None:
     overrides = [*args.overrides, *([f"train.device={args.device}"] if args.device else [])]
     config = HarmonizationConfig.from_yaml(args.config, overrides)
     summary = train_harmonizer(config, args.out, resume=args.resume, overwrite=args.overwrite)
-    print(
-        f"trained: {summary['steps']} steps, val loss {summary['val_loss']:.4f}; "
-        f"checkpoint {summary['checkpoint']}"
-    )
+    val = summary["val_loss"]  # None when a resumed run stopped before validating again
+    val = "not measured" if val is None else f"{val:.4f}"
+    print(f"trained: {summary['steps']} steps, val loss {val}; checkpoint {summary['checkpoint']}")
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:

@@ -416,6 +416,8 @@ def prepare_pop909(root: str | Path | None = None, out_dir: str | Path | None = 
     params = {"exclude_misaligned": exclude_misaligned, "threshold": threshold,
               "annotator": annotator, "tokens": tokens}
     out_dir = Path(out_dir) if out_dir else default_cache_dir() / "pop909"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(20, "Not a directory", str(out_dir))
     if not force and _is_fresh(out_dir, params):
         log.info("%s is up to date", out_dir)
         return out_dir
@@ -440,6 +442,8 @@ def prepare_chorales(out_dir: str | Path | None = None, *, tokens: bool = True, 
         raise ValueError(f"limit must be >= 1, got {limit}")
     params = {"seed": seed, "tokens": tokens, "limit": limit, "shares": [0.8, 0.1, 0.1]}
     out_dir = Path(out_dir) if out_dir else default_cache_dir() / "chorales"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(20, "Not a directory", str(out_dir))
     if not force and _is_fresh(out_dir, params):
         log.info("%s is up to date", out_dir)
         return out_dir

@@ -22,6 +22,7 @@ import dataclasses
 import pickle
 import platform
 import random
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -138,16 +139,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if path.is_dir():
         raise IsADirectoryError(21, "Is a directory", str(path))
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a raw pickle's protocol note would be a second line
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except OSError as err:
         if not path.exists():
             raise
-        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(err)})") from None
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(f"{path}: refused to load, it holds objects other than tensors and "
-                              f"plain data (weights_only: {_first_line(err)})") from None
+        raise CheckpointError(f"{path}: not a usable checkpoint ({_first_line(err)})") from None
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: not a usable checkpoint (refused by weights_only "
+                              "loading: it is not only tensors and plain data; nothing in it "
+                              "was run)") from None
     except Exception as err:  # torch reports a truncated or foreign file in many ways
-        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(err)})") from None
+        raise CheckpointError(f"{path}: not a usable checkpoint ({_first_line(err)})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise CheckpointError(f"{path}: not a stripes checkpoint (no 'model' entry)")
     return ckpt

@@ -54,7 +54,7 @@ def chorale_harmonizer(out: Path, fast: bool, train: bool) -> str | Path:
     cfg = fast_config() if fast else HarmonizationConfig.from_yaml(RECIPE)
     if not fast:
         cfg = replace(cfg, train={**cfg.train, "progress": True})
-    train_harmonizer(cfg, out / "run", progress=not fast)
+    train_harmonizer(cfg, out / "run", progress=not fast, overwrite=True)  # the demo's own run
     evaluate_harmonizer(out / "run")
     return out / "run"
 
@@ -98,6 +98,9 @@ def run_demo(out_dir: str | Path = "outputs/demo", fast: bool = False, train: bo
              lead_sheet: str | Path | None = None) -> dict:
     """Write the demo's files under ``out_dir``; returns the report (also ``report.json``)."""
     out = Path(out_dir)
+    if lead_sheet is not None and not (Path(lead_sheet) / "melody.mid").is_file():
+        raise FileNotFoundError(f"{lead_sheet}: no melody.mid (a lead sheet is a folder with "
+                                "melody.mid and chords.txt)")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     checkpoint = chorale_harmonizer(out, fast, train)

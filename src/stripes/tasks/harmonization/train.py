@@ -84,10 +84,10 @@ def check_windows_exist(config: HarmonizationConfig, train_ds, val_ds) -> None:
 
 
 def check_same_task(config: HarmonizationConfig, run: Path) -> None:
-    """ValueError when ``config`` differs from the run's ``task.yaml`` beyond device, progress
-    and resume: resuming must not mix two configs in one run."""
+    """ValueError when ``config`` differs from the run's ``task.yaml`` beyond how and how far it
+    trains (device, max_steps, progress...): resuming must not mix two configs in one run."""
     saved = load_config(HarmonizationConfig, run / "task.yaml")
-    free = {"device", "resume_from", "progress"}
+    free = {"device", "resume_from", "progress", "max_steps", "tensorboard", "num_workers"}
     mine, theirs = asdict(config), asdict(saved)
     for d in (mine, theirs):
         d["train"] = {k: v for k, v in d["train"].items() if k not in free}

@@ -123,9 +123,23 @@ def attach_to_checkpoint(path: Path, **entries: Any) -> None:
     atomic_write(Path(path), lambda f: torch.save(ckpt, f))
 
 
+def resolve_lm_checkpoint(checkpoint: str | Path) -> Path:
+    """One ``--checkpoint`` meaning: a checkpoint file, or a run folder (its
+    ``checkpoints/best.pt``, else ``checkpoints/last.pt``)."""
+    path = Path(checkpoint)
+    if not path.is_dir():
+        return path
+    for name in ("best.pt", "last.pt"):
+        if (path / "checkpoints" / name).is_file():
+            return path / "checkpoints" / name
+    raise FileNotFoundError(f"{path}: not a run folder (no checkpoints/best.pt or last.pt)")
+
+
 def load_language_model(checkpoint: str | Path, device: str | torch.device = "cpu"
                         ) -> tuple[StripesTransformer, LMExperimentConfig | None]:
-    """The model of a checkpoint (in eval mode) and its experiment config (None if absent)."""
+    """The model of a checkpoint (a file or a run folder; in eval mode) and its experiment
+    config (None if absent)."""
+    checkpoint = resolve_lm_checkpoint(checkpoint)
     ckpt = load_checkpoint(checkpoint, map_location=device)
     cfg = ckpt.get("config", {})
     if not isinstance(cfg, dict) or "model" not in cfg:
@@ -141,8 +155,8 @@ def load_checkpoint_tokenizer(checkpoint: str | Path):
     """The tokenizer stored inside a checkpoint (written by :func:`train_language_model`)."""
     from stripes.music.tokenizer import load_tokenizer
 
-    cfg = load_checkpoint(checkpoint).get("config", {})
-    if "tokenizer" not in cfg:
+    cfg = load_checkpoint(resolve_lm_checkpoint(checkpoint)).get("config", {})
+    if not isinstance(cfg, dict) or "tokenizer" not in cfg:
         raise ValueError(f"{checkpoint}: no tokenizer inside the checkpoint")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "tokenizer.json"
