@@ -293,7 +293,7 @@ CASES = [
     Case("export: run not evaluated", lambda w, t: ["export", str(w.run), "--out", str(t / "x")],
          "run `stripes evaluate", fresh="x"),
     Case("export: missing run", lambda w, t: ["export", str(t / "nope"), "--out", str(t / "x")],
-         "evaluate", fresh="x"),
+         "not a run folder (no task.yaml)", fresh="x"),
     # --- harmonize -----------------------------------------------------------------------------
     H("missing melody", lambda w, t: [str(t / "nope.mid"), "--chords", CH, "--checkpoint",
                                       "chorales", "--out", str(t / "h.mid")], "no MIDI file"),
@@ -333,7 +333,8 @@ CASES = [
                                          "chorales", "--out", str(t / "h.mid")],
       "no chord lines"),
     H("unknown key", lambda w, t: [MEL, "--chords", CH, "--checkpoint", "chorales", "--key",
-                                   "H:maj", "--out", str(t / "h.mid")], "H:maj"),
+                                   "H:maj", "--out", str(t / "h.mid")],
+      "--key: not a key label (expected like 'Gb:maj'): 'H:maj'"),
     H("unknown melody track", lambda w, t: [MEL, "--chords", CH, "--checkpoint", "chorales",
                                             "--melody-track", "NOPE", "--out", str(t / "h.mid")],
       "no track named 'NOPE'"),
@@ -417,7 +418,8 @@ CASES = [
     Case("lm evaluate: malicious object in torch's format", lambda w, t: [
         "lm", "evaluate", "--checkpoint", str(w.evil_zip)], "refused by weights_only"),
     Case("lm evaluate: a harmonizer checkpoint", lambda w, t: [
-        "lm", "evaluate", "--checkpoint", str(w.ckpt), "--out", str(t / "e")], "model",
+        "lm", "evaluate", "--checkpoint", str(w.ckpt), "--out", str(t / "e")],
+         "not a language-model checkpoint of `stripes lm train`",
          fresh="e"),
     Case("lm evaluate: --device gpu0", lambda w, t: [
         "lm", "evaluate", "--checkpoint", str(w.lm_ckpt), "--device", "gpu0"],
@@ -470,7 +472,8 @@ CASES = [
         "generate", "--checkpoint", str(w.evil), "--out", str(t / "g.mid")],
          "refused by weights_only"),
     Case("generate: a harmonizer checkpoint", lambda w, t: [
-        "generate", "--checkpoint", str(w.ckpt), "--out", str(t / "g.mid")], "model"),
+        "generate", "--checkpoint", str(w.ckpt), "--out", str(t / "g.mid")],
+         "not a language-model checkpoint"),
     Case("generate: a run folder (documented)", lambda w, t: [
         "generate", "--checkpoint", str(w.lm), "--tokens", "4", "--out", str(t / "g.mid")], "",
          kind="ok"),
@@ -521,7 +524,7 @@ CASES = [
         "demo", "--fast", "--lead-sheet", str(t / "nope"), "--out", str(t / "d")],
          "no melody.mid", fresh="d"),
     Case("demo: --out is a file", lambda w, t: ["demo", "--fast", "--out", str(w.text)],
-         "exists"),
+         "notes.mid: exists and is not a folder"),
     Case("bench: negative budget", lambda w, t: [
         "bench", "attention", "--budget", "-1", "--out", str(t / "b")], "--budget must be > 0",
          fresh="b"),
@@ -603,6 +606,22 @@ def test_a_resumed_run_continues_from_its_last_checkpoint(world, tmp_path, capsy
     assert main(["train", task, "--out", str(run), "--resume", "--set", "train.max_steps=2"]) == 0
     assert "trained: 2 steps" in capsys.readouterr().out.splitlines()[-1]
     assert (run / "log.csv").read_text().splitlines()[0] == "step,epoch,split,loss,lr"
+
+
+def test_a_diverging_run_stops_with_one_line_and_saves_no_nan_checkpoint(world, tmp_path,
+                                                                         capsys, monkeypatch):
+    import stripes.tasks.harmonization.train as harmonization_train
+
+    def nan_loss(model, batch):
+        return harmonization_train.F.binary_cross_entropy_with_logits(
+            model(harmonization_train.model_inputs(batch))[0], batch["targets"]) * float("nan")
+
+    monkeypatch.setattr(harmonization_train, "harmonization_loss", nan_loss)
+    run = tmp_path / "run"
+    assert main(["train", str(world.task), "--out", str(run), "--set", "train.log_every=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("stripes: error: training loss is nan at step 1")
+    assert not (run / "checkpoints" / "best.pt").exists()
 
 
 def test_overwrite_replaces_a_run_and_stale_temporary_files_are_removed(world, tmp_path):

@@ -11,6 +11,7 @@ library's validation, a diverged training) ends the command with one line on std
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 import yaml
@@ -49,6 +50,7 @@ def error_line(err: BaseException) -> str:
         reason = {FileNotFoundError: "no such file or directory",
                   IsADirectoryError: "is a directory, not a file",
                   NotADirectoryError: "not a directory",
+                  FileExistsError: "exists and is not a folder",
                   PermissionError: "permission denied"}.get(type(err), err.strerror or str(err))
         text = f"{err.filename}: {reason}"
     else:
@@ -58,6 +60,8 @@ def error_line(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stripes`` script; returns the exit code (2 for a user's error)."""
+    # the library's warnings (a cache being built, a deprecated variable) as "warning: ..." lines
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error (already printed)

@@ -86,6 +86,8 @@ def export_weights(run_dir: str | Path, out_dir: str | Path) -> Path:
     from safetensors.torch import save_file
 
     run, out = Path(run_dir), Path(out_dir)
+    if not (run / "task.yaml").is_file():
+        raise FileNotFoundError(f"{run}: not a run folder (no task.yaml)")
     evaluation_path = run / "evaluation.json"
     if not evaluation_path.exists():
         raise FileNotFoundError(f"{evaluation_path}: run `stripes evaluate {run}` first")

@@ -31,6 +31,7 @@ from stripes.tasks.lm.data import (
     load_token_corpus,
 )
 from stripes.training.checkpoint import (
+    CheckpointError,
     atomic_write,
     load_checkpoint,
     load_weights,
@@ -144,7 +145,12 @@ def load_language_model(checkpoint: str | Path, device: str | torch.device = "cp
     cfg = ckpt.get("config", {})
     if not isinstance(cfg, dict) or "model" not in cfg:
         raise ValueError(f"{checkpoint}: no model config inside the checkpoint")
-    model = StripesTransformer(ModelConfig.from_dict(cfg["model"]))
+    try:
+        model_config = ModelConfig.from_dict(cfg["model"])
+    except ValueError as err:
+        raise CheckpointError(f"{checkpoint}: not a language-model checkpoint of `stripes lm "
+                              f"train` ({err})") from None
+    model = StripesTransformer(model_config)
     load_weights(model, ckpt["model"], checkpoint)
     model.to(device).eval()
     exp = LMExperimentConfig.from_dict(cfg["experiment"]) if "experiment" in cfg else None
