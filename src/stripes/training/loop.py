@@ -44,6 +44,7 @@ Contracts and choices:
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import random
@@ -62,6 +63,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from stripes.config import ConfigError, check_sizes
+from stripes.files import atomic_write
 from stripes.training.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -242,8 +244,9 @@ class RunLog:
         if resume_step is not None and self.path.exists():  # keep rows up to the checkpoint
             with self.path.open(newline="") as f:
                 rows = [r for r in list(csv.reader(f))[1:] if int(r[0]) <= resume_step]
-        with self.path.open("w", newline="") as f:
-            csv.writer(f).writerows([self.FIELDS, *rows])
+        text = io.StringIO(newline="")
+        csv.writer(text).writerows([self.FIELDS, *rows])
+        atomic_write(self.path, lambda f: f.write(text.getvalue().encode()))  # never half-cut
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -431,9 +434,8 @@ class Trainer:
         """The model weights alone at this step (atomically), for curves scored later."""
         path = self.run_dir / "checkpoints" / f"step_{self.step:06d}.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"model": self.raw_model.state_dict(), "step": self.step}, tmp)
-        os.replace(tmp, path)
+        state = {"model": self.raw_model.state_dict(), "step": self.step}
+        atomic_write(path, lambda f: torch.save(state, f))
         return path
 
     def after_epoch(self) -> None:

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from stripes.config import ConfigError, closest, from_dict, load_config
 from stripes.evaluation.report import write_report
+from stripes.files import atomic_write_text
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.evaluate import evaluate_harmonizer
 from stripes.tasks.harmonization.train import train_harmonizer
@@ -194,7 +195,7 @@ def write_tables(exp: ExperimentConfig, out: Path, wall_s: float, command: str) 
         )
         paths[bars] = written["markdown"]
         lines += [f"## {bars} bars", "", written["markdown"].read_text().split("\n", 2)[-1], ""]
-    (out / "summary.md").write_text("\n".join(lines))
+    atomic_write_text(out / "summary.md", "\n".join(lines))
     paths["summary"] = out / "summary.md"
     return paths
 
