@@ -522,7 +522,7 @@ CASES = [
     # --- demo, bench, the command itself -------------------------------------------------------
     Case("demo: missing lead sheet", lambda w, t: [
         "demo", "--fast", "--lead-sheet", str(t / "nope"), "--out", str(t / "d")],
-         "no melody.mid", fresh="d"),
+         "lead sheet: ", fresh="d"),
     Case("demo: --out is a file", lambda w, t: ["demo", "--fast", "--out", str(w.text)],
          "notes.mid: exists and is not a folder"),
     Case("bench: negative budget", lambda w, t: [
