@@ -644,6 +644,25 @@ def test_a_damaged_cache_is_rebuilt_by_prepare_with_a_message(world, tmp_path, c
     assert len(load_corpus(cache, verify=True)) == len(load_corpus(world.corpus))
 
 
+def test_a_missing_corpus_cache_is_prepared_with_a_message(world, tmp_path, monkeypatch,
+                                                           caplog):
+    import stripes.tasks.harmonization.data as task_data
+    from stripes.tasks.harmonization.config import HarmonizationConfig
+
+    calls = []
+
+    def fake_prepare(out, progress=False):  # the real one parses 371 chorales
+        calls.append(progress)
+        shutil.copytree(world.corpus, out)
+        return out
+
+    monkeypatch.setattr(task_data, "prepare_chorales", fake_prepare)
+    config = HarmonizationConfig(data="chorales", cache_dir=str(tmp_path))
+    assert len(task_data.load_task_corpus(config)) == len(task_data.load_corpus(world.corpus))
+    assert calls == [True] and "no chorales cache at" in caplog.text
+    assert "preparing it once (`stripes data prepare chorales`)" in caplog.text
+
+
 def test_the_old_data_variable_still_works_with_a_note(tmp_path, monkeypatch, caplog):
     from stripes.music.pop909 import resolve_root
 
