@@ -66,7 +66,6 @@ def _copy_run(src: Path, dst: Path, checkpoint: bytes | Path) -> Path:
 def world(tmp_path_factory, chorale_cache):
     """A tiny trained harmonizer run, a tiny language-model run and bad files made from them."""
     root = tmp_path_factory.mktemp("bad_inputs")
-    os.environ.pop("STRIPES_POP909_ROOT", None)
     w = SimpleNamespace(root=root, cache=chorale_cache, corpus=chorale_cache / "chorales")
     w.task = _write(root / "task.yaml", {**TASK, "cache_dir": str(chorale_cache)})
     w.run, w.lm = root / "run", root / "lm"
@@ -570,6 +569,7 @@ def test_bad_input_is_one_clear_line_and_damages_nothing(case, world, tmp_path, 
                                                         monkeypatch, tally):
     monkeypatch.setenv("STRIPES_CACHE", str(tmp_path / "no-cache"))
     monkeypatch.delenv("STRIPES_DATA", raising=False)
+    monkeypatch.delenv("STRIPES_POP909_ROOT", raising=False)
     for key, value in (case.env or {}).items():
         monkeypatch.setenv(key, value)
     argv = [str(a) for a in case.argv(world, tmp_path)]
@@ -591,7 +591,8 @@ SUBPROCESS_CASES = [c for c in CASES if c.name in (
 
 @pytest.mark.parametrize("case", SUBPROCESS_CASES, ids=[c.name for c in SUBPROCESS_CASES])
 def test_the_installed_command_gives_the_same_one_line(case, world, tmp_path, tally):
-    env = {**os.environ, "STRIPES_CACHE": str(tmp_path / "no-cache"),
+    env = {**{k: v for k, v in os.environ.items() if k != "STRIPES_POP909_ROOT"},
+           "STRIPES_CACHE": str(tmp_path / "no-cache"),
            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     before = _snapshot(*_protected(world))
     proc = subprocess.run([sys.executable, "-m", "stripes.cli", *map(str, case.argv(
