@@ -14,7 +14,7 @@ DEFAULT_DATA = Path(__file__).parents[1].parent / "shared" / "data"
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The folder with pop909/, pop909_structure/, pop909_alignment/ (env ``STRIPES_DATA``)."""
-    root = Path(os.environ.get("STRIPES_DATA", DEFAULT_DATA))
+    root = Path(os.environ.get("STRIPES_DATA") or DEFAULT_DATA)  # empty: unset
     missing = [
         f for f in ("pop909", "pop909_structure", "pop909_alignment") if not (root / f).is_dir()
     ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -44,6 +45,19 @@ def closest(name: str, choices: Sequence[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_sizes(obj: Any, minimum: int | float, *names: str) -> None:
+    """Refuse (:class:`ConfigError`) any of ``obj``'s fields ``names`` below ``minimum``, or a
+    float that is not finite; ``None`` passes (it means "unset" / "all")."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name}: must be a finite number, got {value}")
+        if value < minimum:
+            raise ConfigError(f"{name}: must be >= {minimum}, got {value}")
 
 
 # --- YAML and overrides --------------------------------------------------------------------------

@@ -26,7 +26,7 @@ def test_split_indices_are_song_ids_of_startpos(data_root, startpos):
 
 
 def test_resolve_root_reads_env_and_reports_missing(data_root, tmp_path, monkeypatch):
-    monkeypatch.setenv("STRIPES_POP909_ROOT", str(data_root))
+    monkeypatch.setenv("STRIPES_DATA", str(data_root))
     assert resolve_root() == data_root
     with pytest.raises(FileNotFoundError, match="pop909_structure"):
         resolve_root(tmp_path)

@@ -4,13 +4,14 @@ Each command group is a module of this package with an ``add(subparsers)`` funct
 imports happen inside the handlers so that ``stripes --help`` stays fast.
 
 A user's mistake (a bad config, a missing file, a YAML syntax error, any ``ValueError`` of the
-library's validation) ends the command with one line on stderr, ``stripes: error: ...``, and exit
-code 2, never a traceback.
+library's validation, a diverged training) ends the command with one line on stderr,
+``stripes: error: ...``, and exit code 2, never a traceback (docs/cli.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 import yaml
@@ -22,11 +23,20 @@ from stripes.config import ConfigError
 USER_ERRORS = (ConfigError, ValueError, OSError, yaml.YAMLError)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error printed as the one line every other error is."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("stripes").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"stripes: error: {where}{message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and docs)."""
     from stripes import __version__
 
-    parser = argparse.ArgumentParser(prog="stripes", description=__doc__.splitlines()[0])
+    parser = Parser(prog="stripes", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"stripes {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in (bench, data, harmonization, generation):
@@ -40,6 +50,7 @@ def error_line(err: BaseException) -> str:
         reason = {FileNotFoundError: "no such file or directory",
                   IsADirectoryError: "is a directory, not a file",
                   NotADirectoryError: "not a directory",
+                  FileExistsError: "exists and is not a folder",
                   PermissionError: "permission denied"}.get(type(err), err.strerror or str(err))
         text = f"{err.filename}: {reason}"
     else:
@@ -49,10 +60,28 @@ def error_line(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stripes`` script; returns the exit code (2 for a user's error)."""
-    args = build_parser().parse_args(argv)
+    # the library's warnings (a cache being built, a deprecated variable) as "warning: ..." lines
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error (already printed)
+        return int(done.code or 0)
     try:
         args.func(args)
     except USER_ERRORS as err:
         print(error_line(err), file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        if not is_divergence(err):
+            raise
+        print(error_line(err), file=sys.stderr)
+        return 2
     return 0
+
+
+def is_divergence(err: BaseException) -> bool:
+    """Whether ``err`` is the training loop's :class:`TrainingDiverged` (a user's lr or data,
+    reported as one line), checked without importing torch for every command."""
+    loop = sys.modules.get("stripes.training.loop")
+    return loop is not None and isinstance(err, loop.TrainingDiverged)
+

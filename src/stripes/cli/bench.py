@@ -24,10 +24,14 @@ def add(sub: argparse._SubParsersAction) -> None:
 def _run_bench_attention(args: argparse.Namespace) -> None:
     from stripes.benchmarking import run_attention_benchmark
 
+    if not args.budget > 0:
+        raise ValueError(f"--budget must be > 0 seconds, got {args.budget}")
     run_attention_benchmark(out_dir=args.out, quick=args.quick, budget_s=args.budget)
 
 
 def _run_bench_generation(args: argparse.Namespace) -> None:
     from stripes.benchmarking.generation import run_generation_benchmark
 
+    if args.length < 1:
+        raise ValueError(f"--length must be >= 1, got {args.length}")
     run_generation_benchmark(out_dir=args.out, length=args.length)

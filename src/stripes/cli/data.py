@@ -15,7 +15,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         "--root",
         default=None,
         help="folder with pop909/, pop909_structure/, pop909_alignment/ "
-        "(default: $STRIPES_POP909_ROOT)",
+        "(default: $STRIPES_DATA)",
     )
     pop.add_argument(
         "--exclude-misaligned",
@@ -38,7 +38,9 @@ def add(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--force", action="store_true", help="rebuild even if the cache is fresh")
     info = dsub.add_parser("info", help="counts, label vocabularies, alignment, context statistics")
     info.add_argument("corpus", help="pop909, chorales, or a prepared cache folder")
-    info.add_argument("--bars", type=int, default=None, help="window length for the statistics")
+    info.add_argument("--bars", type=int, default=None,
+                      help="window length in bars for the statistics, >= 1 (default: the "
+                      "corpus's own)")
     info.add_argument("--json", action="store_true", help="print the raw JSON")
     info.set_defaults(func=_run_data_info)
     mi = dsub.add_parser("mi", help="content-context mutual information ([ST] Table I)")
@@ -123,7 +125,8 @@ def _run_data_info(args: argparse.Namespace) -> None:
 
     from stripes.music.datasets import describe_corpus
 
-    info = describe_corpus(args.corpus, bars=args.bars or "default", progress=True)
+    info = describe_corpus(args.corpus, bars="default" if args.bars is None else args.bars,
+                           progress=True)
     if args.json:
         print(json.dumps(info, indent=1))
         return
@@ -156,6 +159,8 @@ def _run_data_mi(args: argparse.Namespace) -> None:
         rows_as_dicts,
     )
 
+    if args.bars < 0:
+        raise ValueError(f"--bars must be >= 1 (0: whole pieces), got {args.bars}")
     rows = content_context_mi(args.corpus, args.contexts or DEFAULT_CONTEXTS,
                               split=None if args.split == "all" else args.split,
                               bars=args.bars or None, content=args.content)

@@ -3,6 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+#: ``generate`` refuses more tokens than this unless ``--force`` (about 20 min at the rate below).
+MAX_TOKENS = 65536
+#: Tokens per second of one-token recurrent decoding measured on a laptop CPU (d_model 512).
+CPU_TOKENS_PER_S = 55.0
+
+
+def check_budget(tokens: int, force: bool) -> None:
+    """Refuse a token budget past :data:`MAX_TOKENS` unless forced; print the estimate."""
+    hours = tokens / CPU_TOKENS_PER_S / 3600
+    estimate = f"about {hours:.1f} h on a CPU at ~{CPU_TOKENS_PER_S:g} tokens/s"
+    if tokens > MAX_TOKENS and not force:
+        raise ValueError(f"--tokens {tokens} is past the bound of {MAX_TOKENS} ({estimate}); "
+                         "pass --force to run it anyway")
+    if tokens > MAX_TOKENS:
+        print(f"warning: --tokens {tokens}: {estimate}", file=sys.stderr)
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -25,11 +42,16 @@ def add(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="an override (repeatable)",
     )
+    mode = t.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="continue the run folder from its checkpoints/last.pt")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="replace an existing run folder (its run files are deleted first)")
     t.set_defaults(func=_run_lm_train)
     e = lsub.add_parser("evaluate", help="loss by position, PE probe, style, plots of a checkpoint")
     e.add_argument("--checkpoint", required=True, help="checkpoint written by `stripes lm train`")
     e.add_argument("--out", help="results folder (default: <run>/eval)")
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     e.add_argument("--no-style", action="store_true", help="skip sampling continuations")
     e.set_defaults(func=_run_lm_evaluate)
     c = lsub.add_parser("compare", help="train and evaluate several configs, one table and plot")
@@ -50,13 +72,23 @@ def add(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="sample a MIDI continuation from a language model")
     g.add_argument("--checkpoint", required=True, help="checkpoint written by `stripes lm train`")
     g.add_argument("--prompt", help="MIDI file to continue (default: start from a bar line)")
-    g.add_argument("--tokens", type=int, default=512, help="tokens to generate")
-    g.add_argument("--top-p", type=float, default=0.9)
-    g.add_argument("--temperature", type=float, default=1.2)
-    g.add_argument("--top-k", type=int, default=None)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--tokens", type=int, default=512,
+                   help=f"tokens to generate, >= 1 (default 512; more than {MAX_TOKENS} only "
+                   "with --force)")
+    g.add_argument("--force", action="store_true",
+                   help=f"allow more than {MAX_TOKENS} tokens (the estimate is printed)")
+    g.add_argument("--top-p", type=float, default=0.9,
+                   help="nucleus sampling: the smallest set of tokens holding this probability, "
+                   "in (0, 1]; 1 disables it (default 0.9, [SPE] App. C.2)")
+    g.add_argument("--temperature", type=float, default=1.2,
+                   help="softmax temperature, >= 0; 0 is greedy decoding (the most likely "
+                   "token every step) (default 1.2)")
+    g.add_argument("--top-k", type=int, default=None,
+                   help="sample among the k most likely tokens, k >= 1 (default: off)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed of the PE realization and the sampling noise (default 0)")
     g.add_argument("--no-grammar", action="store_true", help="sample without the REMI grammar")
-    g.add_argument("--device", default="cpu")
+    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     g.add_argument("--out", required=True, help="the .mid file to write")
     g.set_defaults(func=_run_generate)
 
@@ -65,7 +97,8 @@ def _run_lm_train(args: argparse.Namespace) -> None:
     from stripes.tasks.lm.train import train_language_model
 
     overrides = [*args.overrides, *args.more]
-    run = train_language_model(args.config, out_dir=args.out, overrides=overrides)
+    run = train_language_model(args.config, out_dir=args.out, overrides=overrides,
+                               resume=args.resume, overwrite=args.overwrite)
     print(f"run folder: {run} (checkpoints in {run / 'checkpoints'})")
 
 
@@ -73,7 +106,9 @@ def _run_lm_evaluate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from stripes.tasks.lm.evaluate import evaluate_language_model
+    from stripes.training.loop import check_device
 
+    check_device(args.device)
     res = evaluate_language_model(
         args.checkpoint, args.out, device=args.device, style=not args.no_style
     )
@@ -87,7 +122,9 @@ def _run_lm_evaluate(args: argparse.Namespace) -> None:
 
 def _run_lm_compare(args: argparse.Namespace) -> None:
     from stripes.tasks.lm.compare import run_lm_comparison
+    from stripes.training.loop import check_device
 
+    check_device(args.device)
     root = run_lm_comparison(
         args.configs, args.out, args.name, overrides=args.overrides, device=args.device
     )
@@ -98,8 +135,14 @@ def _run_lm_compare(args: argparse.Namespace) -> None:
 def _run_generate(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
-    from stripes.tasks.lm.generate import generate_midi
+    from stripes.cli.checks import output_file
+    from stripes.tasks.lm.generate import check_sampling, generate_midi
+    from stripes.training.loop import check_device
 
+    check_sampling(args.tokens, args.temperature, args.top_p, args.top_k)
+    check_budget(args.tokens, args.force)
+    check_device(args.device)
+    output_file(args.out, (".mid", ".midi"))
     with tqdm(total=args.tokens, desc="generating", unit="tok") as bar:
         info = generate_midi(
             args.checkpoint,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def add_set_option(parser: argparse.ArgumentParser, example: str = "e.g. train.lr=3e-4") -> None:
@@ -11,6 +12,17 @@ def add_set_option(parser: argparse.ArgumentParser, example: str = "e.g. train.l
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help=f"override a config entry ({example}); "
                         "repeatable")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--device``, and ``--resume`` / ``--overwrite`` for an existing run folder."""
+    parser.add_argument("--device", help="training device: cpu, cuda, cuda:N or auto "
+                        "(default: the config's train.device, cpu)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="continue the run in --out from its checkpoints/last.pt")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="replace the run in --out (its run files are deleted first)")
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +41,9 @@ def add(sub: argparse._SubParsersAction) -> None:
 
     t = sub.add_parser("train", help="train a melody harmonizer from a YAML task config")
     t.add_argument("config", help="YAML with HarmonizationConfig fields")
-    t.add_argument("--out", required=True, help="run folder")
+    t.add_argument("--out", required=True, help="run folder (refused if it exists and is not "
+                   "empty, unless --resume or --overwrite)")
+    add_run_options(t)
     add_set_option(t)
     t.set_defaults(func=_run_train)
 
@@ -74,6 +88,10 @@ def add(sub: argparse._SubParsersAction) -> None:
 def _run_curves(args: argparse.Namespace) -> None:
     from stripes.tasks.harmonization.curves import write_curves
 
+    for run in args.runs:
+        if not Path(run, "task.yaml").is_file():
+            raise FileNotFoundError(f"{run}: not a run folder (no task.yaml)")
+
     paths = write_curves(args.runs, args.out)
     print(f"curves: {paths['json']}\nplot:   {paths['png']}")
 
@@ -87,8 +105,10 @@ def _run_export(args: argparse.Namespace) -> None:
 
 
 def _run_harmonize(args: argparse.Namespace) -> None:
+    from stripes.cli.checks import output_file
     from stripes.tasks.harmonization.arrange import harmonize_song
 
+    output_file(args.out, (".mid", ".midi"))
     res = harmonize_song(
         args.checkpoint,
         args.midi,
@@ -142,12 +162,12 @@ def _run_train(args: argparse.Namespace) -> None:
     from stripes.tasks.harmonization.config import HarmonizationConfig
     from stripes.tasks.harmonization.train import train_harmonizer
 
-    config = HarmonizationConfig.from_yaml(args.config, args.overrides)
-    summary = train_harmonizer(config, args.out)
-    print(
-        f"trained: {summary['steps']} steps, val loss {summary['val_loss']:.4f}; "
-        f"checkpoint {summary['checkpoint']}"
-    )
+    overrides = [*args.overrides, *([f"train.device={args.device}"] if args.device else [])]
+    config = HarmonizationConfig.from_yaml(args.config, overrides)
+    summary = train_harmonizer(config, args.out, resume=args.resume, overwrite=args.overwrite)
+    val = summary["val_loss"]  # None when a resumed run stopped before validating again
+    val = "not measured" if val is None else f"{val:.4f}"
+    print(f"trained: {summary['steps']} steps, val loss {val}; checkpoint {summary['checkpoint']}")
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:

@@ -14,12 +14,20 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from stripes.files import (
+    atomic_write,
+    atomic_write_text,
+    check_file_records,
+    file_record,
+    remove_stale_tmp,
+)
 from stripes.music.chords import ChordVocabulary
 from stripes.music.midi_io import BAR_STEPS
 from stripes.music.pianoroll import N_PITCHES, notes_to_pianoroll
@@ -149,17 +157,57 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+CACHE_FILES = ("corpus.npz", "tokens.npz", "tokenizer.json")
+
+
 def save_corpus(corpus: Corpus, out_dir: str | Path) -> Path:
-    """Write ``corpus.npz`` and ``manifest.json`` (with schema, versions, hash) into ``out_dir``."""
+    """Write ``corpus.npz`` and ``manifest.json`` (with schema, versions, hash, and the size and
+    SHA-256 of every cache file) into ``out_dir``, each atomically; the manifest goes last, so a
+    cache whose manifest names its files is complete."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out_dir / "corpus.npz", **corpus.arrays)
+    remove_stale_tmp(out_dir)
+    atomic_write(out_dir / "corpus.npz", lambda f: np.savez_compressed(f, **corpus.arrays))
+    files = {name: file_record(out_dir / name) for name in CACHE_FILES
+             if (out_dir / name).is_file()}
     manifest = {**corpus.manifest, "corpus": corpus.name, "schema": SCHEMA,
                 "versions": library_versions(), "tracks": corpus.tracks, "slots": corpus.slots,
-                "content_sha256": content_hash(corpus.arrays)}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, default=float))
+                "content_sha256": content_hash(corpus.arrays), "files": files}
+    atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=1, default=float))
     corpus.manifest = manifest
     return out_dir
+
+
+def rebuild_command(folder: Path, name: str) -> str:
+    """The command that rebuilds the cache at ``folder``."""
+    out = "" if folder == default_cache_dir() / name else f" --out {folder}"
+    return f"stripes data prepare {name} --force{out}"
+
+
+def cache_problems(folder: Path, manifest: dict, hashes: bool = False) -> list[str]:
+    """What is wrong with the files of a cache (empty: it can be trusted). A manifest written
+    before file records existed is checked by reading ``corpus.npz`` back (with ``hashes``)."""
+    if "files" in manifest:
+        return check_file_records(folder, manifest["files"], hashes)
+    if not hashes:
+        return []
+    try:
+        return ([] if content_hash(read_npz(folder / "corpus.npz", manifest.get("corpus", "")))
+                == manifest.get("content_sha256") else ["corpus.npz does not match its hash"])
+    except ValueError as err:
+        return [str(err)]
+
+
+def read_npz(path: Path, name: str) -> dict[str, np.ndarray]:
+    """Every array of a cache's ``.npz``; ValueError with the rebuild command when it is
+    truncated or not an archive."""
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        if not path.exists():
+            raise
+        raise ValueError(f"{path}: damaged cache file ({err}); rebuild it: "
+                         f"{rebuild_command(path.parent, name)}") from None
 
 
 def resolve_corpus_dir(path: str | Path) -> Path:
@@ -178,11 +226,16 @@ def load_corpus(path: str | Path, verify: bool = False) -> Corpus:
         raise FileNotFoundError(
             f"no prepared corpus at {folder}: run `stripes data prepare {Path(path).name}` first"
         )
-    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest = read_manifest(folder)
+    name = str(manifest.get("corpus", Path(path).name))
     if manifest.get("schema") != SCHEMA:
-        raise ValueError(f"{folder}: cache schema {manifest.get('schema')} != {SCHEMA}; rebuild it")
-    with np.load(folder / "corpus.npz") as data:
-        arrays = {k: data[k] for k in data.files}
+        raise ValueError(f"{folder}: cache schema {manifest.get('schema')} != {SCHEMA}; rebuild "
+                         f"it: {rebuild_command(folder, name)}")
+    problems = cache_problems(folder, manifest, hashes=verify)
+    if problems:
+        raise ValueError(f"{folder}: damaged cache ({'; '.join(problems)}); rebuild it: "
+                         f"{rebuild_command(folder, name)}")
+    arrays = read_npz(folder / "corpus.npz", name)
     if verify and content_hash(arrays) != manifest["content_sha256"]:
         raise ValueError(f"{folder}: content hash mismatch, the cache is corrupt; prepare again")
     vocab = ChordVocabulary(arrays["chord_table"])
@@ -295,13 +348,35 @@ POP909_SLOTS = {"inputs": [[0], [1]], "targets": [[0], [1], [2]]}
 CHORALE_SLOTS = {"inputs": [[0], []], "targets": [[0], [1, 2], [3]]}
 
 
+def read_manifest(folder: Path) -> dict:
+    """The manifest of a cache folder; ValueError (with the rebuild command) when unreadable."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{folder}/manifest.json: damaged ({err}); rebuild it: "
+                         f"{rebuild_command(folder, folder.name)}") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{folder}/manifest.json: not a cache manifest; rebuild it: "
+                         f"{rebuild_command(folder, folder.name)}")
+    return manifest
+
+
 def _is_fresh(out_dir: Path, params: dict) -> bool:
-    """True when ``out_dir`` holds a cache of this schema built with ``params``."""
-    path = out_dir / "manifest.json"
-    if not (path.is_file() and (out_dir / "corpus.npz").is_file()):
+    """True when ``out_dir`` holds a complete, intact cache of this schema built with ``params``
+    (every file checked against the size and SHA-256 in its manifest)."""
+    if not (out_dir / "manifest.json").is_file():
         return False
-    manifest = json.loads(path.read_text())
-    return manifest.get("schema") == SCHEMA and manifest.get("parameters") == params
+    try:
+        manifest = read_manifest(out_dir)
+    except ValueError as err:
+        log.warning("%s; rebuilding it", err)
+        return False
+    if manifest.get("schema") != SCHEMA or manifest.get("parameters") != params:
+        return False
+    problems = cache_problems(out_dir, manifest, hashes=True)
+    if problems:
+        log.warning("%s is damaged (%s): rebuilding it", out_dir, "; ".join(problems))
+    return not problems
 
 
 def _prepare(corpus: Corpus, out_dir: Path, token_tracks: list[int], progress: bool) -> Path:
@@ -321,6 +396,12 @@ def _prepare(corpus: Corpus, out_dir: Path, token_tracks: list[int], progress: b
     return save_corpus(corpus, out_dir)
 
 
+def check_workers(workers: int) -> None:
+    """ValueError unless ``workers`` is a process count >= 1."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+
+
 def prepare_pop909(root: str | Path | None = None, out_dir: str | Path | None = None, *,
                    exclude_misaligned: bool = False, threshold: float = 0.8, annotator: int = 1,
                    tokens: bool = True, workers: int = 1, progress: bool = False,
@@ -329,9 +410,14 @@ def prepare_pop909(root: str | Path | None = None, out_dir: str | Path | None = 
     (default ``<cache>/pop909``). Tokens: REMI of MELODY + PIANO."""
     from stripes.music.pop909 import TRACKS, load_pop909
 
+    if not 0 <= threshold <= 1:  # also refuses NaN
+        raise ValueError(f"threshold must be an onset agreement in [0, 1], got {threshold}")
+    check_workers(workers)
     params = {"exclude_misaligned": exclude_misaligned, "threshold": threshold,
               "annotator": annotator, "tokens": tokens}
     out_dir = Path(out_dir) if out_dir else default_cache_dir() / "pop909"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(20, "Not a directory", str(out_dir))
     if not force and _is_fresh(out_dir, params):
         log.info("%s is up to date", out_dir)
         return out_dir
@@ -351,8 +437,13 @@ def prepare_chorales(out_dir: str | Path | None = None, *, tokens: bool = True, 
     ``limit`` keeps the first chorales only (tests)."""
     from stripes.music.chorales import VOICES, load_chorales
 
+    check_workers(workers)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
     params = {"seed": seed, "tokens": tokens, "limit": limit, "shares": [0.8, 0.1, 0.1]}
     out_dir = Path(out_dir) if out_dir else default_cache_dir() / "chorales"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(20, "Not a directory", str(out_dir))
     if not force and _is_fresh(out_dir, params):
         log.info("%s is up to date", out_dir)
         return out_dir
@@ -374,6 +465,8 @@ def describe_corpus(corpus: Corpus | str | Path, bars: int | None | str = "defau
     ``bars`` as in :meth:`Corpus.windows` (default: the corpus's recommended windows)."""
     from tqdm.auto import tqdm
 
+    if bars not in ("default", None) and bars < 1:
+        raise ValueError(f"bars must be >= 1, got {bars}")
     corpus = corpus if isinstance(corpus, Corpus) else load_corpus(corpus)
     bars = corpus.manifest.get("windows", {}).get("bars") if bars == "default" else bars
     lengths = np.diff(corpus.arrays["step_offsets"])

@@ -2,7 +2,7 @@
 
 ``root`` holds ``pop909/`` (MIDI, ``index.csv``), ``pop909_structure/`` (labels) and
 ``pop909_alignment/`` (``startpos.csv``, ``split.npz``, ``chord_db.npz``); it comes from an
-argument or the environment variable ``STRIPES_POP909_ROOT``. A song becomes a
+argument or the environment variable ``STRIPES_DATA``. A song becomes a
 :class:`~stripes.music.structure.Song`: tracks MELODY, BRIDGE, PIANO on the 16-per-quarter grid,
 starting at the earliest note of the three (as in [S24]), labels placed from ``startpos``.
 """
@@ -36,7 +36,8 @@ from stripes.music.structure import (
 )
 
 log = logging.getLogger(__name__)
-ROOT_ENV = "STRIPES_POP909_ROOT"
+ROOT_ENV = "STRIPES_DATA"
+OLD_ROOT_ENV = "STRIPES_POP909_ROOT"  # deprecated name, still read
 TRACKS = ("MELODY", "BRIDGE", "PIANO")
 SPLITS = ("train", "val", "test")
 FOLDERS = ("pop909", "pop909_structure", "pop909_alignment")
@@ -61,8 +62,14 @@ SOURCES = {  # pinned archives used by `download` (see SOURCE.txt in each folder
 
 
 def resolve_root(root: str | Path | None = None) -> Path:
-    """The POP909 root: ``root``, else ``$STRIPES_POP909_ROOT``; FileNotFoundError if incomplete."""
-    root = root if root is not None else os.environ.get(ROOT_ENV)
+    """The POP909 root: ``root``, else ``$STRIPES_DATA`` (the one data variable, read by the tests
+    too), else the deprecated ``$STRIPES_POP909_ROOT``; an empty value counts as unset.
+    FileNotFoundError if there is none or it is incomplete."""
+    if root is None or str(root) == "":
+        root = os.environ.get(ROOT_ENV) or None
+    if root is None and os.environ.get(OLD_ROOT_ENV):
+        log.warning("%s is deprecated: set %s instead", OLD_ROOT_ENV, ROOT_ENV)
+        root = os.environ[OLD_ROOT_ENV]
     if root is None:
         raise FileNotFoundError(f"no POP909 root: pass --root or set {ROOT_ENV}")
     root = Path(root).expanduser()

@@ -16,6 +16,7 @@ import numpy as np
 import symusic
 import torch
 
+from stripes.files import atomic_write
 from stripes.music.midi_io import BAR_STEPS, STEPS_PER_QUARTER, notes_to_score, resample_score
 from stripes.music.pianoroll import pianoroll_to_notes, split_tracks
 
@@ -188,6 +189,7 @@ def write_tokens(pieces: Sequence[np.ndarray], downbeats: Sequence[int], split: 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ids = np.concatenate(seqs).astype(np.int16)
-    np.savez(out_dir / "tokens.npz", ids=ids, offsets=offsets, split=np.asarray(split, np.int8))
+    arrays = {"ids": ids, "offsets": offsets, "split": np.asarray(split, np.int8)}
+    atomic_write(out_dir / "tokens.npz", lambda f: np.savez(f, **arrays))
     save_tokenizer(tokenizer, out_dir)
     return {"vocab_size": len(tokenizer), "tokens": int(offsets[-1])}

@@ -19,10 +19,10 @@ then moved over the target with ``os.replace``, so a crash leaves the old checkp
 from __future__ import annotations
 
 import dataclasses
-import os
+import pickle
 import platform
 import random
-import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ import torch
 import yaml
 
 import stripes
+from stripes.files import atomic_write
 
 
 def library_versions() -> dict[str, str]:
@@ -95,22 +96,6 @@ def write_config(config: Any, path: str | Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then move it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; checkpoints are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path: str | Path, *, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
                     step: int = 0, epoch: int = 0, data_position: Mapping | None = None,
@@ -139,9 +124,59 @@ def save_checkpoint(path: str | Path, *, model: torch.nn.Module,
     return path
 
 
+class CheckpointError(ValueError):
+    """A file that is not a usable checkpoint (truncated, foreign, unsafe, another model's)."""
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint` (safely: ``weights_only=True``)."""
-    return torch.load(Path(path), map_location=map_location, weights_only=True)
+    """Load a checkpoint written by :func:`save_checkpoint` (safely: ``weights_only=True``).
+
+    Raises FileNotFoundError / IsADirectoryError for a wrong path and :class:`CheckpointError`
+    for a file that is not a checkpoint: truncated, not written by torch, or a pickle holding
+    objects other than tensors and plain data (refused, never run).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    try:
+        with warnings.catch_warnings():  # a raw pickle's protocol note would be a second line
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as err:
+        if not path.exists():
+            raise
+        raise CheckpointError(f"{path}: not a usable checkpoint ({_first_line(err)})") from None
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: not a usable checkpoint (refused by weights_only "
+                              "loading: it is not only tensors and plain data; nothing in it "
+                              "was run)") from None
+    except Exception as err:  # torch reports a truncated or foreign file in many ways
+        raise CheckpointError(f"{path}: not a usable checkpoint ({_first_line(err)})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise CheckpointError(f"{path}: not a stripes checkpoint (no 'model' entry)")
+    return ckpt
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:200]
+
+
+def load_weights(model: torch.nn.Module, state: Mapping, source: str | Path) -> None:
+    """``model.load_state_dict(state)``, or one :class:`CheckpointError` line naming how the
+    weights differ (another model's checkpoint) instead of torch's dump of every tensor."""
+    try:
+        unwrap(model).load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        mine = unwrap(model).state_dict()
+        missing = sorted(set(mine) - set(state)) if isinstance(state, Mapping) else []
+        shapes = [k for k in mine if isinstance(state, Mapping) and k in state
+                  and tuple(getattr(state[k], "shape", ())) != tuple(mine[k].shape)]
+        detail = (f"{len(shapes)} tensors of another shape (e.g. {shapes[0]})" if shapes else
+                  f"{len(missing)} tensors missing (e.g. {missing[0]})" if missing else
+                  _first_line(err))
+        raise CheckpointError(f"{source}: the weights do not fit the model of its config "
+                              f"({detail}); is it another model's checkpoint?") from None
 
 
 def restore_checkpoint(ckpt: Mapping, model: torch.nn.Module,
@@ -151,7 +186,7 @@ def restore_checkpoint(ckpt: Mapping, model: torch.nn.Module,
 
     The RNG is left alone when the checkpoint holds no state for this rank (another world size).
     """
-    unwrap(model).load_state_dict(ckpt["model"])
+    load_weights(model, ckpt["model"], "checkpoint")
     if optimizer is not None and ckpt.get("optimizer") is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
     if scheduler is not None and ckpt.get("scheduler") is not None:

@@ -44,9 +44,11 @@ Contracts and choices:
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +62,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
+from stripes.config import ConfigError, check_sizes
+from stripes.files import atomic_write
 from stripes.training.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -71,6 +75,10 @@ from stripes.training.checkpoint import (
 from stripes.training.schedule import build_schedule
 
 logger = logging.getLogger(__name__)
+
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
 @dataclass
@@ -103,9 +111,37 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = True
 
+    def __post_init__(self):
+        check_sizes(self, 1, "epochs", "batch_size", "max_steps")
+        check_sizes(self, 0, "weight_decay", "warmup_steps", "min_lr_ratio", "grad_clip",
+                    "log_every", "eval_every", "checkpoint_every", "keep_every", "num_workers")
+        check_sizes(self, 0, "lr", "decay")
+        if not 0 < self.lr <= MAX_LR:
+            raise ConfigError(f"lr: must be in (0, {MAX_LR:g}], got {self.lr:g} (a run at this "
+                              "rate diverges)")
+        for name, choices in (("optimizer", OPTIMIZERS), ("precision", PRECISIONS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name}: must be one of {sorted(choices)}, "
+                                  f"got {getattr(self, name)!r}")
+        check_device(self.device, available=False)
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+MAX_LR = 1.0  # no optimizer here trains at a larger rate
+DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
+
+
+def check_device(name: str, available: bool = True) -> str:
+    """``name`` if it is a device this code can use (``cpu``, ``cuda``, ``cuda:N``, ``auto``),
+    else :class:`ConfigError` naming the valid ones; with ``available``, CUDA must exist too."""
+    if not isinstance(name, str) or not DEVICE_PATTERN.match(name):
+        raise ConfigError(f"device: {name!r} is not a device; use cpu, cuda, cuda:N or auto")
+    if available and name.startswith("cuda"):
+        count = torch.cuda.device_count()
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            raise ConfigError(f"device: {name!r} is not available here ({count} CUDA devices); "
+                              "use cpu or auto")
+    return name
 
 
 class TrainingDiverged(RuntimeError):
@@ -208,8 +244,9 @@ class RunLog:
         if resume_step is not None and self.path.exists():  # keep rows up to the checkpoint
             with self.path.open(newline="") as f:
                 rows = [r for r in list(csv.reader(f))[1:] if int(r[0]) <= resume_step]
-        with self.path.open("w", newline="") as f:
-            csv.writer(f).writerows([self.FIELDS, *rows])
+        text = io.StringIO(newline="")
+        csv.writer(text).writerows([self.FIELDS, *rows])
+        atomic_write(self.path, lambda f: f.write(text.getvalue().encode()))  # never half-cut
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -397,9 +434,8 @@ class Trainer:
         """The model weights alone at this step (atomically), for curves scored later."""
         path = self.run_dir / "checkpoints" / f"step_{self.step:06d}.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"model": self.raw_model.state_dict(), "step": self.step}, tmp)
-        os.replace(tmp, path)
+        state = {"model": self.raw_model.state_dict(), "step": self.step}
+        atomic_write(path, lambda f: torch.save(state, f))
         return path
 
     def after_epoch(self) -> None:

@@ -191,6 +191,7 @@ def harmonize_song(
 
     if (chords is None) == (chord_track is None):
         raise ValueError("give exactly one of --chords FILE or --chord-track NAME")
+    key_id = parse_key(key, source="--key")  # before any file is read
     model, cfg, choice, vocab = load_any_harmonizer(checkpoint)
     score = read_midi(midi_path)
     melody = read_melody(score, melody_track)
@@ -203,7 +204,7 @@ def harmonize_song(
     qpm = float(score.tempos[0].qpm) if len(score.tempos) else 120.0
     vocab = vocab if vocab is not None else load_task_corpus(cfg).vocab
     pred, labels, warnings = arrange_melody(model, cfg, choice, vocab, melody, bass1, chroma,
-                                            parse_key(key), qpm, seed)
+                                            key_id, qpm, seed)
     gap = chord_coverage_warning(bass1, chroma)
     warnings += [gap] if gap else []
     names = ["Melody", "Bridge", "Piano"] if cfg.data == "pop909" else [

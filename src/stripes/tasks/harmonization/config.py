@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stripes.config import ConfigError, check_keys, from_dict, load_config
+from stripes.config import ConfigError, check_keys, check_sizes, from_dict, load_config
 from stripes.models import ModelConfig
 from stripes.music.structure import CONTEXT_DIMS, check_features
 from stripes.training.loop import TrainConfig
@@ -28,7 +28,7 @@ class HarmonizationConfig:
     Attributes:
         data: ``"chorales"`` (offline default, music21) or ``"pop909"``.
         data_root: the POP909 data folder (holding ``pop909/``, ``pop909_structure/``,
-            ``pop909_alignment/``); ``None`` uses ``$STRIPES_POP909_ROOT``.
+            ``pop909_alignment/``); ``None`` uses ``$STRIPES_DATA``.
         cache_dir: where prepared corpora live (``None``: ``$STRIPES_CACHE`` or ~/.cache).
         context: structure positions fed to the PE: ``time``, ``rep``, ``key``, ``bin``,
             ``melody``, ``chord``, ``phrase``, ``fs`` (docs/positional.md, structure contexts).
@@ -87,9 +87,27 @@ class HarmonizationConfig:
             raise ConfigError(f"binarization_criterion must be one of "
                               f"{sorted(BINARIZATION_CRITERIA)}, got "
                               f"{self.binarization_criterion!r}")
+        self.check_sizes()
         self.model = check_keys(ModelConfig, self.model or {}, "model")
         self.train = check_keys(TrainConfig, self.train or {}, "train")
+        from_dict(TrainConfig, self.train, "train")  # its ranges (epochs >= 1, lr, device)
         self.model_config()  # the whole model is valid (sizes, PE kind and arguments)
+
+    def check_sizes(self) -> None:
+        """Window lengths, caps, transposition range and binarization grid are usable."""
+        check_sizes(self, 1, "train_bars", "max_train_windows", "max_eval_windows")
+        for i, bars in enumerate(self.test_bars):
+            if bars is not None and bars < 1:
+                raise ConfigError(f"test_bars[{i}]: must be >= 1 or null, got {bars}")
+        if self.transpose is not None and (len(self.transpose) != 2
+                                           or self.transpose[0] > self.transpose[1]):
+            raise ConfigError(f"transpose: expected [low, high] with low <= high, "
+                              f"got {self.transpose}")
+        if not self.thresholds or not all(0 <= t <= 1 for t in self.thresholds):
+            raise ConfigError(f"thresholds: expected probabilities in [0, 1], "
+                              f"got {self.thresholds}")
+        if not self.merge_gaps or min(self.merge_gaps) < 0:
+            raise ConfigError(f"merge_gaps: expected steps >= 0, got {self.merge_gaps}")
 
     def model_config(self) -> ModelConfig:
         """The model, with input/output sizes and ``position_dim`` set by the task."""

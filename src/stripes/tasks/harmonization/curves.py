@@ -19,7 +19,7 @@ from stripes.evaluation.scoring import evaluate_windows
 from stripes.tasks.harmonization.data import build_dataset, load_task_corpus
 from stripes.tasks.harmonization.evaluate import collect_windows, criteria_for, task_layout
 from stripes.tasks.harmonization.train import load_harmonizer
-from stripes.training.checkpoint import load_checkpoint
+from stripes.training.checkpoint import atomic_write, load_checkpoint, load_weights
 
 
 def validation_losses(run_dir: str | Path) -> dict[int, float]:
@@ -43,7 +43,7 @@ def learning_curve(run_dir: str | Path) -> list[dict]:
     rows = []
     for path in steps:
         ckpt = load_checkpoint(path)
-        model.load_state_dict(ckpt["model"])
+        load_weights(model, ckpt["model"], path)
         windows = collect_windows(model.eval(), val)
         probs, targets = [w["probs"] for w in windows], [w["targets"] for w in windows]
         choice = choose_binarization(probs, targets, config.binarization_criterion,
@@ -79,10 +79,10 @@ def write_curves(runs: list[str | Path], out_dir: str | Path,
                  floors: dict[str, float] | None = None) -> dict[str, Path]:
     """``curves.json`` and ``learning_curves.png`` of several runs under ``out_dir``."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    curves = {Path(r).name: learning_curve(r) for r in runs}
+    curves = {Path(r).name: learning_curve(r) for r in runs}  # before anything is written
     floors = floors if floors is not None else validation_floors(runs[0])
-    (out / "curves.json").write_text(json.dumps({"runs": curves, "floors": floors}, indent=1)
-                                     + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"runs": curves, "floors": floors}, indent=1) + "\n"
+    atomic_write(out / "curves.json", lambda f: f.write(text.encode()))
     png = plot_learning_curves(curves, out / "learning_curves.png", floors)
     return {"json": out / "curves.json", "png": png}

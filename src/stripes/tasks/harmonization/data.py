@@ -3,6 +3,7 @@ and seeded subsets of its splits."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,10 @@ from stripes.music.datasets import (
     prepare_chorales,
     prepare_pop909,
 )
+from stripes.music.pop909 import resolve_root
 from stripes.tasks.harmonization.config import HarmonizationConfig
+
+log = logging.getLogger(__name__)
 
 
 def load_task_corpus(config: HarmonizationConfig, progress: bool = False):
@@ -27,6 +31,11 @@ def load_task_corpus(config: HarmonizationConfig, progress: bool = False):
     out = (Path(config.cache_dir) if config.cache_dir else default_cache_dir()) / config.data
     if (out / "manifest.json").exists():
         return load_corpus(out)
+    if config.data == "pop909":
+        resolve_root(config.data_root)  # no POP909 data: say so before parsing anything
+    log.warning("no %s cache at %s: preparing it once (`stripes data prepare %s`)", config.data,
+                out, config.data)
+    progress = True
     if config.data == "chorales":
         path = prepare_chorales(out, progress=progress)
     else:

@@ -54,7 +54,7 @@ def chorale_harmonizer(out: Path, fast: bool, train: bool) -> str | Path:
     cfg = fast_config() if fast else HarmonizationConfig.from_yaml(RECIPE)
     if not fast:
         cfg = replace(cfg, train={**cfg.train, "progress": True})
-    train_harmonizer(cfg, out / "run", progress=not fast)
+    train_harmonizer(cfg, out / "run", progress=not fast, overwrite=True)  # the demo's own run
     evaluate_harmonizer(out / "run")
     return out / "run"
 
@@ -98,16 +98,16 @@ def run_demo(out_dir: str | Path = "outputs/demo", fast: bool = False, train: bo
              lead_sheet: str | Path | None = None) -> dict:
     """Write the demo's files under ``out_dir``; returns the report (also ``report.json``)."""
     out = Path(out_dir)
+    sheet = Path(lead_sheet) if lead_sheet else LEAD_SHEET
+    missing = [p for p in (sheet / "melody.mid", sheet / "chords.txt",
+                           PRETRAINED["pop909"] / "model.safetensors") if not p.exists()]
+    if lead_sheet and missing:  # before anything is trained or written
+        raise FileNotFoundError(f"lead sheet: {missing[0]} is missing")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     checkpoint = chorale_harmonizer(out, fast, train)
     chorales = harmonize_chorales(checkpoint, out)
     report = {"chorale_harmonizer": str(checkpoint), **chorales}
-    sheet = Path(lead_sheet) if lead_sheet else LEAD_SHEET
-    missing = [p for p in (sheet / "melody.mid", sheet / "chords.txt",
-                           PRETRAINED["pop909"] / "model.safetensors") if not p.exists()]
-    if lead_sheet and missing:
-        raise FileNotFoundError(f"lead sheet: {missing[0]} is missing")
     if not missing:
         report["lead_sheet"] = arrange_lead_sheet(sheet, out)
     report["warnings"] = [f"no lead sheet arranged: {missing[0]} is missing"] if missing else []

@@ -31,6 +31,7 @@ from stripes.music.datasets import collate_windows
 from stripes.tasks.harmonization.data import build_dataset, load_task_corpus, model_inputs
 from stripes.tasks.harmonization.predict import predict_probabilities
 from stripes.tasks.harmonization.train import load_harmonizer
+from stripes.training.checkpoint import atomic_write
 
 FLAVOURS = ("reference", "paper")
 TRACK_NAMES = {"pop909": ("melody", "bridge", "piano"),
@@ -122,7 +123,8 @@ def evaluate_harmonizer(run_dir: str | Path, progress: bool = False) -> dict:
     for bars in config.test_bars:
         test = build_dataset(corpus, config, "test", bars, cap=config.max_eval_windows)
         result["test"][str(bars)] = score_windows(collect_windows(model, test), choice, layout)
-    Path(run_dir, "evaluation.json").write_text(json.dumps(result, indent=1, default=_plain))
+    text = json.dumps(result, indent=1, default=_plain)
+    atomic_write(Path(run_dir, "evaluation.json"), lambda f: f.write(text.encode()))
     return result
 
 

@@ -30,14 +30,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from tqdm.auto import tqdm
 
 from stripes.config import ConfigError, closest, from_dict, load_config
 from stripes.evaluation.report import write_report
+from stripes.files import atomic_write_text
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.evaluate import evaluate_harmonizer
 from stripes.tasks.harmonization.train import train_harmonizer
+from stripes.training.checkpoint import atomic_write, write_config
+from stripes.training.loop import check_device
 
 METHOD_KEYS = ("pe", "context", "pe_params", "attention", "feature_map")
 
@@ -126,10 +128,11 @@ def run_experiment(
     """
     exp = ExperimentConfig.from_yaml(path, overrides)
     if device is not None:
+        check_device(device)
         exp.base = {**exp.base, "train": {**exp.base.get("train", {}), "device": device}}
     out = Path(out_root) / exp.name
     out.mkdir(parents=True, exist_ok=True)
-    (out / "experiment.yaml").write_text(yaml.safe_dump(asdict(exp), sort_keys=False))
+    write_config(asdict(exp), out / "experiment.yaml")
     runs = [(m, s) for m in exp.method_list() for s in exp.seeds]
     wall = _add_wall_time(out, 0.0)
     for method, seed in tqdm(runs, desc=exp.name, unit="run", disable=not progress):
@@ -149,7 +152,8 @@ def run_one(exp: ExperimentConfig, method: dict, seed: int, run_dir: Path) -> di
     if last.exists() and not (run_dir / "trained").exists():
         cfg = replace(cfg, train={**cfg.train, "resume_from": str(last)})
     if not (run_dir / "trained").exists():
-        train_harmonizer(cfg, run_dir, progress=False)
+        # a folder without last.pt holds nothing worth keeping (cut off before its first save)
+        train_harmonizer(cfg, run_dir, progress=False, overwrite=not last.exists())
         (run_dir / "trained").write_text("ok\n")
     return evaluate_harmonizer(run_dir)
 
@@ -193,7 +197,7 @@ def write_tables(exp: ExperimentConfig, out: Path, wall_s: float, command: str) 
         )
         paths[bars] = written["markdown"]
         lines += [f"## {bars} bars", "", written["markdown"].read_text().split("\n", 2)[-1], ""]
-    (out / "summary.md").write_text("\n".join(lines))
+    atomic_write_text(out / "summary.md", "\n".join(lines))
     paths["summary"] = out / "summary.md"
     return paths
 
@@ -201,7 +205,7 @@ def write_tables(exp: ExperimentConfig, out: Path, wall_s: float, command: str) 
 def _add_wall_time(out: Path, seconds: float) -> float:
     path = out / "wall_time.json"
     total = seconds + (json.loads(path.read_text())["seconds"] if path.exists() else 0.0)
-    path.write_text(json.dumps({"seconds": total}))
+    atomic_write(path, lambda f: f.write(json.dumps({"seconds": total}).encode()))
     return total
 
 

@@ -86,6 +86,8 @@ def export_weights(run_dir: str | Path, out_dir: str | Path) -> Path:
     from safetensors.torch import save_file
 
     run, out = Path(run_dir), Path(out_dir)
+    if not (run / "task.yaml").is_file():
+        raise FileNotFoundError(f"{run}: not a run folder (no task.yaml)")
     evaluation_path = run / "evaluation.json"
     if not evaluation_path.exists():
         raise FileNotFoundError(f"{evaluation_path}: run `stripes evaluate {run}` first")
@@ -129,13 +131,23 @@ def load_pretrained(name_or_path: str | Path = "pop909",
     ``binarization``, ``scores``, ``split`` and the ``vocab`` (a ``ChordVocabulary``)."""
     from safetensors.torch import load_file
 
+    from stripes.training.checkpoint import CheckpointError, load_weights
+
     folder = resolve_weights(name_or_path)
-    meta = json.loads((folder / "config.json").read_text())
-    config = load_config(HarmonizationConfig, meta["task"])
-    tensors = load_file(str(folder / "model.safetensors"), device=str(device))
-    meta["vocab"] = ChordVocabulary(tensors.pop(VOCAB_KEY).cpu().numpy())
+    try:
+        meta = json.loads((folder / "config.json").read_text())
+        config = load_config(HarmonizationConfig, meta["task"])
+        tensors = load_file(str(folder / "model.safetensors"), device=str(device))
+        table = tensors.pop(VOCAB_KEY)
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{folder}: config.json is not a weights folder's ({err})") from None
+    except (OSError, ValueError):
+        raise
+    except Exception as err:  # safetensors reports a truncated or foreign file as its own error
+        raise CheckpointError(f"{folder}/model.safetensors: not readable ({err})") from None
+    meta["vocab"] = ChordVocabulary(table.cpu().numpy())
     model = StripesTransformer(config.model_config()).to(device)
-    model.load_state_dict(tensors)
+    load_weights(model, tensors, folder / "model.safetensors")
     return model.eval(), config, meta
 
 

@@ -9,20 +9,20 @@ in every checkpoint, so :func:`load_harmonizer` needs nothing else. Scoring live
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
 
 from stripes.config import load_config
 from stripes.models import StripesTransformer
 from stripes.music.datasets import collate_windows
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.data import build_dataset, load_task_corpus, model_inputs
-from stripes.training.checkpoint import load_checkpoint
-from stripes.training.loop import train
+from stripes.training.checkpoint import load_checkpoint, load_weights, write_config
+from stripes.training.loop import check_device, train
+from stripes.training.run_dir import claim_run_dir, prepare_run_dir
 
 
 def harmonization_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
@@ -34,20 +34,33 @@ def harmonization_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits[mask], batch["targets"][mask])
 
 
-def train_harmonizer(
-    config: HarmonizationConfig, out_dir: str | Path, progress: bool = True
-) -> dict:
-    """Train one harmonizer; the run folder gets ``task.yaml`` (this config) and checkpoints."""
+def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress: bool = True,
+                     *, resume: bool = False, overwrite: bool = False) -> dict:
+    """Train one harmonizer; the run folder gets ``task.yaml`` (this config) and checkpoints.
+
+    Everything is checked before the folder is touched (config, corpus, window counts, device);
+    an existing non-empty folder is refused unless ``resume`` (from its ``checkpoints/last.pt``,
+    with the same task config; also when ``train.resume_from`` is set) or ``overwrite``.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "task.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    # train.resume_from set by the caller (the experiment runner) names the checkpoint itself
+    last = None if config.train.get("resume_from") else claim_run_dir(
+        out, resume=resume, overwrite=overwrite)
+    if last is not None:
+        check_same_task(config, out)
+        config = replace(config, train={**config.train, "resume_from": str(last)})
     corpus = load_task_corpus(config, progress)
     train_ds = build_dataset(
         corpus, config, "train", config.train_bars, augment=True, cap=config.max_train_windows
     )
     val_ds = build_dataset(corpus, config, "val", config.train_bars, cap=config.max_eval_windows)
+    check_windows_exist(config, train_ds, val_ds)
     tcfg = config.train_config(out)
     tcfg.progress = progress and tcfg.progress
+    check_device(tcfg.device)
+    prepare_run_dir(out, overwrite=overwrite)
+    if not tcfg.resume_from:
+        write_config(asdict(config), out / "task.yaml")
     torch.manual_seed(tcfg.seed)
     model = StripesTransformer(config.model_config())
     summary = train(
@@ -62,11 +75,34 @@ def train_harmonizer(
     return {**summary, "parameters": model.num_parameters()}
 
 
+def check_windows_exist(config: HarmonizationConfig, train_ds, val_ds) -> None:
+    """ValueError when a split has no window of ``train_bars`` bars (every piece shorter)."""
+    for split, ds in (("train", train_ds), ("val", val_ds)):
+        if len(ds) == 0:
+            raise ValueError(f"no {split} window of train_bars={config.train_bars} bars in the "
+                             f"{config.data} corpus (every piece is shorter); lower train_bars")
+
+
+def check_same_task(config: HarmonizationConfig, run: Path) -> None:
+    """ValueError when ``config`` differs from the run's ``task.yaml`` beyond how and how far it
+    trains (device, max_steps, progress...): resuming must not mix two configs in one run."""
+    saved = load_config(HarmonizationConfig, run / "task.yaml")
+    free = {"device", "resume_from", "progress", "max_steps", "tensorboard", "num_workers"}
+    mine, theirs = asdict(config), asdict(saved)
+    for d in (mine, theirs):
+        d["train"] = {k: v for k, v in d["train"].items() if k not in free}
+    diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    if diff:
+        raise ValueError(f"{run}: --resume with a config that differs from the run's task.yaml "
+                         f"in {', '.join(diff)}")
+
+
 def load_harmonizer(run_dir: str | Path) -> tuple[StripesTransformer, HarmonizationConfig]:
     """The model of a run folder (its last checkpoint) and the run's task config."""
     run = Path(run_dir)
     config = load_config(HarmonizationConfig, run / "task.yaml")
-    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    path = run / "checkpoints" / "last.pt"
+    ckpt = load_checkpoint(path)
     model = StripesTransformer(config.model_config())
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt["model"], path)
     return model.eval(), config

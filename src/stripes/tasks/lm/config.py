@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from stripes.config import ConfigError, apply_overrides, from_dict, read_yaml
+from stripes.config import ConfigError, apply_overrides, check_sizes, from_dict, read_yaml
 from stripes.models import ModelConfig
 from stripes.training.loop import TrainConfig
 
@@ -35,6 +35,14 @@ class LMDataConfig:
     crops_per_piece: int = 1
     align_to_bar: bool = True
     max_val_pieces: int | None = None
+
+    def __post_init__(self):
+        check_sizes(self, 2, "train_length", "eval_length")
+        check_sizes(self, 1, "crops_per_piece", "max_val_pieces")
+        if self.transpose is not None and (len(self.transpose) != 2
+                                           or self.transpose[0] > self.transpose[1]):
+            raise ConfigError(f"transpose: expected [low, high] with low <= high, "
+                              f"got {self.transpose}")
 
 
 @dataclass
@@ -66,6 +74,16 @@ class LMEvalConfig:
     continuation_tokens: int = 256
     top_p: float = 0.9
     temperature: float = 1.2
+
+    def __post_init__(self):
+        check_sizes(self, 1, "bucket", "realizations", "batch_size", "probe_length",
+                    "attention_length", "prompt_tokens", "continuation_tokens")
+        check_sizes(self, 0, "prompts", "attention_layer", "attention_head", "temperature")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p: must be in (0, 1], got {self.top_p}")
+        if self.checkpoint not in ("best.pt", "last.pt"):
+            raise ConfigError(f"checkpoint: must be 'best.pt' or 'last.pt', "
+                              f"got {self.checkpoint!r}")
 
 
 @dataclass

@@ -62,7 +62,13 @@ def load_token_corpus(path: str | Path) -> TokenCorpus:
 
     The split is read from ``tokens.npz`` (``split``) when present, else from ``corpus.npz``.
     """
-    from stripes.music.datasets import default_cache_dir
+    from stripes.music.datasets import (
+        cache_problems,
+        default_cache_dir,
+        read_manifest,
+        read_npz,
+        rebuild_command,
+    )
 
     folder = Path(path).expanduser()
     if not (folder / "tokens.npz").is_file():
@@ -70,12 +76,18 @@ def load_token_corpus(path: str | Path) -> TokenCorpus:
     if not (folder / "tokens.npz").is_file():
         raise FileNotFoundError(f"no tokens.npz at {path} or {folder}: prepare the corpus first "
                                 f"(`stripes data prepare {Path(path).name}`)")
-    with np.load(folder / "tokens.npz") as tokens:
-        ids, offsets = tokens["ids"], tokens["offsets"]
-        split = tokens["split"] if "split" in tokens.files else None
+    name = folder.name
+    if (folder / "manifest.json").is_file():
+        manifest = read_manifest(folder)
+        name = str(manifest.get("corpus", name))
+        problems = cache_problems(folder, manifest)
+        if problems:
+            raise ValueError(f"{folder}: damaged cache ({'; '.join(problems)}); rebuild it: "
+                             f"{rebuild_command(folder, name)}")
+    tokens = read_npz(folder / "tokens.npz", name)
+    ids, offsets, split = tokens["ids"], tokens["offsets"], tokens.get("split")
     if split is None:
-        with np.load(folder / "corpus.npz") as corpus:
-            split = corpus["split"]
+        split = read_npz(folder / "corpus.npz", name)["split"]
     if len(split) != len(offsets) - 1:
         raise ValueError(f"{folder}: {len(offsets) - 1} token sequences but {len(split)} splits")
     return TokenCorpus(ids, offsets, np.asarray(split), folder)

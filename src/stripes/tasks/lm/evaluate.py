@@ -38,7 +38,7 @@ from stripes.tasks.lm.config import LMEvalConfig
 from stripes.tasks.lm.data import collate_tokens, load_token_corpus
 from stripes.tasks.lm.generate import grammar_constraint, sample_continuation
 from stripes.tasks.lm.report import loss_curve, write_results
-from stripes.tasks.lm.train import load_language_model, token_nll
+from stripes.tasks.lm.train import load_language_model, resolve_lm_checkpoint, token_nll
 
 
 @torch.no_grad()
@@ -183,14 +183,15 @@ def evaluate_language_model(checkpoint: str | Path, out_dir: str | Path | None =
     """Evaluate a checkpoint of :func:`stripes.tasks.lm.train.train_language_model`.
 
     Args:
-        checkpoint: the ``.pt`` file. out_dir: where results go (default ``<run>/eval``).
+        checkpoint: the ``.pt`` file (or its run folder). out_dir: where results go (default
+            ``<run>/eval``).
         eval_config: overrides the experiment's ``eval`` section. corpus: overrides its corpus.
         style: sample continuations for the style metrics (the slowest part).
 
     Returns:
         The results dict also written to ``results.json`` (plus ``results.md`` and PNG plots).
     """
-    checkpoint = Path(checkpoint)
+    checkpoint = resolve_lm_checkpoint(checkpoint)
     model, exp = load_language_model(checkpoint, device)
     if exp is None:
         raise ValueError(f"{checkpoint}: no experiment config inside (not from `stripes lm train`)")

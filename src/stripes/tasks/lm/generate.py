@@ -3,6 +3,7 @@ continuations, and MIDI out of a checkpoint (``stripes generate``)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,40 @@ def sample_continuation(model: torch.nn.Module, prompt: Sequence[int] | Tensor, 
     return out[0]
 
 
+def check_sampling(n_tokens: int, temperature: float, top_p: float | None,
+                   top_k: int | None) -> None:
+    """ValueError for sampling options that cannot mean anything (``temperature == 0`` is
+    greedy decoding, ``top_p == 1`` and ``top_k=None`` disable those filters)."""
+    if n_tokens < 1:
+        raise ValueError(f"--tokens must be >= 1, got {n_tokens}")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"--temperature must be >= 0 (0: greedy), got {temperature}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"--top-p must be in (0, 1], got {top_p}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"--top-k must be >= 1, got {top_k}")
+
+
+def read_prompt(tokenizer, prompt: str | Path) -> list[int]:
+    """The REMI ids of a prompt MIDI file; one clear error for a file that is not MIDI."""
+    import symusic
+
+    from stripes.music.errors import UnreadableMidiError
+    from stripes.music.tokenizer import score_to_ids
+
+    path = Path(prompt)
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    try:
+        score = symusic.Score(str(path))
+    except RuntimeError as err:  # symusic reports every parse failure as RuntimeError
+        raise UnreadableMidiError(f"{path}: unreadable MIDI ({err})") from None
+    ids = score_to_ids(tokenizer, score)
+    if not ids:
+        raise ValueError(f"{prompt}: the prompt gives no tokens (no notes on programs 0-3?)")
+    return ids
+
+
 def generate_midi(checkpoint: str | Path, out_path: str | Path, *, prompt: str | Path | None = None,
                   n_tokens: int = 512, temperature: float = 1.2, top_p: float | None = 0.9,
                   top_k: int | None = None, seed: int = 0, grammar: bool = True,
@@ -59,7 +94,8 @@ def generate_midi(checkpoint: str | Path, out_path: str | Path, *, prompt: str |
         checkpoint: a checkpoint of :func:`stripes.tasks.lm.train.train_language_model`.
         out_path: the ``.mid`` to write (folders are created).
         prompt: a MIDI file to continue (tracks by program 0-3); None starts from one bar line.
-        temperature, top_p, top_k: sampling ([SPE] App. C.2 uses top-p 0.9, temperature 1.2).
+        temperature, top_p, top_k: sampling ([SPE] App. C.2 uses top-p 0.9, temperature 1.2);
+            temperature 0 is greedy decoding (:func:`check_sampling` gives the ranges).
         seed: the PE realization and the sampling noise.
         grammar: constrain sampling with the REMI event grammar (no invalid sequence).
         progress: called with 1 after each token.
@@ -67,18 +103,12 @@ def generate_midi(checkpoint: str | Path, out_path: str | Path, *, prompt: str |
     Returns:
         ``{"path", "prompt_tokens", "tokens", "notes"}``.
     """
-    import symusic
+    from stripes.music.tokenizer import ids_to_score
 
-    from stripes.music.tokenizer import ids_to_score, score_to_ids
-
+    check_sampling(n_tokens, temperature, top_p, top_k)
     model, _ = load_language_model(checkpoint, device)
     tokenizer = load_checkpoint_tokenizer(checkpoint)
-    if prompt is None:
-        ids = [tokenizer.vocab["Bar_None"]]
-    else:
-        ids = score_to_ids(tokenizer, symusic.Score(str(prompt)))
-        if not ids:
-            raise ValueError(f"{prompt}: the prompt gives no tokens (no notes on programs 0-3?)")
+    ids = [tokenizer.vocab["Bar_None"]] if prompt is None else read_prompt(tokenizer, prompt)
     allowed = grammar_constraint(tokenizer) if grammar else None
     out = sample_continuation(model, ids, n_tokens, allowed=allowed, temperature=temperature,
                               top_k=top_k, top_p=top_p, seed=seed, progress=progress)

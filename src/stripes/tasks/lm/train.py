@@ -30,8 +30,16 @@ from stripes.tasks.lm.data import (
     collate_tokens,
     load_token_corpus,
 )
-from stripes.training.checkpoint import atomic_write, load_checkpoint, to_plain, write_config
-from stripes.training.loop import train
+from stripes.training.checkpoint import (
+    CheckpointError,
+    atomic_write,
+    load_checkpoint,
+    load_weights,
+    to_plain,
+    write_config,
+)
+from stripes.training.loop import check_device, train
+from stripes.training.run_dir import claim_run_dir, prepare_run_dir
 
 
 def token_nll(logits: Tensor, ids: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -68,7 +76,8 @@ def lm_datasets(exp: LMExperimentConfig, corpus: TokenCorpus,
 
 
 def train_language_model(config: LMExperimentConfig | str | Path, out_dir: str | Path | None = None,
-                         overrides: Sequence[str] = ()) -> Path:
+                         overrides: Sequence[str] = (), *, resume: bool = False,
+                         overwrite: bool = False) -> Path:
     """Train one language model; returns its run folder (see :mod:`stripes.training.loop`).
 
     Args:
@@ -77,20 +86,32 @@ def train_language_model(config: LMExperimentConfig | str | Path, out_dir: str |
 
     The run folder also gets ``experiment.yaml`` and ``tokenizer.json``; every checkpoint holds
     the experiment (``config["experiment"]``) and the tokenizer (``config["tokenizer"]``).
+    Everything is checked before the run folder is touched; an existing non-empty one is refused
+    unless ``resume`` (from its ``checkpoints/last.pt``) or ``overwrite``.
     """
     exp = config if isinstance(config, LMExperimentConfig) else load_experiment(config, overrides)
     corpus = load_token_corpus(exp.data.corpus)
     tokenizer = corpus.tokenizer()
     train_set, val_set = lm_datasets(exp, corpus, tokenizer)
+    for split, ds in (("train", train_set), ("val", val_set)):
+        if len(ds) == 0:
+            raise ValueError(f"{exp.data.corpus}: no {split} piece to train on")
+    out = Path(out_dir or exp.train.out_dir)
+    last = None if exp.train.resume_from else claim_run_dir(out, resume=resume,
+                                                              overwrite=overwrite)
+    check_device(exp.train.device)
     exp = replace(exp, model=resolve_model_config(exp, len(tokenizer)),
-                  train=replace(exp.train, out_dir=str(out_dir or exp.train.out_dir)))
+                  train=replace(exp.train, out_dir=str(out),
+                                resume_from=str(last) if last else exp.train.resume_from))
+    prepare_run_dir(out, overwrite=overwrite)
     torch.manual_seed(exp.train.seed)  # the initial weights
     summary = train(StripesTransformer(exp.model), lm_loss, train_set, val_set, exp.train,
                     collate_tokens, model_config=exp.model)
     run = Path(summary["run_dir"])
     write_config(exp, run / "experiment.yaml")
     tok_json = json.loads((corpus.folder / "tokenizer.json").read_text())
-    (run / "tokenizer.json").write_text(json.dumps(tok_json, indent=1))
+    text = json.dumps(tok_json, indent=1)
+    atomic_write(run / "tokenizer.json", lambda f: f.write(text.encode()))
     for path in sorted((run / "checkpoints").glob("*.pt")):
         attach_to_checkpoint(path, experiment=to_plain(exp), tokenizer=tok_json)
     return run
@@ -103,15 +124,34 @@ def attach_to_checkpoint(path: Path, **entries: Any) -> None:
     atomic_write(Path(path), lambda f: torch.save(ckpt, f))
 
 
+def resolve_lm_checkpoint(checkpoint: str | Path) -> Path:
+    """One ``--checkpoint`` meaning: a checkpoint file, or a run folder (its
+    ``checkpoints/best.pt``, else ``checkpoints/last.pt``)."""
+    path = Path(checkpoint)
+    if not path.is_dir():
+        return path
+    for name in ("best.pt", "last.pt"):
+        if (path / "checkpoints" / name).is_file():
+            return path / "checkpoints" / name
+    raise FileNotFoundError(f"{path}: not a run folder (no checkpoints/best.pt or last.pt)")
+
+
 def load_language_model(checkpoint: str | Path, device: str | torch.device = "cpu"
                         ) -> tuple[StripesTransformer, LMExperimentConfig | None]:
-    """The model of a checkpoint (in eval mode) and its experiment config (None if absent)."""
+    """The model of a checkpoint (a file or a run folder; in eval mode) and its experiment
+    config (None if absent)."""
+    checkpoint = resolve_lm_checkpoint(checkpoint)
     ckpt = load_checkpoint(checkpoint, map_location=device)
     cfg = ckpt.get("config", {})
-    if "model" not in cfg:
+    if not isinstance(cfg, dict) or "model" not in cfg:
         raise ValueError(f"{checkpoint}: no model config inside the checkpoint")
-    model = StripesTransformer(ModelConfig.from_dict(cfg["model"]))
-    model.load_state_dict(ckpt["model"])
+    try:
+        model_config = ModelConfig.from_dict(cfg["model"])
+    except ValueError as err:
+        raise CheckpointError(f"{checkpoint}: not a language-model checkpoint of `stripes lm "
+                              f"train` ({err})") from None
+    model = StripesTransformer(model_config)
+    load_weights(model, ckpt["model"], checkpoint)
     model.to(device).eval()
     exp = LMExperimentConfig.from_dict(cfg["experiment"]) if "experiment" in cfg else None
     return model, exp
@@ -121,8 +161,8 @@ def load_checkpoint_tokenizer(checkpoint: str | Path):
     """The tokenizer stored inside a checkpoint (written by :func:`train_language_model`)."""
     from stripes.music.tokenizer import load_tokenizer
 
-    cfg = load_checkpoint(checkpoint).get("config", {})
-    if "tokenizer" not in cfg:
+    cfg = load_checkpoint(resolve_lm_checkpoint(checkpoint)).get("config", {})
+    if not isinstance(cfg, dict) or "tokenizer" not in cfg:
         raise ValueError(f"{checkpoint}: no tokenizer inside the checkpoint")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "tokenizer.json"
