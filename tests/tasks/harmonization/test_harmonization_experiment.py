@@ -45,7 +45,9 @@ def test_micro_grid_produces_the_table(micro):
         assert metric in table
     rows = json.loads(paths["4"].with_suffix(".json").read_text())["rows"]
     assert len(rows) == 2
-    assert "command" in (root / "results" / "micro" / "summary.md").read_text()
+    summary = (root / "results" / "micro" / "summary.md").read_text()
+    assert "command" in summary
+    assert "Flavour `reference`" in summary and "| rule |" in summary and "| empty |" in summary
 
 
 def test_rerun_skips_finished_runs(micro):

@@ -158,6 +158,9 @@ def run_one(exp: ExperimentConfig, method: dict, seed: int, run_dir: Path) -> di
     return evaluate_harmonizer(run_dir)
 
 
+METRICS = ("CS", "SSMD", "GS", "NDD")
+
+
 def collect_scores(exp: ExperimentConfig, out: Path) -> dict[str, dict]:
     """``{bars: {method_label: {metric: [per-seed mean over test windows]}}}``."""
     tables: dict[str, dict] = {}
@@ -197,9 +200,29 @@ def write_tables(exp: ExperimentConfig, out: Path, wall_s: float, command: str) 
         )
         paths[bars] = written["markdown"]
         lines += [f"## {bars} bars", "", written["markdown"].read_text().split("\n", 2)[-1], ""]
+        lines += floor_lines(exp, out, bars)
     atomic_write_text(out / "summary.md", "\n".join(lines))
     paths["summary"] = out / "summary.md"
     return paths
+
+
+def floor_lines(exp: ExperimentConfig, out: Path, bars: str) -> list[str]:
+    """The model rows' flavour and group, and the floors and rule baseline on the same test
+    windows (every run of an experiment is scored on the same seeded windows), as Markdown."""
+    for method in exp.method_list():
+        for seed in exp.seeds:
+            path = out / "runs" / method_label(method) / f"seed{seed}" / "evaluation.json"
+            res = json.loads(path.read_text())["test"].get(bars) if path.exists() else None
+            if res and "flavours" in res:
+                floors = res["flavours"]["reference"]["floors"]
+                head = "| floor, same windows | " + " | ".join(METRICS) + " |"
+                rows = [f"| {name} | " + " | ".join(
+                    f"{floors[name]['all'][m]['mean']:.2f}" for m in METRICS) + " |"
+                    for name in ("empty", "copy", "rule")]
+                return ["Flavour `reference`, all tracks (the rows above and the floors below; "
+                        "accompaniment scores in each run's `evaluation.json`).", "", head,
+                        "|---" * (len(METRICS) + 1) + "|", *rows, ""]
+    return []
 
 
 def _add_wall_time(out: Path, seconds: float) -> float:
