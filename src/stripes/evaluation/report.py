@@ -27,8 +27,12 @@ def summarize(per_seed: PerSeed, *, reference: Hashable | None = None,
               marks: Sequence[tuple[float, str]] = MARKS, ddof: int = 1) -> list[dict]:
     """One row per method: ``{"method": [..], "metrics": {metric: {"mean", "std", "n", "best",
     "mark", "p_value", "test"}}}``; ``p_value``/``test`` are None for the reference (or without
-    one). std is 0 for a single seed."""
-    tests = compare_to_reference(per_seed, reference, alpha=alpha, marks=marks) \
+    one) and for cells where it or the method has fewer than two seeds. std is 0 for a single
+    seed."""
+    # a partial experiment (seed-major: every method at seed 0 before any at seed 1) has cells
+    # of one seed, where a t-test is undefined: those stay unmarked instead of raising
+    testable = {m: {k: s for k, s in v.items() if len(s) >= 2} for m, v in per_seed.items()}
+    tests = compare_to_reference(testable, reference, alpha=alpha, marks=marks) \
         if reference is not None else {}
     rows = []
     for method, metrics in per_seed.items():
@@ -100,12 +104,14 @@ def describe_marks(reference: Hashable | None, marks: Sequence[tuple[float, str]
     ref = " / ".join(map(str, reference)) if isinstance(reference, tuple) else str(reference)
     levels = ", ".join(f"{m.replace('*', chr(92) + '*')} p < {t:g}" for t, m in sorted(marks))
     return (f"Mean ± std over seeds; bold: best mean; {levels} against {ref} "
-            "(Levene's test, then Student's or Welch's t-test).\n")
+            "(Levene's test, then Student's or Welch's t-test; cells with two or more seeds).\n")
 
 
 def write_report(per_seed: PerSeed, path: str | Path, *, reference: Hashable | None = None,
-                 title: str | None = None, decimals: int = 2, **summary_kwargs) -> dict[str, Path]:
-    """Write ``<path>.md`` (table + legend) and ``<path>.json`` (rows with all numbers).
+                 title: str | None = None, decimals: int = 2, appendix: str = "",
+                 extra: Mapping | None = None, **summary_kwargs) -> dict[str, Path]:
+    """Write ``<path>.md`` (table + legend + ``appendix``) and ``<path>.json`` (rows with all
+    numbers, plus the entries of ``extra``, e.g. a table's significance tests).
 
     Returns ``{"markdown": path, "json": path}``. summary_kwargs go to :func:`summarize`.
     """
@@ -113,10 +119,12 @@ def write_report(per_seed: PerSeed, path: str | Path, *, reference: Hashable | N
     base = Path(path)
     base.parent.mkdir(parents=True, exist_ok=True)
     md = (f"# {title}\n\n" if title else "") + format_markdown(rows, decimals=decimals) + "\n" \
-        + describe_marks(reference, summary_kwargs.get("marks", MARKS))
+        + describe_marks(reference, summary_kwargs.get("marks", MARKS)) \
+        + (f"\n{appendix}" if appendix else "")
     ref = list(reference) if isinstance(reference, tuple) else reference
     paths = {"markdown": base.with_suffix(".md"), "json": base.with_suffix(".json")}
     paths["markdown"].write_text(md, encoding="utf-8")
-    paths["json"].write_text(json.dumps({"title": title, "reference": ref, "rows": rows},
-                                        indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    doc = {"title": title, "reference": ref, "rows": rows, **(extra or {})}
+    paths["json"].write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
+                             encoding="utf-8")
     return paths

@@ -4,8 +4,11 @@
 run that has no ``evaluation.json`` yet, so an interrupted experiment resumes where it stopped
 (a run whose training was cut off resumes from its last checkpoint). It then writes, per test
 length, a Markdown table in the papers' layout (mean ± std over seeds of the per-window means,
-significance marks against the reference method) and its JSON, plus ``summary.md`` with the
-command and wall time.
+significance marks against the reference method) followed by its "Statistics" section (best vs
+next best per context and metric and over the whole table, Holm-corrected; over seeds, or over
+the shared test windows of one seed, see :mod:`.table_stats`), and its JSON, plus ``summary.md``
+with the command, wall time and, with ``context_order``, the context-order check.
+``write_experiment_tables`` (``stripes experiment tables``) rewrites them from finished runs.
 
 An experiment YAML::
 
@@ -17,10 +20,18 @@ An experiment YAML::
     grid: {pe: [...], context: [...]}   # ... and/or a product of values (merged into base)
     seeds: [0, 1, 2]
     reference: {pe: rope, context: time}
+    shared_runs: st_table3_cpu     # optional: read and add runs in results/st_table3_cpu/runs
+    context_order: [bin, key, rep, time]   # optional: test each PE's CS under adjacent contexts
+
+Runs go seed by seed (every method at the first seed, then the next), so a cut-off experiment
+leaves complete rows; the tables are rewritten after every run. With ``shared_runs``, tables
+that share rows (the best RoPE of [ST] Table II is a row of Table III) train them once; a shared
+run whose saved task config differs from the one this experiment asks for is an error.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import shlex
@@ -30,13 +41,24 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
 from tqdm.auto import tqdm
 
 from stripes.config import ConfigError, closest, from_dict, load_config
+from stripes.evaluation.harmonization import HIGHER_IS_BETTER
 from stripes.evaluation.report import write_report
 from stripes.files import atomic_write_text
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.evaluate import evaluate_harmonizer
+from stripes.tasks.harmonization.paper_numbers import check_paper, paper_lines
+from stripes.tasks.harmonization.table_stats import (
+    MethodRuns,
+    context_order_check,
+    context_order_markdown,
+    run_scores,
+    statistics_markdown,
+    table_statistics,
+)
 from stripes.tasks.harmonization.train import train_harmonizer
 from stripes.training.checkpoint import atomic_write, write_config
 from stripes.training.loop import check_device
@@ -56,9 +78,18 @@ class ExperimentConfig:
     reference: dict[str, Any] | None = None
     scale: str = ""
     description: str = ""
+    shared_runs: str = ""
+    paper: dict[str, Any] = field(default_factory=dict)
+    context_order: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         from_dict(HarmonizationConfig, self.base, "base")  # every key and type of the base
+        if len(set(self.context_order)) != len(self.context_order):
+            raise ConfigError(f"context_order repeats a context: {self.context_order}")
+        try:
+            check_paper(self.paper)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         for where, keys in [("grid", self.grid), *((f"methods[{i}]", m)
                                                     for i, m in enumerate(self.methods))]:
             for key in keys:
@@ -103,9 +134,11 @@ class ExperimentConfig:
         )
 
 
-def method_label(method: dict[str, Any]) -> str:
-    """A readable, file-safe name such as ``rope_pool-bin``."""
-    parts = [str(method.get("pe", "none")), str(method.get("context", "time"))]
+def method_label(method: dict[str, Any], *, context: bool = True) -> str:
+    """A readable, file-safe name such as ``rope_pool-bin`` (``rope_pool`` without context)."""
+    parts = [str(method.get("pe", "none"))]
+    if context:
+        parts.append(str(method.get("context", "time")))
     for key in ("attention", "feature_map"):
         if key in method:
             parts.append(str(method[key]))
@@ -133,21 +166,54 @@ def run_experiment(
     out = Path(out_root) / exp.name
     out.mkdir(parents=True, exist_ok=True)
     write_config(asdict(exp), out / "experiment.yaml")
-    runs = [(m, s) for m in exp.method_list() for s in exp.seeds]
+    runs = [(m, s) for s in exp.seeds for m in exp.method_list()]  # seed-major: whole rows
+    command = _command(path, out_root, device)
     wall = _add_wall_time(out, 0.0)
     for method, seed in tqdm(runs, desc=exp.name, unit="run", disable=not progress):
         started = time.perf_counter()
-        run_one(exp, method, seed, out / "runs" / method_label(method) / f"seed{seed}")
+        trained = run_one(exp, method, seed, run_path(exp, out, method, seed))
         wall = _add_wall_time(out, time.perf_counter() - started)  # kept if later cut off
-    return write_tables(exp, out, wall, command=_command(path, out_root, device))
+        if trained:
+            write_tables(exp, out, wall, command=command)
+    return write_tables(exp, out, wall, command=command)
 
 
-def run_one(exp: ExperimentConfig, method: dict, seed: int, run_dir: Path) -> dict:
-    """Train (resuming a cut-off run) and evaluate one run; skip it when already evaluated."""
-    done = run_dir / "evaluation.json"
-    if done.exists():
-        return json.loads(done.read_text())
+def runs_root(exp: ExperimentConfig, out: Path) -> Path:
+    """The ``runs/`` folder of the experiment, or of the one named by ``shared_runs``."""
+    return (out.parent / exp.shared_runs if exp.shared_runs else out) / "runs"
+
+
+def run_path(exp: ExperimentConfig, out: Path, method: dict, seed: int) -> Path:
+    """The folder of one (method, seed) run."""
+    return runs_root(exp, out) / method_label(method) / f"seed{seed}"
+
+
+#: Task-config keys that may differ between runs that are still the same run.
+_RUN_LOCAL = ("resume_from", "device", "progress", "out_dir")
+
+
+def check_shared_run(cfg: HarmonizationConfig, run_dir: Path) -> None:
+    """Refuse to reuse a run trained with another config (e.g. another experiment's base)."""
+    saved_path = run_dir / "task.yaml"
+    if not saved_path.exists():
+        return
+    saved = yaml.safe_load(saved_path.read_text())
+    wanted = json.loads(json.dumps(asdict(cfg)))  # tuples -> lists, as YAML stores them
+    for conf in (saved, wanted):
+        for key in _RUN_LOCAL:
+            conf.get("train", {}).pop(key, None)
+    if saved != wanted:
+        diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        raise ConfigError(f"{run_dir} was trained with another config (differs in {diff}); "
+                          "give this experiment its own runs (drop shared_runs) or the same base")
+
+
+def run_one(exp: ExperimentConfig, method: dict, seed: int, run_dir: Path) -> bool:
+    """Train (resuming a cut-off run) and evaluate one run; False when it was already done."""
     cfg = exp.run_config(method, seed)
+    check_shared_run(cfg, run_dir)
+    if (run_dir / "evaluation.json").exists():
+        return False
     last = run_dir / "checkpoints" / "last.pt"
     if last.exists() and not (run_dir / "trained").exists():
         cfg = replace(cfg, train={**cfg.train, "resume_from": str(last)})
@@ -155,31 +221,52 @@ def run_one(exp: ExperimentConfig, method: dict, seed: int, run_dir: Path) -> di
         # a folder without last.pt holds nothing worth keeping (cut off before its first save)
         train_harmonizer(cfg, run_dir, progress=False, overwrite=not last.exists())
         (run_dir / "trained").write_text("ok\n")
-    return evaluate_harmonizer(run_dir)
+    evaluate_harmonizer(run_dir)
+    return True
 
 
 METRICS = ("CS", "SSMD", "GS", "NDD")
 
 
-def collect_scores(exp: ExperimentConfig, out: Path) -> dict[str, dict]:
-    """``{bars: {method_label: {metric: [per-seed mean over test windows]}}}``."""
-    tables: dict[str, dict] = {}
+def collect_runs(exp: ExperimentConfig, out: Path) -> dict[str, dict[str, MethodRuns]]:
+    """``{bars: {method_label: MethodRuns}}``: every finished run's means and per-window scores."""
+    base_context = exp.base.get("context", "time")
+    tables: dict[str, dict[str, MethodRuns]] = {}
     for method in exp.method_list():
         label = method_label(method)
         for seed in exp.seeds:
-            path = out / "runs" / label / f"seed{seed}" / "evaluation.json"
+            path = run_path(exp, out, method, seed) / "evaluation.json"
             if not path.exists():
                 continue
             for bars, res in json.loads(path.read_text())["test"].items():
-                cell = tables.setdefault(bars, {}).setdefault(label, {})
-                for metric, stats in res["summary"].items():
-                    cell.setdefault(metric, []).append(stats["mean"])
+                runs = tables.setdefault(bars, {}).setdefault(label, MethodRuns(
+                    method.get("context", base_context), method_label(method, context=False), {}))
+                runs.seeds[seed] = run_scores(res)
     return tables
 
 
+def collect_scores(exp: ExperimentConfig, out: Path,
+                   runs: dict[str, dict[str, MethodRuns]] | None = None) -> dict[str, dict]:
+    """``{bars: {method_label: {metric: [per-seed mean over test windows]}}}`` (from ``runs``
+    of :func:`collect_runs` when given)."""
+    runs = collect_runs(exp, out) if runs is None else runs
+    tables: dict[str, dict] = {}
+    for bars, methods in runs.items():
+        for label, method in methods.items():
+            metrics = dict.fromkeys(m for seed in method.seeds.values() for m in seed.means)
+            tables.setdefault(bars, {})[label] = {m: method.seed_means(m) for m in metrics}
+    return tables
+
+
+#: The tables' metrics and their better direction (the statistics test these).
+DIRECTIONS = {m: HIGHER_IS_BETTER[m] for m in METRICS}
+
+
 def write_tables(exp: ExperimentConfig, out: Path, wall_s: float, command: str) -> dict[str, Path]:
-    """One table per test length, and ``summary.md`` linking them with command and wall time."""
+    """One table per test length with its statistics, and ``summary.md`` linking them with
+    command, wall time and (with ``context_order``) the context-order check."""
     ref = method_label(exp.reference) if exp.reference else None
+    runs = collect_runs(exp, out)
     paths = {}
     lines = [
         f"# {exp.name}",
@@ -190,20 +277,44 @@ def write_tables(exp: ExperimentConfig, out: Path, wall_s: float, command: str) 
         f"- seeds: {exp.seeds}",
         f"- command: `{command}`",
         f"- wall time (all sessions of this experiment): {wall_s / 60:.1f} min",
+        *missing_lines(exp, out),
         "",
     ]
-    for bars, per_seed in collect_scores(exp, out).items():
+    for bars, per_seed in collect_scores(exp, out, runs).items():
         reference = ref if ref in per_seed and len(exp.seeds) >= 2 else None
         title = f"{exp.name}: test windows of {bars} bars (mean ± std over seeds)"
+        tests = table_statistics(runs[bars], DIRECTIONS)
         written = write_report(
-            per_seed, out / f"table_{bars}bars", reference=reference, title=title
+            per_seed, out / f"table_{bars}bars", reference=reference, title=title,
+            appendix=statistics_markdown(tests, DIRECTIONS),
+            extra={"statistics": {"family": "best vs next best per context and metric, and "
+                                  "over all contexts; Holm over the distinct tests with a "
+                                  "p-value (a repeated pair counts once)", "rows": tests}},
         )
         paths[bars] = written["markdown"]
         lines += [f"## {bars} bars", "", written["markdown"].read_text().split("\n", 2)[-1], ""]
         lines += floor_lines(exp, out, bars)
+        lines += paper_lines(exp.paper, per_seed, bars)
+    if exp.context_order:
+        rows = context_order_check(runs, exp.context_order)
+        paths["context_order"] = out / "context_order.json"
+        atomic_write_text(paths["context_order"], json.dumps(
+            {"order": exp.context_order, "metric": "CS", "rows": rows}, indent=2,
+            ensure_ascii=False) + "\n")
+        lines += [context_order_markdown(rows, exp.context_order)]
     atomic_write_text(out / "summary.md", "\n".join(lines))
     paths["summary"] = out / "summary.md"
     return paths
+
+
+def missing_lines(exp: ExperimentConfig, out: Path) -> list[str]:
+    """``- PARTIAL: ...`` naming the (method, seed) runs without an evaluation yet, if any."""
+    missing = [f"{method_label(m)} seed {s}" for s in exp.seeds for m in exp.method_list()
+               if not (run_path(exp, out, m, s) / "evaluation.json").exists()]
+    if not missing:
+        return []
+    return [f"- PARTIAL: {len(missing)} of {len(exp.seeds) * len(exp.method_list())} runs "
+            f"missing (rerun the command to resume): {', '.join(missing)}"]
 
 
 def floor_lines(exp: ExperimentConfig, out: Path, bars: str) -> list[str]:
@@ -211,7 +322,7 @@ def floor_lines(exp: ExperimentConfig, out: Path, bars: str) -> list[str]:
     windows (every run of an experiment is scored on the same seeded windows), as Markdown."""
     for method in exp.method_list():
         for seed in exp.seeds:
-            path = out / "runs" / method_label(method) / f"seed{seed}" / "evaluation.json"
+            path = run_path(exp, out, method, seed) / "evaluation.json"
             res = json.loads(path.read_text())["test"].get(bars) if path.exists() else None
             if res and "flavours" in res:
                 floors = res["flavours"]["reference"]["floors"]
@@ -225,10 +336,28 @@ def floor_lines(exp: ExperimentConfig, out: Path, bars: str) -> list[str]:
     return []
 
 
-def _add_wall_time(out: Path, seconds: float) -> float:
+def write_experiment_tables(path: str | Path, out_root: str | Path = "results",
+                            overrides: Sequence[str] = ()) -> dict[str, Path]:
+    """Rewrite the tables and ``summary.md`` of an experiment from its finished runs, training
+    nothing (missing runs are listed in the summary); return their paths as ``run_experiment``.
+    """
+    exp = ExperimentConfig.from_yaml(path, overrides)
+    out = Path(out_root) / exp.name
+    root = runs_root(exp, out)
+    if not root.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no runs folder", str(root))
+    out.mkdir(parents=True, exist_ok=True)
+    return write_tables(exp, out, _wall_time(out), command=_command(path, out_root))
+
+
+def _wall_time(out: Path) -> float:
     path = out / "wall_time.json"
-    total = seconds + (json.loads(path.read_text())["seconds"] if path.exists() else 0.0)
-    atomic_write(path, lambda f: f.write(json.dumps({"seconds": total}).encode()))
+    return json.loads(path.read_text())["seconds"] if path.exists() else 0.0
+
+
+def _add_wall_time(out: Path, seconds: float) -> float:
+    total = seconds + _wall_time(out)
+    atomic_write(out / "wall_time.json", lambda f: f.write(json.dumps({"seconds": total}).encode()))
     return total
 
 
