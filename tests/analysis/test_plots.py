@@ -76,3 +76,15 @@ def test_plot_metric_bars_writes_a_png(tmp_path):
     errors = {"APE": {"CS": 1.2}, "F-StrIPE": {"CS": 0.8, "SSMD": 0.4}}
     out = plot_metric_bars(metrics, tmp_path / "bars.png", errors=errors, title="harmonization")
     _assert_png(out, tmp_path / "bars.png")
+
+
+def test_plot_pe_metrics_by_position_writes_a_png(tmp_path):
+    from stripes.analysis.plots import plot_pe_metrics_by_position
+
+    centres = np.arange(16, 512, 32)
+    metrics = {"APE": {"translation_invariance": (centres, np.linspace(0.2, 0.9, centres.size)),
+                       "monotonicity": (centres, np.full(centres.size, 0.3))},
+               "sineSPE": {"translation_invariance": np.full(centres.size, 0.1),
+                           "monotonicity": np.full(centres.size, 0.4)}}
+    out = plot_pe_metrics_by_position(metrics, tmp_path / "pe.png", train_length=256)
+    _assert_png(out, tmp_path / "pe.png")

@@ -155,6 +155,41 @@ def plot_attention_map(
     return _save(fig, path)
 
 
+PE_ERRORS = (("translation_invariance", "translation-invariance error"),
+             ("monotonicity", "monotonicity error"))
+
+
+def plot_pe_metrics_by_position(
+    metrics: Mapping[str, Mapping[str, Curve]],
+    path: str | Path,
+    train_length: int | None = None,
+    title: str | None = None,
+) -> Path:
+    """Translation-invariance and monotonicity errors (lower is better) versus query position,
+    one curve per model, one panel per error ([SPE] App. C; the windows of
+    :func:`stripes.evaluation.pe_metrics.pe_metrics_by_position`).
+
+    Args:
+        metrics: model name -> ``{"translation_invariance": curve, "monotonicity": curve}``, each
+            ``y [W]`` or ``(window positions, y)``.
+        path: the PNG to write.
+        train_length: draws a dashed vertical line there.
+    """
+    fig = _new_figure(10, 3.8)
+    for ax, (key, label) in zip(fig.subplots(1, 2), PE_ERRORS, strict=True):
+        for name, curves in metrics.items():
+            ax.plot(*_xy(curves[key]), marker="o", ms=3, linewidth=1.5, label=name)
+        if train_length is not None:
+            ax.axvline(train_length, color="black", linestyle="--", linewidth=1,
+                       label="train length")
+        ax.set(xlabel="query position", ylabel=f"{label} (lower is better)", ylim=(0, 1.05))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
 def plot_pianoroll_triptych(
     input_roll: np.ndarray,
     target_roll: np.ndarray,

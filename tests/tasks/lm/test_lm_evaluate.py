@@ -119,19 +119,33 @@ def test_attention_map_extraction_equals_the_attention_the_layer_computes(pe, at
 
 
 @pytest.mark.parametrize("attention", ["linear", "softmax"])
-def test_identical_tokens_without_pe_give_a_translation_invariant_map(attention):
-    metrics = identical_token_metrics(_lm("none", attention), length=24, token=3)
-    assert len(metrics["per_layer"]) == 2
-    assert metrics["translation_invariance"] == pytest.approx(1.0)
+def test_identical_tokens_without_pe_give_a_flat_map_with_no_error(attention):
+    metrics = identical_token_metrics(_lm("none", attention), length=24, token=3, window=8)
+    assert len(metrics["per_layer"]) == 2 and metrics["lower_is_better"]
+    assert metrics["translation_invariance"] == 0.0 and metrics["monotonicity"] == 0.0
+    assert metrics["by_position"]["start"] == [0, 8, 16]
+    assert metrics["by_position"]["translation_invariance"] == [0.0, 0.0, 0.0]
 
 
 @pytest.mark.skipif(not {"rope", "learned"} <= set(LM_KINDS), reason="RoPE/APE not registered")
 def test_the_probe_finds_rope_relative_and_a_learned_ape_not_in_layer_0():
     rope = identical_token_metrics(_lm("rope", "softmax"), length=24, token=3)
     learned = identical_token_metrics(_lm("learned", "softmax"), length=24, token=3)
-    assert rope["per_layer"][0]["translation_invariance"] == pytest.approx(1.0, abs=1e-9)
-    assert learned["per_layer"][0]["translation_invariance"] < 0.99
+    assert rope["per_layer"][0]["translation_invariance"] == pytest.approx(0.0, abs=1e-9)
+    assert learned["per_layer"][0]["translation_invariance"] > 0.1
     assert rope["realizations"] == learned["realizations"] == 1
+    assert rope["per_realization"]["translation_invariance"] == rope["translation_invariance"]
+
+
+@pytest.mark.skipif("sine_spe" not in LM_KINDS, reason="sineSPE not registered")
+def test_the_probe_scores_spe_on_its_expected_map():
+    model = _lm("sine_spe", "softmax", pe_params={"n_realizations": 16})
+    metrics = identical_token_metrics(model, length=24, token=3, realizations=32, seed=1)
+    assert metrics["realizations"] == 32
+    # The mean map estimates the expected attention, which sineSPE makes Toeplitz: the errors of
+    # single realizations (their Monte-Carlo noise) are larger.
+    single = metrics["per_realization"]["translation_invariance"]
+    assert metrics["translation_invariance"] < 0.5 * single
 
 
 def test_templates_come_from_the_pe_kernel_and_are_absent_without_pe():
@@ -207,7 +221,10 @@ def test_evaluate_language_model_writes_json_markdown_and_plots(trained, tmp_pat
     assert res["loss_by_position"]["bucket_start"][:3] == [0, 8, 16]
     assert 0 <= res["style"]["data_onset_duration"] <= 1
     assert "| tiny |" in (tmp_path / "results.md").read_text()
-    for name in ("loss_by_position.png", "attention_layer0_head0.png"):
+    assert set(res["pe_metrics"]["by_position"]) == {"start", "stop", "translation_invariance",
+                                                    "monotonicity"}
+    for name in ("loss_by_position.png", "attention_layer0_head0.png",
+                 "pe_metrics_by_position.png"):
         assert (tmp_path / name).stat().st_size > 1000
 
 
@@ -240,3 +257,4 @@ def test_lm_comparison_writes_one_table_and_plot_for_every_model(trained, tmp_pa
     assert "| ape | sinusoidal |" in table and "| nope | none |" in table
     assert [r["name"] for r in json.loads((root / "results.json").read_text())] == ["ape", "nope"]
     assert (root / "loss_by_position.png").stat().st_size > 1000
+    assert (root / "pe_metrics_by_position.png").stat().st_size > 1000

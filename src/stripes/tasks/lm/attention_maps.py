@@ -1,7 +1,7 @@
 """Explicit attention maps of a trained model, computed offline from one layer's q/k.
 
 The fast paths never form the ``T×T`` attention; for plots and for the identical-token probe
-([SPE] App. D.3, Table 7) we rebuild it from the layer's own modules: its input is captured by a
+([SPE] Sec. 3.2, App. C) we rebuild it from the layer's own modules: its input is captured by a
 forward pre-hook during a normal forward, then ``qkv`` gives ``q, k, v``, ``qk_pe`` the positional
 transform (with the same frozen code), and
 
@@ -22,7 +22,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from stripes.evaluation.pe_metrics import pe_metrics, probe_attention_map
+from stripes.evaluation.pe_metrics import (
+    pe_metrics,
+    pe_metrics_by_position,
+    probe_attention_map,
+)
 
 
 def layer_qkv(model: torch.nn.Module, ids: Tensor, layer: int, code: list | None = None,
@@ -102,32 +106,81 @@ def attention_map(model: torch.nn.Module, ids: Tensor, layer: int, code: list | 
 
 def identical_token_metrics(model: torch.nn.Module, length: int, token: int = 0,
                             realizations: int = 1, seed: int = 0,
-                            max_lag: int | None = None) -> dict[str, Any]:
-    """Translation invariance and monotonicity of every layer's attention on one repeated token.
+                            max_lag: int | None = None, window: int | None = None
+                            ) -> dict[str, Any]:
+    """Translation-invariance and monotonicity errors (lower is better; Wang et al. 2021 as
+    [SPE] App. C computes them, :mod:`stripes.evaluation.pe_metrics`) of every layer's
+    unnormalised attention on one repeated token.
 
     Each stochastic-PE realization ``r`` is drawn from ``seed + r`` and frozen for the probe;
-    deterministic PEs use one pass. Metrics are per layer (mean over heads), then averaged.
+    deterministic PEs use one pass. SPE is relative *in expectation* ([SPE] Eq. 8, 15): a single
+    realization adds Monte-Carlo noise of R features that no lag explains. The headline errors
+    are therefore those of the *expected* map, estimated by the mean of the ``realizations`` maps
+    (its error still falls as ``realizations`` grows); ``per_realization`` holds the mean of the
+    errors of the single maps, what one forward pass sees. Both are equal for deterministic PEs.
+    Errors are per layer (mean over heads), then averaged over layers.
+
+    Args:
+        window: query positions per window of ``by_position`` (default: the whole probe).
 
     Returns:
-        ``{"translation_invariance", "monotonicity", "per_layer": [{...}, ...], "realizations"}``.
+        ``{"translation_invariance", "monotonicity", "per_layer": [{...}, ...],
+        "per_realization": {...}, "by_position": {"start", "stop", "translation_invariance",
+        "monotonicity"} (lists over windows, mean over layers and heads), "realizations",
+        "lower_is_better": True}``.
     """
     device = next(model.parameters()).device
+    causal = model.config.causal
     n = realizations if is_stochastic(model) else 1
-    per_layer = np.zeros((len(model.blocks), 2))
+    n_layers = len(model.blocks)
+    sums: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n_layers
+    single = np.zeros((n_layers, 2))
     for r in range(n):
         code = model.draw_pe_code(length, None, torch.Generator().manual_seed(seed + r))
-        for layer in range(len(model.blocks)):
+        for layer in range(n_layers):
             logits = model.blocks[layer].attn.kind == "softmax"
-            maps = probe_attention_map(
+            scores = probe_attention_map(
                 lambda ids, layer=layer, code=code: attention_scores(model, ids, layer, code)[0],
-                length, token, returns_logits=logits, device=device)
-            m = pe_metrics(maps, causal=model.config.causal, max_lag=max_lag)
-            per_layer[layer] += (m["translation_invariance"], m["monotonicity"])
-    per_layer /= n
-    rows = [{"translation_invariance": float(a), "monotonicity": float(b)} for a, b in per_layer]
-    return {"translation_invariance": float(np.nanmean(per_layer[:, 0])),
-            "monotonicity": float(np.nanmean(per_layer[:, 1])), "per_layer": rows,
-            "realizations": n}
+                length, token, returns_logits=False, device=device)
+            sums[layer] = _add_map(sums[layer], scores, logits)
+            m = pe_metrics(_add_map(None, scores, logits)[0], causal=causal, max_lag=max_lag)
+            single[layer] += (m["translation_invariance"], m["monotonicity"])
+    single /= n
+    mean_maps = [total / n for total, _ in sums]
+    per_layer = [pe_metrics(maps, causal=causal, max_lag=max_lag) for maps in mean_maps]
+    resolved = [pe_metrics_by_position(maps, window or length, causal, max_lag)
+                for maps in mean_maps]
+    by_position = {"start": resolved[0]["start"].tolist(), "stop": resolved[0]["stop"].tolist()}
+    for key in ("translation_invariance", "monotonicity"):
+        stacked = np.concatenate([r[key] for r in resolved])  # [layers * H, W]
+        by_position[key] = [_mean(column) for column in stacked.T]
+    return {"translation_invariance": _mean([r["translation_invariance"] for r in per_layer]),
+            "monotonicity": _mean([r["monotonicity"] for r in per_layer]),
+            "per_layer": per_layer,
+            "per_realization": {"translation_invariance": _mean(single[:, 0]),
+                                "monotonicity": _mean(single[:, 1])},
+            "by_position": by_position, "realizations": n, "lower_is_better": True}
+
+
+def _add_map(acc: tuple[np.ndarray, np.ndarray] | None, scores: np.ndarray, logits: bool
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Running sum ``(Σ_r a_r [H, T, T], shift [H, 1, 1])`` of unnormalised maps. Logits are
+    exponentiated as ``exp(logit - shift)`` with one shift per head for *all* realizations (an
+    online log-sum-exp), so that no realization is rescaled against the others."""
+    if not logits:
+        return (scores.copy(), np.zeros((len(scores), 1, 1))) if acc is None else (
+            acc[0] + scores, acc[1])
+    finite = np.where(np.isfinite(scores), scores, -np.inf)
+    top = np.maximum(finite.max(axis=(-2, -1), keepdims=True), -1e300)
+    if acc is None:
+        return np.exp(finite - top), top
+    shift = np.maximum(acc[1], top)
+    return acc[0] * np.exp(acc[1] - shift) + np.exp(finite - shift), shift
+
+
+def _mean(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
 def is_stochastic(model: torch.nn.Module) -> bool:

@@ -3,7 +3,8 @@
 :func:`run_lm_comparison` trains each configured model, evaluates it
 (:func:`stripes.tasks.lm.evaluate.evaluate_language_model`) and writes ``<out>/lm_<name>/`` with
 ``results.json``, ``results.md`` (loss within / beyond the training length per model, [SPE]
-Table 6; probe and style columns) and ``loss_by_position.png`` (every model, [SPE] Fig. 3).
+Table 6; probe and style columns), ``loss_by_position.png`` (every model, [SPE] Fig. 3) and
+``pe_metrics_by_position.png`` (the probe's errors per query-position window, [SPE] App. C).
 Each run lives in ``<out>/lm_<name>/runs/<model name>/``.
 """
 
@@ -12,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from stripes.analysis.plots import plot_loss_by_position
+from stripes.analysis.plots import plot_loss_by_position, plot_pe_metrics_by_position
 from stripes.config import ConfigError
 from stripes.tasks.lm.config import load_experiment
 from stripes.tasks.lm.evaluate import evaluate_language_model
-from stripes.tasks.lm.report import loss_curve, write_results
+from stripes.tasks.lm.report import loss_curve, pe_curves, write_results
 from stripes.tasks.lm.train import train_language_model
 
 
@@ -47,6 +48,8 @@ def run_lm_comparison(config_paths: Sequence[str | Path], out_dir: str | Path = 
         write_results(results, root)  # partial table after each model
     lengths = {r["train_length"] for r in results}
     curves = {r["name"]: loss_curve(r) for r in results}
-    plot_loss_by_position(curves, root / "loss_by_position.png",
-                          train_length=lengths.pop() if len(lengths) == 1 else None)
+    train_length = lengths.pop() if len(lengths) == 1 else None
+    plot_loss_by_position(curves, root / "loss_by_position.png", train_length=train_length)
+    plot_pe_metrics_by_position({r["name"]: pe_curves(r) for r in results},
+                                root / "pe_metrics_by_position.png", train_length=train_length)
     return root

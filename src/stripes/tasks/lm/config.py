@@ -53,7 +53,7 @@ class LMEvalConfig:
         checkpoint: ``best.pt`` or ``last.pt`` of a run (for the comparison runner).
         bucket: token positions per bucket of the loss curve. realizations: PE draws averaged
         (stochastic PEs). seed: of every draw. batch_size: evaluation windows per forward.
-        probe_length, probe_token: the identical-token probe ([SPE] App. D.3).
+        probe_length, probe_token: the identical-token probe ([SPE] Sec. 3.2, App. C).
         attention_layer, attention_head, attention_length: the map that is plotted.
         prompts, prompt_tokens, continuation_tokens, top_p, temperature: style of continuations
         ([SPE] Sec. 3.3); ``prompts=0`` skips them.

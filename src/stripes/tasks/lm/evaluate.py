@@ -6,7 +6,7 @@
   length), :func:`bucket_losses` the curve.
 - :func:`continuation_style`: style similarity (onset-duration, time-pitch) of grammar-constrained
   continuations to their prompts ([SPE] Sec. 3.3), and of the real continuations for reference.
-- :func:`evaluate_language_model`: all of it, plus the identical-token probe ([SPE] Table 7) and
+- :func:`evaluate_language_model`: all of it, plus the identical-token probe ([SPE] App. C) and
   the plots (loss versus position, one attention map, learned SPE templates), written as
   ``results.json``, ``results.md`` (:mod:`stripes.tasks.lm.report`) and PNG files.
 
@@ -37,7 +37,7 @@ from stripes.tasks.lm.attention_maps import (
 from stripes.tasks.lm.config import LMEvalConfig
 from stripes.tasks.lm.data import collate_tokens, load_token_corpus
 from stripes.tasks.lm.generate import grammar_constraint, sample_continuation
-from stripes.tasks.lm.report import loss_curve, write_results
+from stripes.tasks.lm.report import loss_curve, pe_curves, write_results
 from stripes.tasks.lm.train import load_language_model, resolve_lm_checkpoint, token_nll
 
 
@@ -218,7 +218,7 @@ def evaluate_language_model(checkpoint: str | Path, out_dir: str | Path | None =
                              "tokens": counts.tolist(), "bucket": cfg.bucket},
         "pe_metrics": identical_token_metrics(
             model, cfg.probe_length, tokenizer.vocab.get(cfg.probe_token, 0),
-            realizations=cfg.realizations, seed=cfg.seed),
+            realizations=cfg.realizations, seed=cfg.seed, window=cfg.bucket),
         "eval_config": asdict(cfg),
     }
     if style and cfg.prompts > 0:
@@ -230,12 +230,21 @@ def evaluate_language_model(checkpoint: str | Path, out_dir: str | Path | None =
 
 def _write_plots(model, results: dict, windows: Sequence[Tensor], cfg: LMEvalConfig,
                  out: Path) -> dict[str, str]:
-    """Loss-versus-position, attention-map and (for SPE) template plots; returns their paths."""
-    from stripes.analysis.plots import plot_attention_map, plot_loss_by_position, plot_templates
+    """Loss-versus-position, PE-errors-versus-position, attention-map and (for SPE) template
+    plots; returns their paths."""
+    from stripes.analysis.plots import (
+        plot_attention_map,
+        plot_loss_by_position,
+        plot_pe_metrics_by_position,
+        plot_templates,
+    )
 
     files = {"loss_by_position": str(plot_loss_by_position(
         {results["name"]: loss_curve(results)}, out / "loss_by_position.png",
         train_length=results["train_length"]))}
+    files["pe_metrics_by_position"] = str(plot_pe_metrics_by_position(
+        {results["name"]: pe_curves(results)}, out / "pe_metrics_by_position.png",
+        train_length=results["train_length"]))
     ids = windows[0][: cfg.attention_length][None].to(next(model.parameters()).device)
     code = model.draw_pe_code(ids.shape[1], None, torch.Generator().manual_seed(cfg.seed))
     amap = attention_map(model, ids, cfg.attention_layer, code)[0].cpu().numpy()

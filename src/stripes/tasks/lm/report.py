@@ -17,9 +17,20 @@ def loss_curve(results: dict) -> tuple[np.ndarray, np.ndarray]:
     return x, np.asarray(lbp["loss"], float)
 
 
+def pe_curves(results: dict) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """``{"translation_invariance": (window centres [W], error [W]), "monotonicity": ...}`` of
+    an evaluation's identical-token probe, for plotting; None for results without them."""
+    by_position = results.get("pe_metrics", {}).get("by_position")
+    if by_position is None:
+        return None
+    x = (np.asarray(by_position["start"], float) + np.asarray(by_position["stop"], float)) / 2
+    return {k: (x, np.asarray(by_position[k], float))
+            for k in ("translation_invariance", "monotonicity")}
+
+
 LM_COLUMNS = (("loss ≤ L", ("loss", "within")), ("loss > L", ("loss", "beyond")),
-              ("TI", ("pe_metrics", "translation_invariance")),
-              ("MO", ("pe_metrics", "monotonicity")),
+              ("TI ↓", ("pe_metrics", "translation_invariance")),
+              ("MO ↓", ("pe_metrics", "monotonicity")),
               ("style OD", ("style", "onset_duration")), ("style TP", ("style", "time_pitch")),
               ("data OD", ("style", "data_onset_duration")),
               ("data TP", ("style", "data_time_pitch")))
@@ -37,9 +48,11 @@ def format_lm_table(results: Sequence[dict]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lengths = sorted({(r["train_length"], r["eval_length"]) for r in results})
     notes = ", ".join(f"L = {a}, evaluated to {b}" for a, b in lengths)
-    return "\n".join([*lines, "", f"Losses in nats per token ({notes}); TI/MO: identical-token "
-                      "probe; OD/TP: style similarity of continuations to prompts (data: the "
-                      "real continuation)."])
+    return "\n".join([*lines, "", f"Losses in nats per token ({notes}); TI/MO: translation-"
+                      "invariance and monotonicity errors of the identical-token probe (Wang et "
+                      "al. 2021 as [SPE] App. C; lower is better; SPE: the expected map over "
+                      "realizations); OD/TP: style similarity of continuations to prompts (data: "
+                      "the real continuation)."])
 
 
 def write_results(results: Sequence[dict], out: str | Path) -> Path:
