@@ -5,7 +5,7 @@ VENV    ?= .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.stripes-installed
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup demo test test-slow lint bench bench-deps clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	PY=$(PY) VENV=$(VENV) bash scripts/setup.sh
@@ -28,6 +28,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/stripes bench attention --quick
+
+# fast-transformers, the paired baseline of the attention and generation benchmarks (optional).
+# It builds C++ extensions against the installed torch (no build isolation); with nvcc on PATH
+# its setup insists on CUDA, so the build sees a PATH without it.
+bench-deps: $(STAMP)
+	env -u CUDA_HOME PATH=$(abspath $(VENV))/bin:/usr/bin:/bin \
+	  $(VPY) -m pip install --no-build-isolation pytorch-fast-transformers==0.4.0
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

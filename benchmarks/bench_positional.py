@@ -16,7 +16,6 @@ P = 128 (conv, direct, Rademacher noise), R ∈ {16, 64}, one fresh code per cal
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import math
 import os
@@ -27,7 +26,6 @@ from pathlib import Path
 import torch
 
 from stripes.benchmarking import (
-    keep_freed_memory_mapped,
     machine_header,
     markdown_header,
     markdown_table,
@@ -124,22 +122,10 @@ def encode_flops(method: str, t: int) -> float:
     return 2 * 2 * B * t * H * D * (P + 1) * r  # filtering (P MACs) + pooling (1 MAC)
 
 
-def _pin_mmap_threshold() -> None:
-    """Pin glibc's mmap threshold at 128 KiB (it otherwise grows with every freed block, and chunked
-    code then fragments the heap): the peak then counts live tensors, for every method alike."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-    except OSError:
-        pass
-
-
 def measure_point(method: str, t: int, mode: str, repeats: int = 5) -> dict:
-    """Peak memory of a cold call, then the median of ``repeats`` times with freed memory kept
-    mapped (:func:`stripes.benchmarking.measure_call`: multi-second points are timed once).
-    Five, not three: the page faults that :func:`measure_call` describes can hit two calls of
-    three at T = 32768, which once read as super-linear growth."""
+    """Peak memory of a cold call, then the median of ``repeats`` times with the default
+    allocator (:func:`stripes.benchmarking.measure_call`: multi-second points are timed once)."""
     call = _make_call(method, t, mode)
-    _pin_mmap_threshold()
     if method in ("fstripe", "fstripe1"):
         call()  # compiles F-StrIPE's kernels (table_pool.py) outside the measurement
     out = {"method": method, "T": t, "mode": mode, **measure_call(call, repeats)}
@@ -154,7 +140,6 @@ def measure_pair(method: str, t: int, mode: str, rounds: int = PAIRED_ROUNDS) ->
     two warm-ups each: load from other processes (this machine is shared) then hits both alike.
     ``ratio`` is the median of the per-round ratios."""
     base, call = _make_call("attention", t, mode), _make_call(method, t, mode)
-    keep_freed_memory_mapped()
     for _ in range(2):
         base()
         call()

@@ -1,10 +1,11 @@
 """Kernelized (linear) attention in O(T): the parallel forms used for training.
 
 ``y_m = φ(q_m)ᵀ S_m / (φ(q_m)ᵀ z_m + ε)`` with ``S_m = Σ_{n≤m} φ(k_n) v_nᵀ`` and
-``z_m = Σ_{n≤m} φ(k_n)`` ([SPE] Eq. 10, docs/math.md §1). The causal path is *chunked*: in a chunk
-of C tokens the masked ``C×C`` product is explicit; across chunks the state ``(S, z)`` is carried as
-an exclusive prefix sum of per-chunk states. Nothing of size ``T×M×E`` is ever allocated: memory is
-``O(T·C + (T/C)·M·E)``.
+``z_m = Σ_{n≤m} φ(k_n)`` ([SPE] Eq. 10, docs/math.md §1). The causal path is *chunked*
+(:mod:`stripes.attention.chunked`, with its own backward): in a chunk of C tokens the masked
+``C×C`` product is explicit; across chunks the state ``(S, z)`` is carried as an exclusive prefix
+sum of per-chunk states, a few chunks (a segment) at a time. Nothing of size ``T×M×E`` is ever
+allocated.
 
 One trick keeps it to a few large batched matmuls: values get a column of ones appended
 (``v' = [v, 1]``), so the same products give the numerator (first E columns) and the normalizer
@@ -16,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from stripes.attention.chunked import SEGMENT_BYTES, ChunkedCausalLinearAttention
 from stripes.attention.precision import autocast_off
 
 State = tuple[Tensor, Tensor]  # (S [B, H, M, E], z [B, H, M]), float32 or wider
@@ -55,54 +57,26 @@ def linear_attention(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     acc = torch.promote_types(v.dtype, torch.float32)
+    if causal:
+        if key_padding_mask is not None:
+            phi_k = phi_k.masked_fill(key_padding_mask[:, :, None, None], 0.0)
+        with autocast_off(phi_q.device):
+            o, s_final = ChunkedCausalLinearAttention.apply(
+                phi_q, phi_k, v, _stack_state(initial_state, acc), chunk_size, eps,
+                SEGMENT_BYTES)
+        return o.to(v.dtype), (_split_state(s_final) if output_final_state else None)
     t = phi_q.shape[1]
-    padded = -(-t // chunk_size) * chunk_size if causal else t
-    q, k, v1 = _to_heads_first(phi_q, phi_k, v, acc, key_padding_mask, padded)
+    q, k, v1 = _to_heads_first(phi_q, phi_k, v, acc, key_padding_mask, t)
     s0 = _stack_state(initial_state, acc)
-    # Under autocast (bf16 training) the products would drop to bf16 while the carried state
-    # stays float32; the state and normalizer are accumulated in float32 by design, so the
-    # core runs with autocast off (the projections around it still run in bf16).
-    with autocast_off(q.device):
-        if causal:
-            o1, s_final = _chunked_causal(q, k, v1, s0, chunk_size, t, output_final_state)
-        else:
-            s_final = k.transpose(-1, -2) @ v1  # [B, H, M, E+1]
-            if s0 is not None:
-                s_final = s_final + s0
-            o1 = q @ s_final
+    with autocast_off(q.device):  # the state and normalizer accumulate in float32 by design
+        s_final = k.transpose(-1, -2) @ v1  # [B, H, M, E+1]
+        if s0 is not None:
+            s_final = s_final + s0
+        o1 = q @ s_final
         o = o1[..., :-1] / (o1[..., -1:] + eps)
     o = o.transpose(1, 2).to(v.dtype)  # back to [B, T, H, E]
     state = _split_state(s_final) if output_final_state else None
     return o, state
-
-
-def _chunked_causal(
-    q: Tensor, k: Tensor, v1: Tensor, s0: Tensor | None, chunk: int, t: int, want_state: bool
-) -> tuple[Tensor, Tensor | None]:
-    """Causal attention on ``[B, H, N·C, ·]`` tensors zero-padded past ``t``.
-
-    Returns ``(o' [B, H, t, E+1], S'_final or None)``.
-    """
-    b, h, tp, m = q.shape
-    e1 = v1.shape[-1]
-    n = tp // chunk
-    qc = q.view(b * h * n, chunk, m)
-    kc = k.view(b * h * n, chunk, m)
-    vc = v1.view(b * h * n, chunk, e1)
-
-    # Intra-chunk: explicit masked C×C products (in place: the matmul backward needs q, k, not a).
-    a = qc @ kc.transpose(-1, -2)  # [BHN, C, C]
-    a.masked_fill_(torch.ones(chunk, chunk, dtype=torch.bool, device=q.device).triu_(1), 0.0)
-    o = a @ vc  # [BHN, C, E+1]
-
-    # Inter-chunk: the state entering chunk i is s0 plus the states of chunks < i. The shift
-    # comes before the prefix sum, so chunk i never sees (even as rounding) a later chunk.
-    kv = (kc.transpose(-1, -2) @ vc).view(b, h, n, m, e1)
-    first = s0[:, :, None] if s0 is not None else kv.new_zeros(b, h, 1, m, e1)
-    carried = torch.cat([first, kv[:, :, :-1]], dim=2).cumsum_(dim=2)
-    total = carried[:, :, -1] + kv[:, :, -1] if want_state else None
-    o.baddbmm_(qc, carried.view(b * h * n, m, e1))
-    return o.view(b, h, tp, e1)[:, :, :t], total
 
 
 def _to_heads_first(

@@ -1,12 +1,13 @@
 """Benchmark plumbing (``common``) and the benchmarks the CLI runs (``attention``)."""
 
 from stripes.benchmarking.common import (
-    keep_freed_memory_mapped,
     machine_header,
     markdown_header,
     markdown_table,
     measure_call,
     measure_matmul_peak,
+    measure_paired,
+    paired_ratio,
     peak_memory,
     run_isolated,
     synchronize,
@@ -23,12 +24,13 @@ def run_attention_benchmark(*args, **kwargs):
 
 
 __all__ = [
-    "keep_freed_memory_mapped",
     "machine_header",
     "markdown_header",
     "markdown_table",
     "measure_call",
     "measure_matmul_peak",
+    "measure_paired",
+    "paired_ratio",
     "peak_memory",
     "run_attention_benchmark",
     "run_isolated",

@@ -13,11 +13,11 @@ before starting and after each call, and peak memory is the allocator's
 
 from __future__ import annotations
 
-import ctypes
 import datetime as _dt
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -84,22 +84,6 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def keep_freed_memory_mapped() -> bool:
-    """Ask glibc to keep freed blocks mapped (docs/performance.md: fresh pages cost ~0.5 s/GiB).
-
-    Without it, every large temporary is a fresh ``mmap`` whose first touch page-faults; with it,
-    memory freed by one call is reused by the next. Applied to every method alike. Returns whether
-    it took effect (False off glibc).
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    big = 1 << 30
-    return bool(libc.mallopt(m_mmap_threshold, big)) and bool(libc.mallopt(m_trim_threshold, big))
-
-
 def measure_matmul_peak(n: int = 2048, repeats: int = 5,
                         device: str | torch.device | None = None) -> float:
     """GFLOP/s of an ``n×n`` float32 matmul on ``device`` now (best of ``repeats``)."""
@@ -161,25 +145,46 @@ def peak_memory(fn: Callable[[], object], device: str | torch.device | None = No
     return max(0, _rss_bytes("VmHWM") - base)
 
 
-def measure_call(fn: Callable[[], object], repeats: int = 3, slow_s: float = 5.0,
+def measure_call(fn: Callable[[], object], repeats: int = 5, slow_s: float = 5.0,
                  warmup: int = 2, device: str | torch.device | None = None) -> dict:
     """Peak memory of a cold call (run this on a fresh process), then the median time of
-    ``repeats`` calls after ``warmup`` calls, with freed memory kept mapped.
-
-    The warm-up must stay: the cold run's memory was returned to the system, and first touches of
-    fresh pages cost ~0.5 s/GiB (docs/performance.md); the heap settles in two calls (at T = 32768
-    the second call often still page-faults and runs markedly slower, which once passed for
-    super-linear growth). A call whose cold run took over ``slow_s`` seconds is timed
-    once, after one warm-up: repeating multi-second points adds minutes and no information.
+    ``repeats`` calls after ``warmup`` calls, with the default allocator (what a user's process
+    gets: fresh large temporaries page-fault, ~0.5 s/GiB, docs/performance.md, and that cost is
+    part of the measurement). A call whose cold run took over ``slow_s`` seconds is timed once,
+    after one warm-up: repeating multi-second points adds minutes and no information.
     Returns ``seconds``, ``peak_bytes`` and ``timed_once``; ``device``: where ``fn`` runs (the
-    module docstring).    """
+    module docstring)."""
     t0 = time.perf_counter()
     mem = peak_memory(fn, device)
     slow = time.perf_counter() - t0 > slow_s
-    keep_freed_memory_mapped()
     seconds = time_call(fn, repeats=1 if slow else repeats, warmup=1 if slow else warmup,
                         device=device)
     return {"seconds": seconds, "peak_bytes": mem, "timed_once": slow}
+
+
+def measure_paired(calls: dict[str, Callable[[], object]], rounds: int = 7, warmup: int = 2,
+                   device: str | torch.device | None = None) -> dict:
+    """Time several calls alternately in one process: ``rounds`` rounds after ``warmup`` calls
+    each, the order rotated every round, so load from other processes hits all of them alike.
+
+    Returns ``{name: {"seconds": median, "rounds": [...]}}``; ratios of two names are best taken
+    per round (:func:`paired_ratio`).
+    """
+    names = list(calls)
+    for _ in range(warmup):
+        for name in names:
+            calls[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            times[name].append(_seconds(calls[name], device))
+    return {name: {"seconds": statistics.median(ts), "rounds": ts} for name, ts in times.items()}
+
+
+def paired_ratio(measured: dict, slow: str, fast: str) -> float:
+    """Median over rounds of ``time(slow) / time(fast)`` from :func:`measure_paired`."""
+    pairs = zip(measured[slow]["rounds"], measured[fast]["rounds"], strict=True)
+    return statistics.median(a / b for a, b in pairs)
 
 
 def run_isolated(module: str, args: list[str], timeout: float = 600) -> dict:

@@ -23,7 +23,6 @@ import torch
 from tqdm import tqdm
 
 from stripes.benchmarking.common import (
-    keep_freed_memory_mapped,
     machine_header,
     markdown_header,
     markdown_table,
@@ -74,7 +73,6 @@ def measure_method(method: str, length: int, device: str = "cpu") -> dict:
     model = StripesTransformer(cfg).eval().to(device)
     ids = torch.randint(0, VOCAB, (1, length), generator=torch.Generator().manual_seed(0))
     ids = ids.to(device)
-    keep_freed_memory_mapped()
     runs = [_decode_times(model, ids, length) for _ in range(REPEATS)]
     per_pos = {
         str(p): 1e3 * min(statistics.fmean(times[p - WINDOW - 1 : p - 1]) for times in runs)

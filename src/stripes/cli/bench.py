@@ -14,6 +14,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     a.add_argument(
         "--budget", type=float, default=20.0, help="seconds per point before a series stops"
     )
+    a.add_argument("--paired", action="store_true",
+                   help="paired ratios against fast-transformers and SDPA instead of the series")
     a.set_defaults(func=_run_bench_attention)
     g = bsub.add_parser("generation", help="time per generated token versus position")
     g.add_argument("--length", type=int, default=8192, help="tokens to decode per method")
@@ -26,6 +28,11 @@ def _run_bench_attention(args: argparse.Namespace) -> None:
 
     if not args.budget > 0:
         raise ValueError(f"--budget must be > 0 seconds, got {args.budget}")
+    if args.paired:
+        from stripes.benchmarking.attention_paired import run_paired_benchmark
+
+        run_paired_benchmark(out_dir=args.out)
+        return
     run_attention_benchmark(out_dir=args.out, quick=args.quick, budget_s=args.budget)
 
 
