@@ -347,6 +347,7 @@ def write_experiment_tables(path: str | Path, out_root: str | Path = "results",
     if not root.is_dir():
         raise FileNotFoundError(errno.ENOENT, "no runs folder", str(root))
     out.mkdir(parents=True, exist_ok=True)
+    write_config(asdict(exp), out / "experiment.yaml")
     return write_tables(exp, out, _wall_time(out), command=_command(path, out_root))
 
 
