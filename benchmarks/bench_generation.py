@@ -1,4 +1,5 @@
-"""Time per token versus position: recurrent linear decoding (each PE) vs KV-cached softmax.
+"""Time per token versus position: lean recurrent linear decoding (each PE) vs softmax with a
+preallocated KV cache, the reference step and fast-transformers' recurrent model; paired ratios.
 
 Usage: ``python benchmarks/bench_generation.py [--length 8192]``; writes
 ``benchmarks/results/generation.{json,md}`` (same as ``stripes bench generation``).

@@ -1,4 +1,5 @@
-"""stripes.generation: sampling next tokens (and, in ``decode.py``, autoregressive decoding)."""
+"""stripes.generation: sampling next tokens (and, in ``decode.py``, autoregressive decoding, whose
+steps go through ``stripes.models.lean_decoder``)."""
 
 from stripes.generation.sampling import (
     apply_temperature,

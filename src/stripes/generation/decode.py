@@ -4,6 +4,10 @@ The model's state holds every layer's attention state (``(S, z)`` for linear att
 cache for softmax) and the frozen PE realization, so decoding continues the *same* function the
 parallel forward computes ([SPE] Sec. 2: a code drawn once serves every step). The official SPE
 code instead recomputes the whole prefix and redraws the noise at every token.
+
+Steps go through :class:`~stripes.models.lean_decoder.LeanDecoder` (static buffers, fused
+projections, a preallocated KV cache for softmax) where it applies, else through the model's own
+``forward`` (the reference; ``lean=False`` forces it).
 """
 
 from __future__ import annotations
@@ -14,8 +18,24 @@ import torch
 from torch import Tensor, nn
 
 from stripes.generation.sampling import sample
+from stripes.models.lean_decoder import LeanDecoder, unsupported
 
 AllowedFn = Callable[[Tensor], Tensor]  # last ids [B] -> allowed mask [B, V]
+StepFn = Callable[[Tensor], Tensor]  # ids [B, 1] -> logits [B, V] of the next position
+
+
+def stepper(model: nn.Module, state: dict, capacity: int, lean: bool = True) -> StepFn:
+    """One decoding step after ``state``: lean when :func:`unsupported` allows (and ``lean``),
+    else the model's reference ``forward`` (which carries the state along itself)."""
+    if lean and unsupported(model) is None:
+        return LeanDecoder(model, state, capacity=capacity).step
+    box = [state]
+
+    def reference(ids: Tensor) -> Tensor:
+        logits, box[0] = model(ids, state=box[0], output_state=True)
+        return logits[:, -1]
+
+    return reference
 
 
 @torch.no_grad()
@@ -31,6 +51,7 @@ def generate(
     allowed: AllowedFn | None = None,
     code: list | None = None,
     progress: Callable[[int], None] | None = None,
+    lean: bool = True,
 ) -> Tensor:
     """Continue ``prompt`` by ``n_tokens`` sampled tokens, one recurrent step each.
 
@@ -44,6 +65,7 @@ def generate(
             ([SPE] App. C.2: no invalid sequences).
         code: a frozen PE realization (``model.draw_pe_code``); drawn from ``generator`` if None.
         progress: called with 1 after each token (e.g. ``tqdm.update``).
+        lean: step with :class:`LeanDecoder` where it applies (False: the reference forward).
 
     Returns:
         ``[B, P + n_tokens]`` ids.
@@ -55,14 +77,14 @@ def generate(
     if code is None:
         code = model.draw_pe_code(prompt.shape[1] + n_tokens, None, generator)
     logits, state = model(prompt, state=None, output_state=True, code=code)
+    step = stepper(model, state, prompt.shape[1] + n_tokens, lean)
     ids = [prompt]
     last = logits[:, -1]
     for _ in range(n_tokens):
         mask = allowed(ids[-1][:, -1]) if allowed is not None else None
         nxt = sample(last, temperature, top_k, top_p, generator, allowed_mask=mask)[:, None]
         ids.append(nxt)
-        logits, state = model(nxt, state=state, output_state=True)
-        last = logits[:, -1]
+        last = step(nxt)
         if progress is not None:
             progress(1)
     model.train(was_training)
@@ -71,21 +93,22 @@ def generate(
 
 @torch.no_grad()
 def recurrent_log_probs(
-    model: nn.Module, ids: Tensor, code: list | None = None, prefix: int = 1
+    model: nn.Module, ids: Tensor, code: list | None = None, prefix: int = 1, lean: bool = False
 ) -> Tensor:
     """Log-probabilities of ``ids[:, 1:]`` computed token by token with the carried state.
 
-    The first ``prefix`` tokens are encoded in one parallel call, the rest one step each; this
-    must equal the parallel forward with the same ``code`` (tests check it for every PE).
+    The first ``prefix`` tokens are encoded in one parallel call, the rest one step each (the
+    reference ``forward``, or :class:`LeanDecoder` with ``lean``); this must equal the parallel
+    forward with the same ``code`` (tests check it for every PE).
 
     Returns:
         ``[B, T-1]`` log p(ids[t] | ids[:t]).
     """
     logits, state = model(ids[:, :prefix], output_state=True, code=code)
+    step = stepper(model, state, ids.shape[1], lean)
     steps = [logits]
     for t in range(prefix, ids.shape[1] - 1):
-        logits, state = model(ids[:, t : t + 1], state=state, output_state=True)
-        steps.append(logits)
+        steps.append(step(ids[:, t : t + 1]).clone()[:, None])
     logp = torch.cat(steps, dim=1)[:, : ids.shape[1] - 1].log_softmax(-1)
     return logp.gather(-1, ids[:, 1:, None])[..., 0]
 

@@ -7,7 +7,9 @@ forward, shared by the batch and, with ``share_pe``, by every layer ([SPE] App. 
 
 Decoding: ``forward(x_new, state=s, output_state=True)`` continues a sequence; the state carries
 each layer's attention state (constant-size for linear attention), the offset, and the frozen PE
-code, so step-by-step decoding equals the parallel forward on the same sequence.
+code, so step-by-step decoding equals the parallel forward on the same sequence. That step is the
+readable reference; :class:`~stripes.models.lean_decoder.LeanDecoder` computes the same function
+from the same state with static buffers (what ``generate`` uses).
 """
 
 from __future__ import annotations

@@ -1,0 +1,79 @@
+"""RoPE and RoPEPool for one decoding step: one complex multiply by a row read off a table.
+
+The modules' own one-token call (``RoPE.forward`` on ``[B, 1, H, D]``) costs about 25 small ops
+for q and k (table lookup, casts, views, two products, a copy): ~40 µs per layer, a quarter of a
+lean decoding step. Both PEs multiply each pair ``(a_2i + i a_2i+1)`` of q and k by a complex
+number ``w_i(t)`` that depends on the time alone (``e^{iθ}`` for RoPE; RoPEPool keeps the real part
+of the product with ``e^{iθ}(1 − i)``; ``stripes.positional.rope``). :class:`RotaryTable` reads
+``w(t)`` for every time off the module itself, by applying it to two basis patterns
+(``[1, 0, 1, 0, …]`` gives ``w``'s real part, ``[0, 1, 0, 1, …]`` its imaginary part or, pooled,
+minus it), so the values are exactly the module's and no formula is duplicated here. A step is
+then one product for q and k together (:func:`rotate_`, :func:`pool_`). Integer times only
+(``positions=None``); explicit positions take the module's own call.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from stripes.positional.rope import RoPE, RoPEPool
+
+CHUNK = 512  # times per call while reading the table (RoPE C changes method above 512)
+
+
+def is_rotary(pe: nn.Module | None) -> bool:
+    """Whether :class:`RotaryTable` serves ``pe``."""
+    return isinstance(pe, RoPE | RoPEPool)
+
+
+class RotaryTable:
+    """``w(t)`` ``[N, H, D/2]`` complex for times ``0 … N−1`` (grows by doubling on demand).
+
+    Args:
+        pe: a :class:`RoPE` or :class:`RoPEPool`.
+        heads, head_dim: H, D of the queries and keys it transforms.
+        dtype: the real dtype of q and k (float32 or float64).
+        length: times to read up front.
+    """
+
+    def __init__(self, pe: nn.Module, heads: int, head_dim: int, dtype: torch.dtype,
+                 length: int, device: torch.device | None = None):
+        self.pe, self.pool = pe, isinstance(pe, RoPEPool)
+        self.heads, self.head_dim, self.dtype, self.device = heads, head_dim, dtype, device
+        self.table = self._read(0, length)
+
+    def at(self, t: int) -> Tensor:
+        """``w(t)`` ``[H, D/2]`` complex."""
+        if t >= self.table.shape[0]:
+            n = self.table.shape[0]
+            self.table = torch.cat([self.table, self._read(n, max(2 * n, t + 1))])
+        return self.table[t]
+
+    @torch.no_grad()
+    def _read(self, start: int, stop: int) -> Tensor:
+        rows = []
+        for a in range(start, stop, CHUNK):
+            n = min(CHUNK, stop - a)
+            basis = torch.zeros(2, n, self.heads, self.head_dim, dtype=self.dtype,
+                                device=self.device)
+            basis[0, ..., 0::2] = 1
+            basis[1, ..., 1::2] = 1
+            out, _ = self.pe(basis, basis, offset=a)  # the module's own arithmetic
+            if self.pool:  # Re((1)·w) = Re w, Re((i)·w) = −Im w
+                rows.append(torch.complex(out[0], -out[1]))
+            else:  # (1)·w = w
+                rows.append(torch.view_as_complex(out[0].reshape(n, self.heads, -1, 2)))
+        return torch.cat(rows)
+
+
+def rotate_(qk: Tensor, w: Tensor) -> None:
+    """RoPE in place: ``qk [B, 2, H, D]`` (real, pairs contiguous) times ``w [H, D/2]``."""
+    torch.view_as_complex(qk.unflatten(-1, (-1, 2))).mul_(w)
+
+
+def pool_(qk: Tensor, w: Tensor, work: Tensor, out: Tensor) -> Tensor:
+    """RoPEPool: ``out <- Re(qk_c · w)`` ``[B, 2, H, D/2]`` for ``qk [B, 2, H, D]``, through the
+    complex buffer ``work [B, 2, H, D/2]``."""
+    torch.mul(torch.view_as_complex(qk.unflatten(-1, (-1, 2))), w, out=work)
+    return out.copy_(torch.view_as_real(work)[..., 0])
