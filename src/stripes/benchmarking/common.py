@@ -41,6 +41,8 @@ def machine_header(device: str | torch.device | None = None) -> dict:
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "commit": _git_commit(),
+        "load_average_1min_at_start": round(os.getloadavg()[0], 2),
+        "allocator": "default (no mallopt settings)",
     }
     if _device(device).type == "cuda":
         header.update(device=torch.cuda.get_device_name(_device(device)), cuda=torch.version.cuda)
