@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from tqdm import tqdm
@@ -81,10 +82,25 @@ def check_paired_targets(points: list[dict]) -> list[dict]:
     if not ratios:
         return []
     worst = min(ratios, key=lambda x: x[1])
-    return [{"target": "fwd+bwd >= 1.5x fast-transformers at every T in 2048-32768 (paired)",
-             "measured": f"worst {worst[1]:.2f}x at T={worst[0]}; "
-                         + ", ".join(f"{t}: {r:.2f}x" for t, r in ratios),
-             "holds": worst[1] >= 1.5 and len(ratios) == len(PAIRED_T)}]
+    out = [{"target": "fwd+bwd >= 1.5x fast-transformers at every T in 2048-32768 (paired)",
+            "measured": f"worst {worst[1]:.2f}x at T={worst[0]}; "
+                        + ", ".join(f"{t}: {r:.2f}x" for t, r in ratios),
+            "holds": worst[1] >= 1.5 and len(ratios) == len(PAIRED_T)}]
+    return out + slope_targets(points)
+
+
+def slope_targets(points: list[dict], t0: int = 4096, t1: int = 32768) -> list[dict]:
+    """Log-log slope of our median paired time from ``t0`` to ``t1`` <= 1.1, per mode."""
+    by_t = {p["T"]: p for p in points}
+    out = []
+    for mode, label in (("fwd", "forward"), ("fwdbwd", "forward+backward")):
+        a, b = by_t.get(t0, {}).get(mode), by_t.get(t1, {}).get(mode)
+        if a and b:
+            slope = math.log(b["linear_c64"] / a["linear_c64"]) / math.log(t1 / t0)
+            out.append({"target": f"ours (C=64) {label} time log-log slope {t0}->{t1} <= 1.1 "
+                                  "(paired medians)", "measured": f"{slope:.2f}",
+                        "holds": slope <= 1.1})
+    return out
 
 
 def render_paired(payload: dict) -> str:
