@@ -40,3 +40,12 @@ def test_write_report_writes_markdown_and_json(tmp_path):
     data = json.loads(paths["json"].read_text())
     assert data["reference"] == ["NoPE", "-"]
     assert data["rows"][1]["metrics"]["CS"]["mean"] == pytest.approx(60.0)
+
+
+def test_one_seed_cells_show_no_std():
+    from stripes.evaluation.report import format_cell
+
+    assert format_cell({"mean": 3.14159, "std": 0.0, "n": 1, "best": False, "mark": ""}) == \
+        "3.14 (n=1)"
+    assert format_cell({"mean": 3.0, "std": 0.5, "n": 3, "best": True, "mark": "*"}) == \
+        r"**3.00 ± 0.50**\*"

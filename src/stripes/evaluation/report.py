@@ -65,8 +65,12 @@ def mark_best(rows: list[dict], higher_is_better: Mapping[str, bool]) -> None:
 
 
 def format_cell(cell: Mapping, decimals: int = 2) -> str:
-    """``mean ± std`` in bold when best, followed by the Markdown-escaped significance mark."""
-    text = f"{cell['mean']:.{decimals}f} ± {cell['std']:.{decimals}f}"
+    """``mean ± std`` (the mean alone, with ``(n=1)``, for one seed: there is no std to show)
+    in bold when best, followed by the Markdown-escaped significance mark."""
+    if cell.get("n", 2) < 2:
+        text = f"{cell['mean']:.{decimals}f} (n=1)"
+    else:
+        text = f"{cell['mean']:.{decimals}f} ± {cell['std']:.{decimals}f}"
     if cell["best"]:
         text = f"**{text}**"
     return text + cell["mark"].replace("*", r"\*")
