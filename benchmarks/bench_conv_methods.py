@@ -29,7 +29,7 @@ from stripes.benchmarking.common import (
 )
 
 B, H, D = 1, 8, 64
-KERNELS = (16, 32, 64, 128, 256, 512)
+KERNELS = (16, 64, 128, 256)
 REALIZATIONS = (16, 64)
 
 
