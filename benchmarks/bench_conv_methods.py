@@ -54,10 +54,10 @@ def _calls(t: int, p: int, r: int, mode: str) -> dict:
     return calls
 
 
-def measure(t: int, p: int, r: int, rounds: int) -> dict:
-    """One (P, R) point, forward and forward+backward."""
+def measure(t: int, p: int, r: int, rounds: int, modes=("fwd",)) -> dict:
+    """One (P, R) point (forward; forward+backward too with ``modes``)."""
     out = {"T": t, "P": p, "R": r}
-    for mode in ("fwd", "fwdbwd"):
+    for mode in modes:
         m = measure_paired(_calls(t, p, r, mode), rounds=rounds, warmup=1)
         out[mode] = {name: v["seconds"] for name, v in m.items()}
         out[mode]["fft_over_direct"] = paired_ratio(m, "fft", "direct")
@@ -67,27 +67,33 @@ def measure(t: int, p: int, r: int, rounds: int) -> dict:
 
 
 def run(t: int, rounds: int, out_dir: str) -> dict:
+    """Every (P, R) point in its own process; results rewritten after each point."""
     header, peak = machine_header(), measure_matmul_peak()
-    points = [run_isolated("benchmarks.bench_conv_methods", [str(t), str(p), str(r), str(rounds)])
-              for r in REALIZATIONS for p in KERNELS]
     payload = {"header": header, "matmul_peak_gflops": peak, "shape": {"B": B, "H": H, "D": D},
-               "points": points}
-    rows = []
-    for pt in points:
-        if "error" in pt:
-            rows.append(["?", "?", pt["error"], "", "", "", ""])
-            continue
-        f, fb = pt["fwd"], pt["fwdbwd"]
-        rows.append([pt["P"], pt["R"], f"{f['direct']:.3f} / {f['fft']:.3f} s",
-                     f"{f['fft_over_direct']:.2f}", f"{fb['fft_over_direct']:.2f}",
-                     f"{min(f['direct_over_attention'], f['fft_over_attention']):.1f}x",
-                     f"{min(fb['direct_over_attention'], fb['fft_over_attention']):.1f}x"])
-    md = markdown_header(f"convSPE: direct vs FFT (T = {t})", header, peak) + "\n" + \
-        markdown_table(["P", "R", "fwd direct / FFT", "FFT / direct, fwd",
-                        "FFT / direct, fwd+bwd", "best PE+attention / attention, fwd",
-                        "same, fwd+bwd"], rows)
-    write_results(out_dir, "conv_methods", payload, md)
+               "points": []}
+    for r in REALIZATIONS:
+        for p in KERNELS:
+            payload["points"].append(run_isolated(
+                "benchmarks.bench_conv_methods", [str(t), str(p), str(r), str(rounds)]))
+            write_results(out_dir, "conv_methods", payload, render(payload, t))
     return payload
+
+
+def render(payload: dict, t: int) -> str:
+    """Forward times of both paths, their paired ratio, and convSPE + attention / attention."""
+    rows = []
+    for pt in payload["points"]:
+        if "error" in pt:
+            rows.append(["?", "?", pt["error"], "", ""])
+            continue
+        f = pt["fwd"]
+        rows.append([pt["P"], pt["R"], f"{f['direct']:.3f} / {f['fft']:.3f} s",
+                     f"{f['fft_over_direct']:.2f}",
+                     f"{min(f['direct_over_attention'], f['fft_over_attention']):.1f}x"])
+    return markdown_header(f"convSPE: direct vs FFT (T = {t}, forward)", payload["header"],
+                           payload["matmul_peak_gflops"]) + "\n" + markdown_table(
+        ["P", "R", "direct / FFT", "FFT / direct (paired)",
+         "faster path + attention / attention alone"], rows)
 
 
 if __name__ == "__main__":
