@@ -54,7 +54,8 @@ class ConvSPE(SPE):
         ndim: 1 (sequences) or 2 (images, needs ``grid``).
         grid: ``(rows, cols)`` of the 2-D token grid.
         gated, n_layers: gating ([SPE] Eq. 23-25; see :mod:`stripes.positional.spe`).
-        method: ``direct`` (banded matmul, best for short filters) or ``fft``.
+        method: ``direct`` (banded matmul; faster than ``fft`` at every P and R measured,
+            benchmarks/results/conv_methods.md) or ``fft``.
         noise: ``rademacher`` (default: fastest white noise) or ``gaussian``.
         block_size: C, positions per noise block and per chunk.
     """
