@@ -1,5 +1,7 @@
 """The attention benchmark's honest FLOP count, its targets and the paired-ratio plumbing."""
 
+import math
+
 import pytest
 
 from stripes.benchmarking import attention as bench
@@ -56,6 +58,9 @@ def test_paired_point_runs_on_a_tiny_length_and_renders(monkeypatch):
            zip(paired.PAIRED_T, [2.0, 1.6, 1.7, 1.4, 1.9], strict=True)]
     target = paired.check_paired_targets(pts)[0]
     assert not target["holds"] and "worst 1.40x at T=16384" in target["measured"]
+    pts[1]["fwdbwd"]["linear_c64"], pts[4]["fwdbwd"]["linear_c64"] = 0.1, 1.0  # 4096, 32768
+    slope = paired.check_paired_targets(pts)[-1]
+    assert slope["measured"] == f"{math.log(10) / math.log(8):.2f}" and not slope["holds"]
     payload = {"matmul_peak_gflops": 100.0, "rounds": 2, "points": [point], "targets": []}
     text = paired.render_paired(payload)
     assert "| 256 |" in text and "Forward + backward" in text

@@ -94,8 +94,8 @@ def slope_targets(points: list[dict], t0: int = 4096, t1: int = 32768) -> list[d
     by_t = {p["T"]: p for p in points}
     out = []
     for mode, label in (("fwd", "forward"), ("fwdbwd", "forward+backward")):
-        a, b = by_t.get(t0, {}).get(mode), by_t.get(t1, {}).get(mode)
-        if a and b:
+        a, b = by_t.get(t0, {}).get(mode, {}), by_t.get(t1, {}).get(mode, {})
+        if "linear_c64" in a and "linear_c64" in b:
             slope = math.log(b["linear_c64"] / a["linear_c64"]) / math.log(t1 / t0)
             out.append({"target": f"ours (C=64) {label} time log-log slope {t0}->{t1} <= 1.1 "
                                   "(paired medians)", "measured": f"{slope:.2f}",
