@@ -136,3 +136,12 @@ def test_structure_positions_shapes_and_values(vocab):
 def test_unknown_context_raises(vocab):
     with pytest.raises(ValueError, match="unknown context"):
         structure_positions(_labels(vocab), "nope")
+
+
+def test_rep_sorted_context_numbers_chords_by_identity():
+    from stripes.music.structure import CONTEXT_DIMS, structure_positions
+
+    labels = {"chord": np.array([7, 7, 3, 9, 3])}
+    assert structure_positions(labels, "rep")[:, 0].tolist() == [0, 0, 1, 2, 1]
+    assert structure_positions(labels, "rep_sorted")[:, 0].tolist() == [1, 1, 0, 2, 0]
+    assert CONTEXT_DIMS["rep_sorted"] == 1

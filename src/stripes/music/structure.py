@@ -189,7 +189,8 @@ def register_context(name: str, dim: int = 1) -> Callable[[ContextFn], ContextFn
 def structure_positions(labels: Mapping[str, np.ndarray], context: str, **options) -> np.ndarray:
     """Structure positions ``[T, L]`` float32 of labels ``[T]`` for a context of ``CONTEXTS``.
 
-    ``time`` (L=1), ``rep`` (L=1; option ``rep_order='first'|'sorted'``), ``key`` (L=1), ``bin``
+    ``time`` (L=1), ``rep`` (L=1; option ``rep_order='first'|'sorted'``), ``rep_sorted`` (``rep``
+    with ``rep_order='sorted'``: a context name for configs), ``key`` (L=1), ``bin``
     (L=12), ``melody``, ``chord``, ``phrase`` (L=1 each) and ``fs`` (melody, chord, phrase; L=3).
     """
     if context not in CONTEXTS:
@@ -210,6 +211,14 @@ def _time(labels: Mapping[str, np.ndarray]) -> np.ndarray:
 def _rep(labels: Mapping[str, np.ndarray], rep_order: str = "first") -> np.ndarray:
     """Each distinct chord numbered 0, 1, ... within the sample, by first appearance or by id."""
     return _column(renumber(labels["chord"], rep_order))
+
+
+@register_context("rep_sorted")
+def _rep_sorted(labels: Mapping[str, np.ndarray]) -> np.ndarray:
+    """REP read as chord identity: the sample's distinct chords numbered by increasing chord id
+    (the reading [ST]'s Table I supports, results/st_table1/); ``rep`` numbers them by first
+    appearance."""
+    return _rep(labels, rep_order="sorted")
 
 
 @register_context("key")
