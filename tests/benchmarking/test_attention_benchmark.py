@@ -64,3 +64,10 @@ def test_paired_point_runs_on_a_tiny_length_and_renders(monkeypatch):
     payload = {"matmul_peak_gflops": 100.0, "rounds": 2, "points": [point], "targets": []}
     text = paired.render_paired(payload)
     assert "| 256 |" in text and "Forward + backward" in text
+
+
+def test_profile_renders_both_modes_side_by_side():
+    prof = {"fwd": [["aten::bmm", 0.5], ["aten::div", 0.2]], "fwdbwd": [["aten::bmm", 0.4]]}
+    text = paired.render_profile(prof)
+    assert "| aten::bmm | 50 % | 40 % |" in text and "| aten::div | 20 % |  |" in text
+    assert paired.render_profile(None) == "" and paired.render_profile({"error": "x"}) == ""

@@ -35,6 +35,7 @@ from stripes.benchmarking.common import (
 
 PAIRED_T = [2048, 4096, 8192, 16384, 32768]
 ROUNDS = 7
+PROFILE_T = 32768
 SDPA_MAX_T = 8192  # causal SDPA fwd+bwd grows as T²: 13 s a call at 16384 here, times 9 calls
 
 
@@ -58,9 +59,29 @@ def measure_paired_point(t: int, rounds: int = ROUNDS) -> dict:
     return out
 
 
+def profile_point(t: int = PROFILE_T) -> dict:
+    """Where our causal path spends its time at ``t``: ``{mode: [[op, share of self time], ...]}``
+    (torch.profiler, three calls after two warm-ups, the ops above 1 %)."""
+    from torch.profiler import profile
+
+    out = {}
+    for mode in ("fwd", "fwdbwd"):
+        call = make_call("linear_c64", t, mode)
+        call()
+        call()
+        with profile() as prof:
+            for _ in range(3):
+                call()
+        events = [(e.key, e.self_cpu_time_total) for e in prof.key_averages()]
+        total = sum(us for _, us in events) or 1.0
+        out[mode] = [[key, us / total] for key, us in sorted(events, key=lambda x: -x[1])
+                     if us / total >= 0.01]
+    return out
+
+
 def run_paired_benchmark(out_dir: str = "benchmarks/results", lengths=PAIRED_T,
                          rounds: int = ROUNDS) -> dict:
-    """Every T in a fresh process; writes ``attention_paired.{json,md}``."""
+    """Every T in a fresh process, then the profile; writes ``attention_paired.{json,md}``."""
     header, peak = machine_header(), measure_matmul_peak()
     points = []
     for t in tqdm(lengths, desc="paired attention", unit="T"):
@@ -68,7 +89,8 @@ def run_paired_benchmark(out_dir: str = "benchmarks/results", lengths=PAIRED_T,
         points.append({"T": t, **res})
     payload = {"header": header, "matmul_peak_gflops": peak, "rounds": rounds,
                "fast_transformers": fast_transformers_attention() is not None,
-               "points": points, "targets": check_paired_targets(points)}
+               "points": points, "targets": check_paired_targets(points),
+               "profile": run_isolated("stripes.benchmarking.attention_paired", ["--profile"])}
     md = markdown_header("Attention, paired ratios", header, peak) + render_paired(payload)
     write_results(out_dir, "attention_paired", payload, md)
     return payload
@@ -121,12 +143,29 @@ def render_paired(payload: dict) -> str:
         text += markdown_table(["T", "ours (C=64)", "ours, % of peak (honest count)",
                                 "fast-transformers", "fast-transformers / ours",
                                 "causal SDPA (/ ours)"], rows)
+    text += render_profile(payload.get("profile"))
     if payload["targets"]:
         text += "\n## Targets\n\n" + markdown_table(
             ["target", "measured", "holds"],
             [[t["target"], t["measured"], "yes" if t["holds"] else "**no**"]
              for t in payload["targets"]])
     return text
+
+
+def render_profile(profile: dict | None) -> str:
+    """The profile's op shares, forward and forward+backward side by side."""
+    if not profile or "error" in profile:
+        return ""
+    ops = list(dict.fromkeys(op for mode in ("fwd", "fwdbwd") for op, _ in profile[mode]))
+    share = {mode: dict(profile[mode]) for mode in ("fwd", "fwdbwd")}
+    rows = [[op, *(f"{100 * share[m][op]:.0f} %" if op in share[m] else "" for m in
+                   ("fwd", "fwdbwd"))] for op in ops]
+    return (f"\n## Where the time goes (ours, C = 64, T = {PROFILE_T}, share of profiled self "
+            "time)\n\n" + markdown_table(["op", "forward", "forward+backward"], rows) +
+            "\nbmm/baddbmm are the useful products (64×64 blocks at ~60 % of the 2048² peak, "
+            "1.33x the honest count at C = 64); the rest is the strided write of the output "
+            "into [B, T, H, E], per-segment copies, the causal mask and the prefix sums "
+            "(docs/performance.md).\n")
 
 
 def _ms(row: dict, name: str) -> str:
@@ -139,6 +178,9 @@ def _ratio(row: dict, name: str) -> str:
 
 
 def _main(argv: list[str]) -> None:
+    if argv == ["--profile"]:
+        print(json.dumps(profile_point()))
+        return
     ap = argparse.ArgumentParser(description="measure one paired point (used internally)")
     ap.add_argument("T", type=int)
     ap.add_argument("rounds", type=int, nargs="?", default=ROUNDS)
