@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import statistics
 import sys
 import time
@@ -242,8 +241,7 @@ def _alternate(decoders: dict[str, tuple[Step, int]], device: str) -> dict[str, 
 def run_generation_benchmark(out_dir: str = "benchmarks/results", length: int = 8192) -> dict:
     """Run every method, and the paired ratios, in their own processes; write
     ``generation.{json,md}``."""
-    header = {**machine_header(), "decode_threads": 1,
-              "load_average_at_start": round(os.getloadavg()[0], 2)}
+    header = {**machine_header(), "decode_threads": 1}  # the load average: machine_header
     peak = measure_matmul_peak()
     results = []
     for m in tqdm(methods(), desc="generation benchmark", unit="method"):
