@@ -65,8 +65,7 @@ def linear_attention(
                 phi_q, phi_k, v, _stack_state(initial_state, acc), chunk_size, eps,
                 SEGMENT_BYTES)
         return o.to(v.dtype), (_split_state(s_final) if output_final_state else None)
-    t = phi_q.shape[1]
-    q, k, v1 = _to_heads_first(phi_q, phi_k, v, acc, key_padding_mask, t)
+    q, k, v1 = _to_heads_first(phi_q, phi_k, v, acc, key_padding_mask)
     s0 = _stack_state(initial_state, acc)
     with autocast_off(q.device):  # the state and normalizer accumulate in float32 by design
         s_final = k.transpose(-1, -2) @ v1  # [B, H, M, E+1]
@@ -80,34 +79,21 @@ def linear_attention(
 
 
 def _to_heads_first(
-    phi_q: Tensor,
-    phi_k: Tensor,
-    v: Tensor,
-    acc: torch.dtype,
-    key_padding_mask: Tensor | None,
-    padded_len: int,
+    phi_q: Tensor, phi_k: Tensor, v: Tensor, acc: torch.dtype, key_padding_mask: Tensor | None
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """``[B, T, H, ·]`` -> ``[B, H, T_pad, ·]`` in the accumulation dtype, ``v' = [v, 1]``.
-
-    One copy per tensor, written straight into its final layout; rows past T are zeros (zero
-    keys and values contribute nothing, padded query rows are dropped by the caller).
-    """
+    """``[B, T, H, ·]`` -> ``[B, H, T, ·]`` in the accumulation dtype, ``v' = [v, 1]`` (the
+    non-causal path; one copy per tensor, written straight into its final layout)."""
     if key_padding_mask is not None:
         phi_k = phi_k.masked_fill(key_padding_mask[:, :, None, None], 0.0)
-    return (
-        _heads_first(phi_q, acc, padded_len),
-        _heads_first(phi_k, acc, padded_len),
-        _heads_first(v, acc, padded_len, ones_column=True),
-    )
+    return _heads_first(phi_q, acc), _heads_first(phi_k, acc), _heads_first(v, acc, True)
 
 
-def _heads_first(x: Tensor, acc: torch.dtype, padded_len: int, ones_column: bool = False) -> Tensor:
+def _heads_first(x: Tensor, acc: torch.dtype, ones_column: bool = False) -> Tensor:
     b, t, h, d = x.shape
-    out = x.new_empty(b, h, padded_len, d + int(ones_column), dtype=acc)
-    out[:, :, :t, :d] = x.transpose(1, 2)
-    out[:, :, t:] = 0.0
+    out = x.new_empty(b, h, t, d + int(ones_column), dtype=acc)
+    out[..., :d] = x.transpose(1, 2)
     if ones_column:
-        out[:, :, :t, d] = 1.0
+        out[..., d] = 1.0
     return out
 
 
