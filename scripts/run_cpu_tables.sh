@@ -27,6 +27,6 @@ for seeds in "[0]" "[0,1]" "[0,1,2]"; do
            "{pe: fstripe, context: fs}" "{pe: sine_spe, context: time}"; do
     run fs_table1_cpu "$seeds" "$m"
   done
-  run fs_table1_cpu "$seeds"  # S S-RPE (quadratic, ~10x a linear run's time) comes last
   run st_table2_cpu "$seeds"
+  run fs_table1_cpu "$seeds"  # S S-RPE (quadratic, ~10x a linear run's time) comes last
 done

@@ -66,7 +66,7 @@ def test_lean_state_continues_with_the_reference_step(attention):
             torch.testing.assert_close(logits[:, 0], full[:, t], rtol=1e-8, atol=1e-8)
 
 
-@pytest.mark.parametrize("pe", ["rope_pool", "sine_spe", "sinusoidal"])
+@pytest.mark.parametrize("pe", ["rope_pool", "sine_spe", "sinusoidal", "fstripe"])
 
 
 def test_float32_lean_step_at_a_large_position_equals_the_parallel_row(pe, monkeypatch):

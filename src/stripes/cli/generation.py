@@ -67,6 +67,11 @@ def add(sub: argparse._SubParsersAction) -> None:
         help="override for every config (repeatable)",
     )
     c.add_argument("--device", default="cpu", help="where evaluation runs (training: the config)")
+    c.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                   help="train every config once per seed (train.seed) and write table6.md: "
+                        "mean ± std over seeds, [SPE] Table 6 beside, its claims tested")
+    c.add_argument("--no-style", action="store_true",
+                   help="skip sampling continuations (the style columns)")
     c.set_defaults(func=_run_lm_compare)
 
     g = sub.add_parser("generate", help="sample a MIDI continuation from a language model")
@@ -126,9 +131,10 @@ def _run_lm_compare(args: argparse.Namespace) -> None:
 
     check_device(args.device)
     root = run_lm_comparison(
-        args.configs, args.out, args.name, overrides=args.overrides, device=args.device
+        args.configs, args.out, args.name, overrides=args.overrides, device=args.device,
+        style=not args.no_style, seeds=args.seeds,
     )
-    print((root / "results.md").read_text())
+    print((root / ("table6.md" if args.seeds else "results.md")).read_text())
     print(f"results: {root}")
 
 

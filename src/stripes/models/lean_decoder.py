@@ -15,8 +15,10 @@ Decoding one token at a time on the CPU is bound by exactly that (docs/performan
 - for softmax attention, a preallocated KV cache (:class:`~stripes.attention.kv_cache.KVCache`)
   instead of the model's concatenation;
 - RoPE and RoPEPool as one complex product with a row of a table read off the module
-  (:mod:`stripes.models.rotary_step`); every other positional encoding called exactly as the model
-  calls it (its own decoding caches apply), with the frozen code kept in the state.
+  (:mod:`stripes.models.rotary_step`); sineSPE and F-StrIPE through their one-token pooling
+  (:mod:`stripes.positional.ops.token_pool`: weights of the frozen code laid out once); every
+  other positional encoding called exactly as the model calls it (its own decoding caches
+  apply), with the frozen code kept in the state.
 
 Tests compare it with the reference step for every decodable PE (tests/models/test_lean_decoder.py;
 the kernels in tests/attention/test_decoding_steps.py).
@@ -252,11 +254,15 @@ class _SoftmaxStep:
 class _PEStep:
     """The layer's query/key PE on one token: ``qk [B, 2, H, D]`` (q then k, in the projection
     buffer) -> ``[B, 2, H, D']`` that the caller may overwrite. RoPE and RoPEPool at integer
-    times through :mod:`stripes.models.rotary_step`; every other PE through its own call."""
+    times through :mod:`stripes.models.rotary_step`, sineSPE and F-StrIPE through their
+    ``token_pool``; every other PE through its own call."""
 
     def __init__(self, pe: nn.Module | None, kwargs: dict, rotary: RotaryTable | None,
                  batch: int, heads: int, head_dim: int, like: Tensor):
         self.module, self.kwargs, self.rotary = pe, kwargs, rotary
+        self.token = None  # sineSPE, F-StrIPE: their one-token pooling
+        if hasattr(pe, "token_pool"):
+            self.token = pe.token_pool(kwargs.get("code"), kwargs["layer"], batch, like)
         if rotary is not None and rotary.pool:
             complex_dtype = torch.promote_types(like.dtype, torch.complex64)
             self.work = torch.empty(batch, 2, heads, head_dim // 2, dtype=complex_dtype,
@@ -266,6 +272,8 @@ class _PEStep:
     def __call__(self, qk: Tensor, offset: int, positions: Tensor | None) -> Tensor:
         if self.module is None:
             return qk
+        if self.token is not None:
+            return self.token(qk, offset, positions)
         if self.rotary is not None and positions is None:
             w = self.rotary.at(offset)
             if self.rotary.pool:

@@ -37,6 +37,7 @@ from stripes.positional.base import (
 )
 from stripes.positional.ops.pooling import pool_prepared, prepare_pool
 from stripes.positional.ops.spe_noise import SineCode, draw_noise
+from stripes.positional.ops.token_pool import TokenSinePool
 
 
 class SPE(QKTransformPE):
@@ -199,6 +200,25 @@ class SineSPE(SPE):
             qh, kh = qh + self._gate_term(q.to(acc), code, layer), kh + self._gate_term(
                 k.to(acc), code, layer)
         return qh.to(q.dtype), kh.to(k.dtype)
+
+    @torch.no_grad()
+    def token_pool(self, code: SineCode | None, layer: int, batch: int,
+                   like: Tensor) -> TokenSinePool | None:
+        """Eq. 16-17 for one token per call with this code frozen (decoding; gate term on the
+        constant column), :class:`~stripes.positional.ops.token_pool.TokenSinePool`; None
+        without a code (each call would draw its own)."""
+        code = code if code is not None else self.frozen_code
+        if code is None:
+            return None
+        w_q, w_k = self.weights(code, layer, like)
+        shape = (self.n_heads, self.head_dim, 2 * self.n_sines, code.n_realizations)
+        bias = None
+        if self.gated:
+            scale = (self.head_dim * code.n_realizations) ** -0.25
+            bias = self.gate_weight(layer).to(like).sqrt()[..., None] * code.gate_noise.to(like)
+            bias = bias * scale
+        return TokenSinePool(self.frequencies().to(like), w_q.view(shape), w_k.view(shape),
+                             bias, bias, batch)
 
     def _prepared(self, code: SineCode, layer: int, like: Tensor, length: int) -> tuple:
         """Pooling weights in the layout of :func:`pool_prepared`. Decoding (no gradient, fewer

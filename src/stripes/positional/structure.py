@@ -49,6 +49,7 @@ from stripes.positional.base import (
 )
 from stripes.positional.ops.pooling import sinusoid_pool
 from stripes.positional.ops.table_pool import structure_pool
+from stripes.positional.ops.token_pool import TokenSinePool, rotation_weights
 
 
 def _lag_angles(positions_q: Tensor, positions_k: Tensor | None, freqs: Tensor) -> Tensor:
@@ -134,6 +135,15 @@ class FStrIPE(QKTransformPE):
             pooled = sinusoid_pool(pos, freqs, qa, ka, w, w, th_q, th_k, dense=False,
                                    chunk_tokens=self.pool_rows)
         return pooled[0].to(q.dtype), pooled[1].to(k.dtype)
+
+    @torch.no_grad()
+    def token_pool(self, code, layer: int, batch: int, like: Tensor) -> TokenSinePool:
+        """[FS] Eq. 9 for one token per call (decoding): the diagonal pooling as rotation
+        weights, :class:`~stripes.positional.ops.token_pool.TokenSinePool`. ``code`` and
+        ``layer`` are unused (deterministic, one module per layer)."""
+        freqs, w, th_q, th_k = self._pool_args(like)
+        return TokenSinePool(freqs, rotation_weights(w, th_q), rotation_weights(w, th_k),
+                             None, None, batch)
 
     def codes(self, positions: Tensor, length: int | None = None):
         """Explicit ``(P^Q, P^K)`` ``[Bp, T, H, D, 2K]`` in float64 ([FS] Eq. 8); tests, plots."""

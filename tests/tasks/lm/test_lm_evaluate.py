@@ -258,3 +258,33 @@ def test_lm_comparison_writes_one_table_and_plot_for_every_model(trained, tmp_pa
     assert [r["name"] for r in json.loads((root / "results.json").read_text())] == ["ape", "nope"]
     assert (root / "loss_by_position.png").stat().st_size > 1000
     assert (root / "pe_metrics_by_position.png").stat().st_size > 1000
+
+
+def test_lm_comparison_over_seeds_resumes_and_refuses_a_changed_experiment(trained, tmp_path):
+    from stripes.config import ConfigError
+    from stripes.tasks.lm.compare import run_lm_comparison
+
+    base = yaml.safe_load((trained / "experiment.yaml").read_text())
+    base["eval"]["prompts"] = 0
+    paths = []
+    for name, pe, params in (("ape", "sinusoidal", {}), ("nope", "none", {})):
+        paths.append(tmp_path / f"{name}.yaml")
+        paths[-1].write_text(yaml.safe_dump({**base, "name": name, "model": {
+            **base["model"], "pe": pe, "pe_params": params}}))
+    args = (paths, tmp_path / "results", "seeds", ["train.max_steps=2"])
+    root = run_lm_comparison(*args, seeds=[0, 1], style=False)
+    runs = [json.loads((root / "runs" / m / f"seed{s}" / "eval" / "results.json").read_text())[0]
+            for m in ("ape", "nope") for s in (0, 1)]
+    assert [r["seed"] for r in runs] == [0, 1, 0, 1]
+    assert runs[0]["loss"] != runs[1]["loss"]  # another seed, another model
+    table = json.loads((root / "table6.json").read_text())
+    assert table["losses"]["ape"]["beyond"] == {"0": runs[0]["loss"]["beyond"],
+                                                "1": runs[1]["loss"]["beyond"]}
+    assert "| APE (sinusoidal) | 2 |" in (root / "table6.md").read_text()
+    ckpt = root / "runs" / "ape" / "seed1" / "checkpoints" / "last.pt"
+    stamp = ckpt.stat().st_mtime_ns
+    run_lm_comparison(*args, seeds=[0, 1], style=False)  # finished: read back, not retrained
+    assert ckpt.stat().st_mtime_ns == stamp
+    with pytest.raises(ConfigError, match="another experiment"):
+        run_lm_comparison(paths, tmp_path / "results", "seeds", ["train.max_steps=3"],
+                          seeds=[0], style=False)
