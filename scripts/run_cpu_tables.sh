@@ -24,7 +24,8 @@ for seeds in "[0]" "[0,1]" "[0,1,2]"; do
   run st_table2_cpu "$seeds" "{pe: rope, context: bin, pe_params: {variant: A}}"
   run st_table2_cpu "$seeds" "{pe: rope, context: bin, pe_params: {variant: B}}"
   for m in "{pe: fstripe, context: chord}" "{pe: none, context: time}" \
-           "{pe: fstripe, context: fs}" "{pe: sine_spe, context: time}"; do
+           "{pe: fstripe, context: fs}" "{pe: sine_spe, context: time}" \
+           "{pe: sine_spe, context: fs}" "{pe: sine_spe, context: chord}"; do
     run fs_table1_cpu "$seeds" "$m"
   done
   run st_table2_cpu "$seeds"
