@@ -281,6 +281,7 @@ def test_lm_comparison_over_seeds_resumes_and_refuses_a_changed_experiment(train
     assert table["losses"]["ape"]["beyond"] == {"0": runs[0]["loss"]["beyond"],
                                                 "1": runs[1]["loss"]["beyond"]}
     assert "| APE (sinusoidal) | 2 |" in (root / "table6.md").read_text()
+    assert "| ape | 1 | sinusoidal |" in (root / "results.md").read_text()  # a seed column
     ckpt = root / "runs" / "ape" / "seed1" / "checkpoints" / "last.pt"
     stamp = ckpt.stat().st_mtime_ns
     run_lm_comparison(*args, seeds=[0, 1], style=False)  # finished: read back, not retrained

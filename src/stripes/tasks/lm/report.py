@@ -38,10 +38,12 @@ LM_COLUMNS = (("loss ≤ L", ("loss", "within")), ("loss > L", ("loss", "beyond"
 
 def format_lm_table(results: Sequence[dict]) -> str:
     """A Markdown table, one row per evaluated model ([SPE] Tables 6-7 and Sec. 3.3 metrics)."""
-    head = ["model", "PE", "params", *[c for c, _ in LM_COLUMNS]]
+    seeds = len({r.get("seed") for r in results}) > 1  # runs over seeds: say which
+    head = ["model", *(["seed"] if seeds else []), "PE", "params", *[c for c, _ in LM_COLUMNS]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
-        cells = [r["name"], r["pe"], f"{r['parameters'] / 1e6:.2f}M"]
+        cells = [r["name"], *([str(r.get("seed", "–"))] if seeds else []), r["pe"],
+                 f"{r['parameters'] / 1e6:.2f}M"]
         for _, (section, key) in LM_COLUMNS:
             value = r.get(section, {}).get(key)
             cells.append("–" if value is None or np.isnan(value) else f"{value:.3f}")
