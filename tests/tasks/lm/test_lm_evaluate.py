@@ -260,7 +260,8 @@ def test_lm_comparison_writes_one_table_and_plot_for_every_model(trained, tmp_pa
     assert (root / "pe_metrics_by_position.png").stat().st_size > 1000
 
 
-def test_lm_comparison_over_seeds_resumes_and_refuses_a_changed_experiment(trained, tmp_path):
+def test_lm_comparison_over_seeds_resumes_and_refuses_a_changed_experiment(trained, tmp_path,
+                                                                          tokenizer):
     from stripes.config import ConfigError
     from stripes.tasks.lm.compare import run_lm_comparison
 
@@ -281,6 +282,8 @@ def test_lm_comparison_over_seeds_resumes_and_refuses_a_changed_experiment(train
     assert table["losses"]["ape"]["beyond"] == {"0": runs[0]["loss"]["beyond"],
                                                 "1": runs[1]["loss"]["beyond"]}
     assert "| APE (sinusoidal) | 2 |" in (root / "table6.md").read_text()
+    assert "| *unigram (no context)* |" in (root / "table6.md").read_text()
+    assert table["floors"]["uniform"]["within"] == pytest.approx(math.log(len(tokenizer)))
     assert "| ape | 1 | sinusoidal |" in (root / "results.md").read_text()  # a seed column
     ckpt = root / "runs" / "ape" / "seed1" / "checkpoints" / "last.pt"
     stamp = ckpt.stat().st_mtime_ns

@@ -55,3 +55,16 @@ def test_one_seed_is_marked_untestable_and_the_table_says_n1():
     text = seed_table_markdown(losses, claims, train_length=256, eval_length=512)
     assert "| APE (sinusoidal) | 1 | **1.200 (n=1)** | 2.000 (n=1) | 1.721 | 3.215 |" in text
     assert "one seed" in text and "L = 256 tokens" in text
+
+
+def test_the_unigram_floor_scores_next_tokens_by_training_frequency_split_at_l():
+    from stripes.tasks.lm.floors import unigram_losses
+
+    train = [np.array([0, 0, 0, 1])]  # add-one over V = 3: p = (4, 2, 1) / 7
+    windows = [np.array([2, 0, 1, 0]), np.array([1, 1])]
+    got = unigram_losses(train, windows, 3, train_length=2)
+    nll = -np.log(np.array([4, 2, 1]) / 7)
+    # next-token positions t = 1, 2, 3: within (t < 2) holds t = 1 of both windows
+    assert got["within"] == pytest.approx((nll[0] + nll[1]) / 2)
+    assert got["beyond"] == pytest.approx((nll[1] + nll[0]) / 2)
+    assert got["all"] == pytest.approx((2 * nll[0] + 2 * nll[1]) / 4)

@@ -6,8 +6,9 @@ evaluates it (:func:`stripes.tasks.lm.evaluate.evaluate_language_model`) and wri
 length per run, [SPE] Table 6; probe and style columns), ``loss_by_position.png`` (every model,
 [SPE] Fig. 3) and ``pe_metrics_by_position.png`` (the probe's errors per query-position window,
 [SPE] App. C). With seeds it also writes ``table6.md`` / ``table6.json``
-(:mod:`stripes.tasks.lm.seed_table`: mean ± std over seeds, the paper's numbers, its claims
-tested). Each run lives in ``<out>/lm_<name>/runs/<model name>/`` (``.../seed<k>/`` with seeds).
+(:mod:`stripes.tasks.lm.seed_table`: mean ± std over seeds, the paper's numbers, the
+context-free floors of :mod:`stripes.tasks.lm.floors`, its claims tested). Each run lives in
+``<out>/lm_<name>/runs/<model name>/`` (``.../seed<k>/`` with seeds).
 
 Resumable: a run whose evaluation exists and whose saved experiment equals the requested one is
 read back, not retrained; an interrupted training continues from its ``checkpoints/last.pt``.
@@ -27,6 +28,7 @@ from stripes.config import ConfigError
 from stripes.files import atomic_write_text
 from stripes.tasks.lm.config import LMExperimentConfig, load_experiment, resolve_model_config
 from stripes.tasks.lm.evaluate import evaluate_language_model
+from stripes.tasks.lm.floors import context_free_floors
 from stripes.tasks.lm.report import loss_curve, pe_curves, write_results
 from stripes.tasks.lm.seed_table import claim_tests, losses_by_model, seed_table_markdown
 from stripes.tasks.lm.train import train_language_model
@@ -61,13 +63,15 @@ def run_lm_comparison(config_paths: Sequence[str | Path], out_dir: str | Path = 
         raise ConfigError(f"experiment names must differ, got {names}")
     if seeds is not None and len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must differ, got {list(seeds)}")
+    same_data = all(e.data == exps[0].data for e in exps)
+    floors = context_free_floors(exps[0].data) if seeds is not None and same_data else None
     results = []
     for seed in seeds if seeds is not None else [None]:
         for exp in exps:
             results.append(run_one(exp, root, seed, device, style))
             write_results(results, root)  # partial table after each run
             if seeds is not None:
-                write_seed_table(results, root)
+                write_seed_table(results, root, floors)
     write_plots(results, root)
     return root
 
@@ -108,14 +112,16 @@ def same_experiment(saved: Path, exp: LMExperimentConfig) -> bool:
     return True
 
 
-def write_seed_table(results: Sequence[dict], root: Path) -> Path:
-    """``table6.json`` (per-seed losses and the claims' tests) and ``table6.md``."""
+def write_seed_table(results: Sequence[dict], root: Path,
+                     floors: dict[str, dict[str, float]] | None = None) -> Path:
+    """``table6.json`` (per-seed losses, floors, the claims' tests) and ``table6.md``."""
     losses = losses_by_model(results)
     claims = claim_tests(losses)
     lengths = results[0]["train_length"], results[0]["eval_length"]
-    text = seed_table_markdown(losses, claims, train_length=lengths[0], eval_length=lengths[1])
-    atomic_write_text(root / "table6.json",
-                      json.dumps({"losses": losses, "claims": claims}, indent=1))
+    text = seed_table_markdown(losses, claims, train_length=lengths[0], eval_length=lengths[1],
+                               floors=floors)
+    atomic_write_text(root / "table6.json", json.dumps(
+        {"losses": losses, "floors": floors, "claims": claims}, indent=1))
     return atomic_write_text(root / "table6.md", text + "\n")
 
 

@@ -89,9 +89,10 @@ def claim_tests(losses: Mapping[str, Mapping[str, Mapping[int, float]]], *,
 
 
 def seed_table_markdown(losses: Mapping[str, Mapping[str, Mapping[int, float]]],
-                        claims: Sequence[Mapping], *, train_length: int,
-                        eval_length: int) -> str:
-    """The table (mean ± std over seeds, n, the paper's value beside) and the claims' tests."""
+                        claims: Sequence[Mapping], *, train_length: int, eval_length: int,
+                        floors: Mapping[str, Mapping[str, float]] | None = None) -> str:
+    """The table (mean ± std over seeds, n, the paper's value beside), the context-free floors
+    (:mod:`stripes.tasks.lm.floors`) below it, and the claims' tests."""
     head = "| model | seeds | loss ≤ L | loss > L | paper ≤ L | paper > L |"
     lines = [head, "|---|---|---|---|---|---|"]
     best = {c: min(np.mean(list(v[c].values())) for v in losses.values()) for c in COLUMNS}
@@ -103,6 +104,9 @@ def seed_table_markdown(losses: Mapping[str, Mapping[str, Mapping[int, float]]],
             cells.append(f"**{text}**" if x.mean() == best[c] else text)
         cells += [f"{v:.3f}" for v in PAPER_TABLE6[key]] if key in PAPER_TABLE6 else ["–", "–"]
         lines.append("| " + " | ".join(cells) + " |")
+    for name, f in (floors or {}).items():
+        lines.append(f"| *{name} (no context)* | – | {f['within']:.3f} | {f['beyond']:.3f} "
+                     "| – | – |")
     lines += ["", f"Validation loss in nats per token, L = {train_length} tokens, evaluated to "
               f"{eval_length}; mean ± sample std over training seeds (bold: lowest). Paper: "
               f"{PAPER_SOURCE}.", "", "| claim ([SPE] Table 6) | gap | test | p | p (Holm) | "
