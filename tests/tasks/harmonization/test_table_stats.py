@@ -187,6 +187,23 @@ def test_context_order_checks_adjacent_contexts_of_each_pe(tmp_path):
             if line.startswith("| 16 | rope |")] == ["yes", "no"]
 
 
+def test_several_context_chains_test_each_adjacent_pair_once(tmp_path):
+    path, results = make_experiment(tmp_path, [0, 1, 2], context_order=[["bin", "key", "time"],
+                                                                        ["bin", "time"],
+                                                                        ["key", "time"]])
+    write_experiment_tables(path, results)
+    doc = json.loads((results / "fake" / "context_order.json").read_text())
+    pairs = [(r["pe"], r["first"], r["second"]) for r in doc["rows"]]
+    # key > time is in two chains and tested once; bin > time comes from the second chain
+    assert pairs == [("rope_pool", "bin", "key"), ("rope_pool", "key", "time"),
+                     ("rope_pool", "bin", "time"), ("rope", "bin", "key"),
+                     ("rope", "key", "time"), ("rope", "bin", "time")]
+    assert doc["order"] == [["bin", "key", "time"], ["bin", "time"], ["key", "time"]]
+    summary = (results / "fake" / "summary.md").read_text()
+    assert "## Context order (CS): bin > key > time; bin > time; key > time" in summary
+    assert "Holm over the 6 tests" in summary
+
+
 def test_context_order_with_one_seed_uses_the_windows_and_is_skipped_when_unset(tmp_path):
     (tmp_path / "a").mkdir()
     path, results = make_experiment(tmp_path / "a", [0], context_order=["bin", "time"])

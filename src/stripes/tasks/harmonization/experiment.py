@@ -22,6 +22,7 @@ An experiment YAML::
     reference: {pe: rope, context: time}
     shared_runs: st_table3_cpu     # optional: read and add runs in results/st_table3_cpu/runs
     context_order: [bin, key, rep, time]   # optional: test each PE's CS under adjacent contexts
+                                   # (or several chains: [[bin, key, rep, time], [key, rep_sorted, rep]])
 
 Runs go seed by seed (every method at the first seed, then the next), so a cut-off experiment
 leaves complete rows; the tables are rewritten after every run. With ``shared_runs``, tables
@@ -55,6 +56,7 @@ from stripes.tasks.harmonization.table_stats import (
     MethodRuns,
     context_order_check,
     context_order_markdown,
+    order_chains,
     run_scores,
     statistics_markdown,
     table_statistics,
@@ -80,12 +82,18 @@ class ExperimentConfig:
     description: str = ""
     shared_runs: str = ""
     paper: dict[str, Any] = field(default_factory=dict)
-    context_order: list[str] = field(default_factory=list)
+    context_order: list[str] | list[list[str]] = field(default_factory=list)
 
     def __post_init__(self):
         from_dict(HarmonizationConfig, self.base, "base")  # every key and type of the base
-        if len(set(self.context_order)) != len(self.context_order):
-            raise ConfigError(f"context_order repeats a context: {self.context_order}")
+        for chain in self.order_chains:
+            if len(set(chain)) != len(chain):
+                raise ConfigError(f"context_order repeats a context: {chain}")
+
+    @property
+    def order_chains(self) -> list[list[str]]:
+        """``context_order`` as a list of chains (one chain, or several)."""
+        return order_chains(self.context_order)
         try:
             check_paper(self.paper)
         except ValueError as err:
@@ -296,12 +304,12 @@ def write_tables(exp: ExperimentConfig, out: Path, wall_s: float, command: str) 
         lines += floor_lines(exp, out, bars)
         lines += paper_lines(exp.paper, per_seed, bars)
     if exp.context_order:
-        rows = context_order_check(runs, exp.context_order)
+        rows = context_order_check(runs, exp.order_chains)
         paths["context_order"] = out / "context_order.json"
         atomic_write_text(paths["context_order"], json.dumps(
-            {"order": exp.context_order, "metric": "CS", "rows": rows}, indent=2,
+            {"order": exp.order_chains, "metric": "CS", "rows": rows}, indent=2,
             ensure_ascii=False) + "\n")
-        lines += [context_order_markdown(rows, exp.context_order)]
+        lines += [context_order_markdown(rows, exp.order_chains)]
     atomic_write_text(out / "summary.md", "\n".join(lines))
     paths["summary"] = out / "summary.md"
     return paths

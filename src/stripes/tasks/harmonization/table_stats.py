@@ -157,31 +157,43 @@ def table_statistics(methods: Mapping[str, MethodRuns], higher_is_better: Mappin
     return add_holm(rows, pair_key)
 
 
-def context_order_check(tables: Mapping[str, Mapping[str, MethodRuns]], order: Sequence[str], *,
+def context_order_check(tables: Mapping[str, Mapping[str, MethodRuns]],
+                        order: Sequence[str] | Sequence[Sequence[str]], *,
                         metric: str = "CS", alpha: float = 0.05) -> list[dict]:
     """For each test length and PE, whether ``metric`` is higher under each context than under
     the next one of ``order`` (among the contexts that PE has runs for), Holm-corrected over all
-    rows.
+    rows. ``order`` is one chain of contexts or several (a pair in two chains is tested once).
 
     tables: ``{bars: {label: MethodRuns}}``. Returns rows ``{"bars", "pe", "first", "second",
     "first_mean", "second_mean", "higher": bool, **compare_runs(first, second), "p_holm",
     "mark"}``.
     """
+    chains = order_chains(order)
     rows = []
     for bars, methods in tables.items():
         by_pe: dict[str, dict[str, MethodRuns]] = {}
         for method in methods.values():
-            if method.context in order and method.seed_means(metric):
+            if any(method.context in c for c in chains) and method.seed_means(metric):
                 by_pe.setdefault(method.pe, {}).setdefault(method.context, method)
         for pe, contexts in by_pe.items():
-            present = [c for c in order if c in contexts]
-            for first, second in zip(present, present[1:], strict=False):
+            pairs = []
+            for chain in chains:
+                present = [c for c in chain if c in contexts]
+                pairs += [p for p in zip(present, present[1:], strict=False) if p not in pairs]
+            for first, second in pairs:
                 a, b = contexts[first], contexts[second]
                 rows.append({"bars": bars, "pe": pe, "first": first, "second": second,
                              "first_mean": a.mean(metric), "second_mean": b.mean(metric),
                              "higher": a.mean(metric) > b.mean(metric),
                              **compare_runs(a, b, metric, alpha=alpha)})
     return add_holm(rows, order_key)
+
+
+def order_chains(order: Sequence[str] | Sequence[Sequence[str]]) -> list[list[str]]:
+    """One chain of contexts (``[bin, key, rep]``) or several, as a list of chains."""
+    if all(isinstance(c, str) for c in order):
+        return [list(order)] if order else []
+    return [list(c) for c in order]
 
 
 Key = Callable[[Mapping], Hashable]
@@ -253,11 +265,13 @@ def kinds_legend(rows: Sequence[dict], alpha: float) -> str:
                     if kind in kinds)
 
 
-def context_order_markdown(rows: Sequence[dict], order: Sequence[str], metric: str = "CS",
+def context_order_markdown(rows: Sequence[dict], order: Sequence[str] | Sequence[Sequence[str]],
+                           metric: str = "CS",
                            alpha: float = 0.05, decimals: int = 2) -> str:
     """The context-order check of :func:`context_order_check` as a Markdown section."""
     m = family_size(rows, order_key)
-    lines = [f"## Context order ({metric}): {' > '.join(order)}", "",
+    chains = "; ".join(" > ".join(c) for c in order_chains(order))
+    lines = [f"## Context order ({metric}): {chains}", "",
              f"| Bars | PE | Pair | {metric} means | Higher under first | Test | p | p (Holm) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
