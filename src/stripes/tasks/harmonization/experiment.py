@@ -89,11 +89,6 @@ class ExperimentConfig:
         for chain in self.order_chains:
             if len(set(chain)) != len(chain):
                 raise ConfigError(f"context_order repeats a context: {chain}")
-
-    @property
-    def order_chains(self) -> list[list[str]]:
-        """``context_order`` as a list of chains (one chain, or several)."""
-        return order_chains(self.context_order)
         try:
             check_paper(self.paper)
         except ValueError as err:
@@ -111,6 +106,11 @@ class ExperimentConfig:
                 self.run_config(method, self.seeds[0] if self.seeds else 0)
             except ConfigError as err:
                 raise ConfigError(f"method {method_label(method)}: {err}") from None
+
+    @property
+    def order_chains(self) -> list[list[str]]:
+        """``context_order`` as a list of chains (one chain, or several)."""
+        return order_chains(self.context_order)
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
