@@ -22,7 +22,7 @@ An experiment YAML::
     reference: {pe: rope, context: time}
     shared_runs: st_table3_cpu     # optional: read and add runs in results/st_table3_cpu/runs
     context_order: [bin, key, rep, time]   # optional: test each PE's CS under adjacent contexts
-                                   # (or several chains: [[bin, key, rep, time], [key, rep_sorted, rep]])
+                                   # (or chains: [[bin, key, rep, time], [rep_sorted, rep]])
 
 Runs go seed by seed (every method at the first seed, then the next), so a cut-off experiment
 leaves complete rows; the tables are rewritten after every run. With ``shared_runs``, tables
