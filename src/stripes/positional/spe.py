@@ -90,12 +90,16 @@ class SPE(QKTransformPE):
         device = generator.device if generator is not None else device
         return torch.randn(self.n_heads, self.head_dim, r, generator=generator, device=device)
 
+    def _gate_weights(self, code, layer: int, like: Tensor) -> Tensor:
+        """``√δ_d ε_d / (DR)^{1/4}`` ``[H, D, R]``: what the gate adds to Eq. 16-17 per feature."""
+        r = code.n_realizations
+        eps = code.gate_noise.to(like)
+        return self.gate_weight(layer).to(like).sqrt()[..., None] * eps * (
+            self.head_dim * r) ** -0.25
+
     def _gate_term(self, x: Tensor, code, layer: int) -> Tensor:
         """``Σ_d x_d √δ_d ε_d / (DR)^{1/4}`` ``[B, T, H, R]``: the gate's share of Eq. 16-17."""
-        r = code.n_realizations
-        eps = code.gate_noise.to(x)
-        w = self.gate_weight(layer).to(x).sqrt()[..., None] * eps * (self.head_dim * r) ** -0.25
-        return torch.einsum("bthd,hdr->bthr", x, w)
+        return torch.einsum("bthd,hdr->bthr", x, self._gate_weights(code, layer, x))
 
     def _dry(self, layer: int, like: Tensor) -> Tensor:
         """``√(1−δ) [H, D]`` (ones when not gated)."""
@@ -212,11 +216,7 @@ class SineSPE(SPE):
             return None
         w_q, w_k = self.weights(code, layer, like)
         shape = (self.n_heads, self.head_dim, 2 * self.n_sines, code.n_realizations)
-        bias = None
-        if self.gated:
-            scale = (self.head_dim * code.n_realizations) ** -0.25
-            bias = self.gate_weight(layer).to(like).sqrt()[..., None] * code.gate_noise.to(like)
-            bias = bias * scale
+        bias = self._gate_weights(code, layer, like) if self.gated else None
         return TokenSinePool(self.frequencies().to(like), w_q.view(shape), w_k.view(shape),
                              bias, bias, batch)
 

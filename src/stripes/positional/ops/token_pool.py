@@ -12,9 +12,9 @@ in) and its gate term rides on the constant last column; F-StrIPE's diagonal poo
 (:mod:`stripes.positional.ops.pooling`) handles chunks of many tokens; called on one token it
 spends most of its time on layouts, which is what a decoding step is bound by. Here a call is the
 trigonometry of ``H·D·K`` angles (reduced modulo one turn in float64, as the parallel path
-does), one
-broadcast product and one batched matmul over the ``2H`` (side, head) pairs, into preallocated
-buffers. Tests: tests/positional/test_token_pool.py (against each PE's forward).
+does), one broadcast product and one batched matmul over the ``2H`` (side, head) pairs, into
+preallocated buffers. Tests: tests/positional/ops/test_ops_token_pool.py (against each PE's
+forward).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class TokenSinePool:
             turns = torch.mul(self.freqs[:, 0, None], offset, out=self.turns[:, :1])
         else:
             p = positions.reshape(positions.shape[0], -1).double()  # [Bp, L]
-            if p.shape[0] > self.turns.shape[1]:
+            if p.shape[0] not in (1, self.turns.shape[1]):
                 raise ValueError(f"positions for {p.shape[0]} sequences, the decoder has "
                                  f"{self.turns.shape[1]}")
             turns = self.turns[:, : p.shape[0]]
@@ -79,10 +79,7 @@ class TokenSinePool:
     def __call__(self, qk: Tensor, offset: int = 0, positions: Tensor | None = None) -> Tensor:
         b, h, d, j, r = self.shape
         a = self.angles(offset, positions)
-        bp = a.shape[1]
-        if bp not in (1, b):
-            raise ValueError(f"positions for {bp} sequences, the decoder has {b}")
-        omega = self.omega[:, :bp]
+        omega = self.omega[:, : a.shape[1]]
         torch.cos(a, out=omega[: self.k])
         torch.sin(a, out=omega[self.k : 2 * self.k])
         xs = qk.permute(1, 2, 0, 3)[:, :, :, None]  # [2, H, B, 1, D]
