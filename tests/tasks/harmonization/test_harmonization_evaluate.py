@@ -56,3 +56,24 @@ def test_evaluation_reports_flavours_floors_rule_and_sanity(tmp_path, chorale_ca
         assert "sanity" in test["warning"]
     saved = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert saved["test"]["None"]["n"] == test["n"] == len(test["songs"])
+
+
+def test_windows_are_scored_alike_whatever_the_token_budget_per_batch(tmp_path, chorale_cache):
+    # a long test length goes a few windows at a time (a quadratic PE's [B, H, T, T] bias must
+    # fit); the grouping must not change any window's probabilities
+    import numpy as np
+
+    from stripes.tasks.harmonization.data import build_dataset, load_task_corpus
+    from stripes.tasks.harmonization.evaluate import collect_windows
+
+    cfg = tiny_config(chorale_cache)
+    train_harmonizer(cfg, tmp_path / "run", progress=False)
+    model, loaded = load_harmonizer(tmp_path / "run")
+    test = build_dataset(load_task_corpus(loaded, False), loaded, "test", None, cap=4)
+    longest = int(test.index[:, 2].max())
+    whole = collect_windows(model, test, batch_size=4)
+    one_by_one = collect_windows(model, test, batch_size=4, max_tokens=longest)
+    assert len(whole) == len(one_by_one) == len(test)
+    for a, b in zip(whole, one_by_one, strict=True):
+        assert a["song"] == b["song"]
+        np.testing.assert_allclose(a["probs"], b["probs"], atol=1e-5)

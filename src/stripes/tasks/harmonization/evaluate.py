@@ -52,11 +52,15 @@ def criteria_for(layout: TrackLayout) -> dict:
     return table
 
 
-def collect_windows(model, dataset, batch_size: int = 8) -> list[dict]:
+def collect_windows(model, dataset, batch_size: int = 8, max_tokens: int = 8192) -> list[dict]:
     """Per window: ``probs``, ``targets`` ``[T, 384]``, ``inputs`` ``[T, 256]`` (numpy),
-    ``root`` and ``chroma`` ``[T]`` (the given chords) and the ``song`` id."""
+    ``root`` and ``chroma`` ``[T]`` (the given chords) and the ``song`` id.
+
+    At most ``max_tokens`` = B·T per forward pass (64-bar windows go two at a time), so that a
+    quadratic PE's ``[B, H, T, T]`` bias fits in memory at long test lengths."""
     out = []
     longest = int(dataset.index[:, 2].max()) if len(dataset) else 1
+    batch_size = max(1, min(batch_size, max_tokens // longest))
     code = model.draw_pe_code(longest, None, torch.Generator().manual_seed(0))
     for i in range(0, len(dataset), batch_size):
         batch = collate_windows([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))])
