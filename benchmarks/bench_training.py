@@ -36,7 +36,7 @@ from stripes.benchmarking import (
     write_results,
 )
 from stripes.models import ModelConfig, StripesTransformer
-from stripes.training.loop import build_optimizer
+from stripes.training.config import build_optimizer
 
 B, T, IN, OUT, CHUNK = 8, 1024, 256, 384, 64
 WIDTHS = [64, 128, 256, 512]

@@ -193,7 +193,8 @@ def test_harmonization_table_puts_floors_beside_the_model():
 def test_rule_baseline_on_real_chorales_is_sane_and_above_the_empty_floor(chorale_cache):
     from stripes.evaluation.baselines import chords_of
     from stripes.evaluation.layout import layout_from_slots
-    from stripes.music.datasets import WindowDataset, load_corpus
+    from stripes.music.datasets import load_corpus
+    from stripes.music.windows import WindowDataset
 
     corpus = load_corpus(chorale_cache / "chorales")
     layout = layout_from_slots(corpus.slots, CHORALE_LAYOUT.names)

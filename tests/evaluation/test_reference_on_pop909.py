@@ -98,7 +98,7 @@ def s24_nd(pred, tgt):
 # --- windows -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def test_windows(small_corpus):
-    from stripes.music.datasets import WindowDataset
+    from stripes.music.windows import WindowDataset
 
     ds = WindowDataset(small_corpus, "test", 16, hop_bars=16)
     items = [ds[i] for i in range(min(len(ds), 6))]

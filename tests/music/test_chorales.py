@@ -12,9 +12,10 @@ from stripes.music.chorales import (
     read_chorale,
     split_by_group,
 )
-from stripes.music.datasets import WindowDataset, load_corpus
+from stripes.music.datasets import load_corpus
 from stripes.music.errors import MissingTrackError, UnsupportedMeterError
 from stripes.music.structure import LABELS, PHRASE_LETTERS, STORED_LABELS
+from stripes.music.windows import WindowDataset
 
 FILES = ["bach/bwv347", "bach/bwv153.1", "bach/bwv86.6", "bach/bwv267"]
 

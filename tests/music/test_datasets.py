@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from stripes.music.datasets import (
-    WindowDataset,
-    collate_windows,
-    describe_corpus,
-    load_corpus,
-    save_corpus,
-)
+from stripes.music.datasets import describe_corpus, load_corpus, save_corpus
 from stripes.music.structure import LABELS
+from stripes.music.windows import WindowDataset, collate_windows
 
 
 def test_cache_round_trip_keeps_arrays_and_hash(small_corpus, tmp_path):

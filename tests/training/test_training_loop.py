@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from stripes.training.batches import crop_time, max_len_at
 from stripes.training.checkpoint import load_checkpoint
-from stripes.training.loop import TrainConfig, crop_time, max_len_at, train
+from stripes.training.loop import TrainConfig, train
 
 
 def data(n: int = 24, seed: int = 0) -> TensorDataset:

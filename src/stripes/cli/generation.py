@@ -111,7 +111,7 @@ def _run_lm_evaluate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from stripes.tasks.lm.evaluate import evaluate_language_model
-    from stripes.training.loop import check_device
+    from stripes.training.config import check_device
 
     check_device(args.device)
     res = evaluate_language_model(
@@ -127,7 +127,7 @@ def _run_lm_evaluate(args: argparse.Namespace) -> None:
 
 def _run_lm_compare(args: argparse.Namespace) -> None:
     from stripes.tasks.lm.compare import run_lm_comparison
-    from stripes.training.loop import check_device
+    from stripes.training.config import check_device
 
     check_device(args.device)
     root = run_lm_comparison(
@@ -143,7 +143,7 @@ def _run_generate(args: argparse.Namespace) -> None:
 
     from stripes.cli.checks import output_file
     from stripes.tasks.lm.generate import check_sampling, generate_midi
-    from stripes.training.loop import check_device
+    from stripes.training.config import check_device
 
     check_sampling(args.tokens, args.temperature, args.top_p, args.top_k)
     check_budget(args.tokens, args.force)

@@ -46,12 +46,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import random
-import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +59,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from stripes.config import ConfigError, check_sizes
 from stripes.files import atomic_write
+from stripes.training.batches import batch_size_of, crop_time, max_len_at, move_to
 from stripes.training.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -72,91 +69,15 @@ from stripes.training.checkpoint import (
     to_plain,
     write_config,
 )
+from stripes.training.config import PRECISIONS, TrainConfig, build_optimizer
+from stripes.training.distributed import DistContext, setup_distributed
 from stripes.training.schedule import build_schedule
 
 logger = logging.getLogger(__name__)
 
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
-
-
-@dataclass
-class TrainConfig:
-    """Everything :func:`train` needs besides the model, the loss and the data."""
-
-    epochs: int = 1
-    batch_size: int = 8  # global, over all processes
-    lr: float = 1e-3
-    optimizer: str = "adam"  # "adam" | "adamw"
-    weight_decay: float = 0.0
-    precision: str = "fp32"  # "fp32" | "bf16" (autocast)
-    schedule: str = "warmup_decay"  # "warmup_decay" | "warmup_cosine" | "constant"
-    warmup_steps: int = 0
-    decay: float = 1.0  # per-epoch factor of "warmup_decay"
-    min_lr_ratio: float = 0.0  # final rate / lr of "warmup_cosine"
-    grad_clip: float = 0.0  # max gradient norm; 0 disables
-    seed: int = 0
-    log_every: int = 50
-    eval_every: int = 0  # steps; 0: at each epoch end
-    checkpoint_every: int = 0  # steps; 0: at each epoch end
-    keep_every: int = 0  # steps; > 0 keeps the weights as checkpoints/step_NNNNNN.pt
-    out_dir: str = "runs/default"
-    num_workers: int = 0
-    device: str = "cpu"  # "cpu" | "cuda" | "auto"
-    curriculum: list[tuple[int, int]] = field(default_factory=list)  # (start_epoch, max_len)
-    drop_last: bool = False
-    max_steps: int | None = None  # stop early (the schedule still spans all epochs)
-    resume_from: str | None = None
-    progress: bool = True
-    tensorboard: bool = True
-
-    def __post_init__(self):
-        check_sizes(self, 1, "epochs", "batch_size", "max_steps")
-        check_sizes(self, 0, "weight_decay", "warmup_steps", "min_lr_ratio", "grad_clip",
-                    "log_every", "eval_every", "checkpoint_every", "keep_every", "num_workers")
-        check_sizes(self, 0, "lr", "decay")
-        if not 0 < self.lr <= MAX_LR:
-            raise ConfigError(f"lr: must be in (0, {MAX_LR:g}], got {self.lr:g} (a run at this "
-                              "rate diverges)")
-        for name, choices in (("optimizer", OPTIMIZERS), ("precision", PRECISIONS)):
-            if getattr(self, name) not in choices:
-                raise ConfigError(f"{name}: must be one of {sorted(choices)}, "
-                                  f"got {getattr(self, name)!r}")
-        check_device(self.device, available=False)
-
-
-MAX_LR = 1.0  # no optimizer here trains at a larger rate
-DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
-
-
-def check_device(name: str, available: bool = True) -> str:
-    """``name`` if it is a device this code can use (``cpu``, ``cuda``, ``cuda:N``, ``auto``),
-    else :class:`ConfigError` naming the valid ones; with ``available``, CUDA must exist too."""
-    if not isinstance(name, str) or not DEVICE_PATTERN.match(name):
-        raise ConfigError(f"device: {name!r} is not a device; use cpu, cuda, cuda:N or auto")
-    if available and name.startswith("cuda"):
-        count = torch.cuda.device_count()
-        index = int(name.partition(":")[2] or 0)
-        if index >= count:
-            raise ConfigError(f"device: {name!r} is not available here ({count} CUDA devices); "
-                              "use cpu or auto")
-    return name
-
-
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the run stopped with its finite checkpoints kept."""
-
-
-def build_optimizer(params, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """Adam or AdamW, fused when this torch and device support it (else the foreach path)."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
-    params = list(params)
-    try:
-        return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without the kernel
-        return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)
 
 
 def seed_everything(seed: int) -> None:
@@ -164,71 +85,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def max_len_at(curriculum: Sequence[Sequence[int]], epoch: int) -> int | None:
-    """The ``max_len`` of the last stage started at or before ``epoch`` (None: no cropping)."""
-    stages = [(int(s), int(n)) for s, n in curriculum if int(s) <= epoch]
-    return max(stages)[1] if stages else None
-
-
-def crop_time(batch: Any, max_len: int | None) -> Any:
-    """Crop every tensor ``[B, T, ...]`` (ndim ≥ 2) in a nested batch to ``T <= max_len``."""
-    if max_len is None:
-        return batch
-    if isinstance(batch, torch.Tensor):
-        return batch[:, :max_len] if batch.dim() >= 2 else batch
-    if isinstance(batch, dict):
-        return {k: crop_time(v, max_len) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(crop_time(v, max_len) for v in batch)
-    return batch
-
-
-def move_to(batch: Any, device: torch.device) -> Any:
-    """Move every tensor of a nested batch to ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: move_to(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(move_to(v, device) for v in batch)
-    return batch
-
-
-def batch_size_of(batch: Any) -> int:
-    """Size of dim 0 of the first tensor found in a nested batch."""
-    if isinstance(batch, torch.Tensor):
-        return batch.shape[0]
-    items = batch.values() if isinstance(batch, dict) else batch
-    return next(batch_size_of(v) for v in items if isinstance(v, (torch.Tensor, dict, list, tuple)))
-
-
-@dataclass
-class DistContext:
-    """Where this process stands: rank, world size, device, and whether it made the group."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    device: torch.device = torch.device("cpu")
-    owns_group: bool = False
-
-
-def setup_distributed(device: str) -> DistContext:
-    """Init the process group from torchrun's env vars when ``WORLD_SIZE > 1``; pick the device."""
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(f"cuda:{local_rank}" if device == "cuda" else device)
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-    owns = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
-    if owns:
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    if dist.is_initialized():
-        return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, dev, owns)
-    return DistContext(device=dev)
 
 
 class RunLog:
@@ -510,3 +366,6 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torc
             # reducer keeps the group (so its threads) alive past destroy_process_group().
             # Releasing the GIL here lets such a worker finish first.
             time.sleep(0.1)
+
+
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "train"]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stripes.models import ModelConfig, StripesTransformer
-from stripes.music.datasets import WindowDataset, collate_windows
+from stripes.music.windows import WindowDataset, collate_windows
 from stripes.tasks.harmonization.train import harmonization_loss
 
 

@@ -11,8 +11,9 @@ from stripes.evaluation.binarization import binarize
 from stripes.evaluation.layout import POP909_LAYOUT
 from stripes.evaluation.scoring import evaluate_window
 from stripes.music.audio import wav_stats
-from stripes.music.datasets import POP909_SLOTS, WindowDataset, collate_windows, corpus_from_songs
+from stripes.music.datasets import POP909_SLOTS, corpus_from_songs
 from stripes.music.midi_io import read_midi
+from stripes.music.windows import WindowDataset, collate_windows
 from stripes.tasks.harmonization.data import model_inputs
 from stripes.tasks.harmonization.predict import predict_probabilities
 from stripes.tasks.harmonization.pretrained import PRETRAINED, load_any_harmonizer, load_pretrained

@@ -2,7 +2,7 @@
 
 Loaded by the project's one loader (:mod:`stripes.config`): the ``model`` and ``train`` sections
 are checked against :class:`~stripes.models.ModelConfig` and
-:class:`~stripes.training.loop.TrainConfig` (types, unknown keys with the closest valid one), so a
+:class:`~stripes.training.config.TrainConfig` (types, unknown keys with the closest valid one), so a
 typo or ``lr: fast`` fails at load time with the key's name, not deep inside training.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from stripes.config import ConfigError, check_keys, check_sizes, from_dict, load_config
 from stripes.models import ModelConfig
 from stripes.music.structure import CONTEXT_DIMS, check_features
-from stripes.training.loop import TrainConfig
+from stripes.training.config import TrainConfig
 
 DATASETS = ("chorales", "pop909")
 
@@ -47,7 +47,7 @@ class HarmonizationConfig:
             ``merge_gaps`` maximises (``evaluation.binarization.BINARIZATION_CRITERIA``).
         model: :class:`~stripes.models.ModelConfig` fields (input/output sizes and
             ``position_dim`` are set from the task).
-        train: :class:`~stripes.training.loop.TrainConfig` fields.
+        train: :class:`~stripes.training.config.TrainConfig` fields.
         thresholds, merge_gaps: the binarization grid searched on the validation set.
     """
 

@@ -10,13 +10,13 @@ import numpy as np
 import torch
 
 from stripes.music.datasets import (
-    WindowDataset,
     default_cache_dir,
     load_corpus,
     prepare_chorales,
     prepare_pop909,
 )
 from stripes.music.pop909 import resolve_root
+from stripes.music.windows import WindowDataset
 from stripes.tasks.harmonization.config import HarmonizationConfig
 
 log = logging.getLogger(__name__)

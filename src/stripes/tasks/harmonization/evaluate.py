@@ -27,7 +27,7 @@ from stripes.evaluation.binarization import (
 from stripes.evaluation.layout import TrackLayout, layout_from_slots
 from stripes.evaluation.sanity import sanity_check, sanity_warning, summarize_sanity
 from stripes.evaluation.scoring import evaluate_windows
-from stripes.music.datasets import collate_windows
+from stripes.music.windows import collate_windows
 from stripes.tasks.harmonization.data import build_dataset, load_task_corpus, model_inputs
 from stripes.tasks.harmonization.predict import predict_probabilities
 from stripes.tasks.harmonization.train import load_harmonizer

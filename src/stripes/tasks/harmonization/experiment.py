@@ -63,7 +63,7 @@ from stripes.tasks.harmonization.table_stats import (
 )
 from stripes.tasks.harmonization.train import train_harmonizer
 from stripes.training.checkpoint import atomic_write, write_config
-from stripes.training.loop import check_device
+from stripes.training.config import check_device
 
 METHOD_KEYS = ("pe", "context", "pe_params", "attention", "feature_map")
 

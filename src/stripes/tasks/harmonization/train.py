@@ -17,11 +17,12 @@ import torch.nn.functional as F
 
 from stripes.config import load_config
 from stripes.models import StripesTransformer
-from stripes.music.datasets import collate_windows
+from stripes.music.windows import collate_windows
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.data import build_dataset, load_task_corpus, model_inputs
 from stripes.training.checkpoint import load_checkpoint, load_weights, write_config
-from stripes.training.loop import check_device, train
+from stripes.training.config import check_device
+from stripes.training.loop import train
 from stripes.training.run_dir import claim_run_dir, prepare_run_dir
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from stripes.config import ConfigError, apply_overrides, check_sizes, from_dict, read_yaml
 from stripes.models import ModelConfig
-from stripes.training.loop import TrainConfig
+from stripes.training.config import TrainConfig
 
 
 @dataclass

@@ -38,7 +38,8 @@ from stripes.training.checkpoint import (
     to_plain,
     write_config,
 )
-from stripes.training.loop import check_device, train
+from stripes.training.config import check_device
+from stripes.training.loop import train
 from stripes.training.run_dir import claim_run_dir, prepare_run_dir
 
 
