@@ -267,3 +267,39 @@ def test_cli_tables_without_runs_is_one_error_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("stripes: error: ") and "runs" in err[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_comparisons_test_each_pair_over_seeds_and_over_seed_averaged_windows(tmp_path):
+    pairs = [["rope_pool-bin", "rope-bin"], ["rope-key", "rope-time"]]
+    path, results = make_experiment(tmp_path, [0, 1, 2], comparisons=pairs)
+    write_experiment_tables(path, results)
+    rows = json.loads((results / "fake" / "comparisons.json").read_text())["rows"]
+    assert len(rows) == 2 * len(METRICS) * 2  # pairs x metrics x kinds, one test length
+    by = {(r["a"], r["metric"], r["kind"]): r for r in rows}
+    seeds_row = by[("rope_pool-bin", "CS", "seeds")]
+    a, b = (seed_means(results, m, [0, 1, 2]) for m in ("rope_pool-bin", "rope-bin"))
+    equal_var = stats.levene(a, b).pvalue >= 0.05
+    assert seeds_row["test"] == ("student" if equal_var else "welch")
+    assert seeds_row["p_value"] == pytest.approx(stats.ttest_ind(a, b, equal_var=equal_var).pvalue)
+    win = by[("rope_pool-bin", "CS", "windows")]
+    wa, wb = (np.mean([window_scores(results, m, s) for s in (0, 1, 2)], axis=0)
+              for m in ("rope_pool-bin", "rope-bin"))
+    assert win["seeds"] == [0, 1, 2] and win["n"] == [len(SONGS)] * 2
+    assert win["p_value"] == pytest.approx(stats.ttest_rel(wa, wb).pvalue)
+    assert win["a_better"] and not by[("rope-key", "CS", "windows")]["a_better"]  # key < time
+    # Holm per kind, over every pair and metric of the experiment
+    for kind in ("seeds", "windows"):
+        family = [r for r in rows if r["kind"] == kind]
+        expected = holm([r["p_value"] for r in family])
+        assert [r["p_holm"] for r in family] == pytest.approx(list(np.minimum(expected, 1)))
+    summary = (results / "fake" / "summary.md").read_text()
+    assert "## Comparisons" in summary and "rope-key vs rope-time" in summary
+
+
+def test_comparisons_refuse_unknown_or_repeated_methods(tmp_path):
+    for pairs, match in (([["rope_pool-bin", "rope-bni"]], "rope-bin"),
+                         ([["rope-bin", "rope-bin"]], "two different")):
+        (tmp_path / match).mkdir()
+        path, _ = make_experiment(tmp_path / match, [0], comparisons=pairs)
+        with pytest.raises(ConfigError, match=match):
+            ExperimentConfig.from_yaml(path)

@@ -23,6 +23,8 @@ An experiment YAML::
     shared_runs: st_table3_cpu     # optional: read and add runs in results/st_table3_cpu/runs
     context_order: [bin, key, rep, time]   # optional: test each PE's CS under adjacent contexts
                                    # (or chains: [[bin, key, rep, time], [rep_sorted, rep]])
+    comparisons: [[rope_pool-bin-variantC, rope-bin-variantC]]  # optional: pairs tested on
+                                   # every metric and length (.comparisons)
 
 Runs go seed by seed (every method at the first seed, then the next), so a cut-off experiment
 leaves complete rows; the tables are rewritten after every run. With ``shared_runs``, tables
@@ -49,6 +51,7 @@ from stripes.config import ConfigError, closest, from_dict, load_config
 from stripes.evaluation.harmonization import HIGHER_IS_BETTER
 from stripes.evaluation.report import write_report
 from stripes.files import atomic_write_text
+from stripes.tasks.harmonization.comparisons import comparison_rows, comparisons_markdown
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.evaluate import evaluate_harmonizer
 from stripes.tasks.harmonization.paper_numbers import check_paper, paper_lines
@@ -83,6 +86,7 @@ class ExperimentConfig:
     shared_runs: str = ""
     paper: dict[str, Any] = field(default_factory=dict)
     context_order: list[str] | list[list[str]] = field(default_factory=list)
+    comparisons: list[list[str]] = field(default_factory=list)
 
     def __post_init__(self):
         from_dict(HarmonizationConfig, self.base, "base")  # every key and type of the base
@@ -101,6 +105,13 @@ class ExperimentConfig:
                                       f"a method sets {', '.join(METHOD_KEYS)}")
         if not self.methods and not self.grid:
             raise ConfigError(f"experiment {self.name!r} defines no method (methods or grid)")
+        labels = [method_label(m) for m in self.method_list()]
+        for pair in self.comparisons:
+            if len(pair) != 2 or pair[0] == pair[1]:
+                raise ConfigError(f"comparisons: each entry is two different methods, got {pair}")
+            for label in pair:
+                if label not in labels:
+                    raise ConfigError(f"comparisons: no method {label!r}{closest(label, labels)}")
         for method in self.method_list():  # every run's config is valid before any trains
             try:
                 self.run_config(method, self.seeds[0] if self.seeds else 0)
@@ -310,6 +321,12 @@ def write_tables(exp: ExperimentConfig, out: Path, wall_s: float, command: str) 
             {"order": exp.order_chains, "metric": "CS", "rows": rows}, indent=2,
             ensure_ascii=False) + "\n")
         lines += [context_order_markdown(rows, exp.order_chains)]
+    if exp.comparisons:
+        rows = comparison_rows(runs, exp.comparisons, DIRECTIONS)
+        paths["comparisons"] = out / "comparisons.json"
+        atomic_write_text(paths["comparisons"], json.dumps(
+            {"pairs": exp.comparisons, "rows": rows}, indent=2, ensure_ascii=False) + "\n")
+        lines += [comparisons_markdown(rows, DIRECTIONS)]
     atomic_write_text(out / "summary.md", "\n".join(lines))
     paths["summary"] = out / "summary.md"
     return paths

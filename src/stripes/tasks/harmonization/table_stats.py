@@ -96,8 +96,10 @@ def compare_runs(a: MethodRuns, b: MethodRuns, metric: str, *, alpha: float = 0.
         res = compare_samples(sa, sb, alpha=alpha)
         n = f"n={len(sa)}" if len(sa) == len(sb) else f"n={len(sa)} vs {len(sb)}"
         return {"kind": "seeds", "test": res.test, "n": [len(sa), len(sb)], "seed": None,
-                "variance_p": _finite(res.levene_p), "statistic": _finite(res.statistic),
-                "p_value": _finite(res.p_value), "label": f"seeds: Levene→{res.test.title()}, {n}"}
+                "variance_p": finite_or_none(res.levene_p),
+                "statistic": finite_or_none(res.statistic),
+                "p_value": finite_or_none(res.p_value),
+                "label": f"seeds: Levene→{res.test.title()}, {n}"}
     seed = shared_window_seed(a, b, metric)
     if seed is None:
         return {"kind": None, "test": None, "n": [len(sa), len(sb)], "seed": None,
@@ -105,8 +107,8 @@ def compare_runs(a: MethodRuns, b: MethodRuns, metric: str, *, alpha: float = 0.
                 "label": "no test: under two seeds and no shared per-window scores"}
     res = compare_paired(a.seeds[seed].windows[metric], b.seeds[seed].windows[metric])
     return {"kind": "windows", "test": "paired t", "n": [res.n, res.n], "seed": seed,
-            "variance_p": None, "statistic": _finite(res.statistic),
-            "p_value": _finite(res.p_value),
+            "variance_p": None, "statistic": finite_or_none(res.statistic),
+            "p_value": finite_or_none(res.p_value),
             "label": f"windows: paired t, n={res.n}, one seed (seed {seed})"}
 
 
@@ -217,7 +219,7 @@ def add_holm(rows: list[dict], key: Key) -> list[dict]:
     adjusted = holm([math.nan if p is None else p for p in tests.values()])
     by_test = dict(zip(tests, adjusted, strict=True))
     for row in rows:
-        row["p_holm"] = _finite(by_test[key(row)])
+        row["p_holm"] = finite_or_none(by_test[key(row)])
         row["mark"] = "" if row["p_holm"] is None else significance_mark(row["p_holm"])
     return rows
 
@@ -298,6 +300,6 @@ def format_holm(row: Mapping) -> str:
     return format_p(row["p_holm"]) + row["mark"].replace("*", r"\*")
 
 
-def _finite(x: float) -> float | None:
+def finite_or_none(x: float) -> float | None:
     """``x`` as a float, None when NaN or infinite (strict JSON has neither)."""
     return float(x) if math.isfinite(x) else None
