@@ -27,6 +27,8 @@ from stripes.tasks.harmonization.table_stats import (
     finite_or_none,
     format_holm,
     format_p,
+    paired_seeds,
+    seed_test_fields,
 )
 
 KINDS = ("seeds", "windows")
@@ -35,9 +37,7 @@ KINDS = ("seeds", "windows")
 def pooled_windows(a: MethodRuns, b: MethodRuns, metric: str):
     """``(a [N], b [N], seeds)``: per-window ``metric`` averaged over the seeds at which both
     kept scores on the same windows; None when there is no such seed."""
-    seeds = [s for s, ra in a.seeds.items() if s in b.seeds and metric in ra.windows
-             and metric in b.seeds[s].windows and ra.songs == b.seeds[s].songs
-             and len(ra.songs) >= 2]
+    seeds = paired_seeds(a, b, metric)
     if not seeds:
         return None
     pool = [np.mean([m.seeds[s].windows[metric] for s in seeds], axis=0) for m in (a, b)]
@@ -48,14 +48,14 @@ def compare_pair(a: MethodRuns, b: MethodRuns, metric: str, kind: str,
                  alpha: float = 0.05) -> dict:
     """One test of ``a`` against ``b``: ``{"test", "n", "seeds", "statistic", "p_value",
     "label"}``, with ``p_value`` None when the runs do not allow this kind."""
-    none = {"test": None, "n": None, "seeds": [], "statistic": None, "p_value": None}
+    none = {"test": None, "n": None, "seeds": [], "variance_p": None, "statistic": None,
+            "p_value": None}
     if kind == "seeds":
         sa, sb = a.seed_means(metric), b.seed_means(metric)
         if len(sa) < 2 or len(sb) < 2:
             return {**none, "label": "under two seeds"}
         res = compare_samples(sa, sb, alpha=alpha)
-        return {"test": res.test, "n": [len(sa), len(sb)], "seeds": [],
-                "statistic": finite_or_none(res.statistic), "p_value": finite_or_none(res.p_value),
+        return {**seed_test_fields(res, len(sa), len(sb)), "seeds": [],
                 "label": f"Levene→{res.test.title()}, n={len(sa)}/{len(sb)}"}
     pooled = pooled_windows(a, b, metric)
     if pooled is None:

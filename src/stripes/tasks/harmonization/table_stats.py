@@ -95,10 +95,7 @@ def compare_runs(a: MethodRuns, b: MethodRuns, metric: str, *, alpha: float = 0.
     if len(sa) >= 2 and len(sb) >= 2:
         res = compare_samples(sa, sb, alpha=alpha)
         n = f"n={len(sa)}" if len(sa) == len(sb) else f"n={len(sa)} vs {len(sb)}"
-        return {"kind": "seeds", "test": res.test, "n": [len(sa), len(sb)], "seed": None,
-                "variance_p": finite_or_none(res.levene_p),
-                "statistic": finite_or_none(res.statistic),
-                "p_value": finite_or_none(res.p_value),
+        return {"kind": "seeds", **seed_test_fields(res, len(sa), len(sb)), "seed": None,
                 "label": f"seeds: Levene→{res.test.title()}, {n}"}
     seed = shared_window_seed(a, b, metric)
     if seed is None:
@@ -112,15 +109,24 @@ def compare_runs(a: MethodRuns, b: MethodRuns, metric: str, *, alpha: float = 0.
             "label": f"windows: paired t, n={res.n}, one seed (seed {seed})"}
 
 
+def seed_test_fields(res, n_a: int, n_b: int) -> dict:
+    """The fields of an over-seeds test (:func:`compare_samples`'s result) in a table row."""
+    return {"test": res.test, "n": [n_a, n_b], "variance_p": finite_or_none(res.levene_p),
+            "statistic": finite_or_none(res.statistic), "p_value": finite_or_none(res.p_value)}
+
+
+def paired_seeds(a: MethodRuns, b: MethodRuns, metric: str) -> list[int]:
+    """The seeds at which both methods kept per-window ``metric`` scores on the same windows
+    (same songs in the same order, at least two), in ``a``'s seed order."""
+    return [seed for seed, ra in a.seeds.items()
+            if (rb := b.seeds.get(seed)) is not None and metric in ra.windows
+            and metric in rb.windows and ra.songs == rb.songs and len(ra.songs) >= 2]
+
+
 def shared_window_seed(a: MethodRuns, b: MethodRuns, metric: str) -> int | None:
-    """The first seed at which both methods kept per-window ``metric`` scores on the same
-    windows (same songs in the same order, at least two), or None."""
-    for seed, ra in a.seeds.items():
-        rb = b.seeds.get(seed)
-        if (rb is not None and metric in ra.windows and metric in rb.windows
-                and ra.songs == rb.songs and len(ra.songs) >= 2):
-            return seed
-    return None
+    """The first of :func:`paired_seeds`, or None."""
+    seeds = paired_seeds(a, b, metric)
+    return seeds[0] if seeds else None
 
 
 def best_two(methods: Mapping[str, MethodRuns], metric: str, higher: bool) -> list[str]:
