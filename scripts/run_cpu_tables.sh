@@ -8,7 +8,8 @@
 #
 # WORKER=a / WORKER=b split the queue into two disjoint halves that may run side by side (each
 # with THREADS=1 on a 2-core machine): a trains [ST] Table III and the linear [FS] Table I
-# rows, b the rest of [ST] Table II and S S-RPE. No run is in both halves, so two workers never
+# rows, b the rest of [ST] Table II and S S-RPE's first seed; each then trains one of S S-RPE's
+# last two seeds. No run is in both halves, so two workers never
 # write the same run folder. Default (WORKER unset): everything, in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,4 +50,9 @@ for seeds in "[0]" "[0,1]" "[0,1,2]"; do
     if [ "$seeds" = "[0,1]" ]; then run fs_table1_cpu "[0]" "$SRPE"; fi
   fi
 done
-if [ "$WORKER" != a ]; then run fs_table1_cpu "[0,1,2]" "$SRPE"; fi
+# the last S S-RPE seeds, one per worker when two run side by side
+case "$WORKER" in
+  a) run fs_table1_cpu "[1]" "$SRPE" ;;
+  b) run fs_table1_cpu "[2]" "$SRPE" ;;
+  *) run fs_table1_cpu "[0,1,2]" "$SRPE" ;;
+esac

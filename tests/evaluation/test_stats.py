@@ -44,6 +44,18 @@ def test_constant_samples_have_defined_p_values():
     assert res.p_value == 0.0 and res.test == "student"
 
 
+def test_two_seeds_per_method_leave_levene_undefined_and_fall_back_to_welch():
+    """With two scores a group's |score − median| are equal, so W = x/0: no variance test."""
+    import warnings
+
+    a, b = [1.0, 2.0], [3.0, 6.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's divide-by-zero warning must not surface
+        res = compare_samples(a, b)
+    assert np.isnan(res.levene_p) and res.test == "welch"
+    assert res.p_value == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
 def test_too_few_seeds_raise():
     with pytest.raises(ValueError):
         compare_samples([1.0], [1.0, 2.0])

@@ -1,5 +1,6 @@
 """Quadratic baselines ([S24]): hand-computed biases, sinusoidal factorisation, non-stationary
-masks, refusal of oversized inputs, and the layer's bias hook."""
+masks, refusal of oversized inputs, the layer's bias hook, and StructureRPE's low-rank factors
+against its definition (bias and gradients, dense oracle of the fused layer path)."""
 
 import math
 
@@ -9,7 +10,7 @@ import torch
 from stripes.attention import Attention, softmax_attention
 from stripes.positional import NonStationaryRPE, ShawRPE, StructureRPE
 from stripes.positional.absolute import sinusoid_embedding
-from stripes.positional.relative import segment_times
+from stripes.positional.relative import distinct_values, segment_times
 
 # rows a(-1), a(0), a(1) of a one-head table with D = 2
 TABLE = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]], dtype=torch.float64)
@@ -90,3 +91,74 @@ def test_attention_layer_bias_argument_matches_the_oracle_with_a_kv_cache():
     torch.testing.assert_close(last, want[:, 5:])
     with pytest.raises(ValueError, match="softmax"):
         Attention(8, 2, kind="linear").double()(x, bias=bias)
+
+
+def test_distinct_values_lists_each_rows_labels_and_indexes_them():
+    labels = torch.tensor([[5, 2, 5, 9, 2], [7, 7, 7, 7, 7]])
+    values, index = distinct_values(labels)
+    assert values.tolist() == [[2, 5, 9], [7, 0, 0]]
+    assert index.tolist() == [[1, 0, 1, 2, 0], [0, 0, 0, 0, 0]]
+    torch.testing.assert_close(values.gather(1, index), labels)
+
+
+def _labels(b, s, levels, seed):
+    """Piecewise-constant integer labels ``[b, s, levels]`` with repeats, some lags beyond C."""
+    g = torch.Generator().manual_seed(seed)
+    runs = [torch.randint(0, 9 * (lvl + 1), (b, s), generator=g) for lvl in range(levels)]
+    cut = [(torch.arange(s) // (lvl + 2)) for lvl in range(levels)]
+    return torch.stack([r.gather(1, c.expand(b, -1)) for r, c in zip(runs, cut, strict=True)],
+                       -1).double()
+
+
+@pytest.mark.parametrize("batch_labels", [3, 1])
+def test_structure_rpe_factors_equal_the_reference_bias_forward_and_backward(batch_labels):
+    torch.manual_seed(0)
+    pe = StructureRPE(3, 6, position_dim=2, max_distance=5).double()
+    keys = _labels(batch_labels, 37, 2, seed=1)
+    queries = keys[:, -11:]  # decoding: the last T of the S keys
+    q = torch.randn(3, 11, 3, 6, dtype=torch.float64, requires_grad=True)
+    left, right = pe.bias_factors(queries, keys, q)
+    assert left.shape[:3] == (3, 11, 3) and right.shape[:2] == (batch_labels, 37)
+    fast = pe.bias(queries, keys, q)
+    slow = pe.bias_reference(queries, keys, q)
+    torch.testing.assert_close(fast, slow)
+    grad = torch.randn_like(slow)
+    g_fast = torch.autograd.grad((fast * grad).sum(), (q, pe.table))
+    g_slow = torch.autograd.grad((slow * grad).sum(), (q, pe.table))
+    for a, b in zip(g_fast, g_slow, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_structure_rpe_has_no_factors_where_they_would_not_pay():
+    q = torch.randn(1, 9, 2, 4, dtype=torch.float64)
+    labels = torch.arange(9)[None]
+    assert StructureRPE(2, 4, mode="sinusoidal").bias_factors(labels, q=q) is None
+    assert StructureRPE(2, 4, non_stationary=True).bias_factors(labels, q=q) is None
+    pe = StructureRPE(2, 4).double()
+    pe.max_rank = 8  # 9 distinct labels
+    assert pe.bias_factors(labels, q=q) is None
+    torch.testing.assert_close(pe.bias(labels, q=q), pe.bias_reference(labels, q=q))
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_folds_structure_rpe_factors_into_q_and_k_like_the_dense_oracle(causal):
+    torch.manual_seed(0)
+    pe = StructureRPE(2, 5, position_dim=2, max_distance=4).double()
+    torch.nn.init.normal_(pe.table)
+    layer = Attention(10, 2, kind="softmax", causal=causal, qk_pe=pe).double()
+    x = torch.randn(2, 23, 10, dtype=torch.float64, requires_grad=True)
+    labels = _labels(2, 23, 2, seed=3)
+    q, k, v = layer.qkv(x).view(2, 23, 3, 2, 5).unbind(2)
+    bias = pe.bias_reference(labels, q=q)
+    want = layer.out(softmax_attention(q, k, v, causal=causal, bias=bias).reshape(2, 23, 10))
+    got, _ = layer(x, positions=labels)
+    torch.testing.assert_close(got, want)
+    grad = torch.randn_like(want)
+    params = (x, pe.table, layer.qkv.weight)
+    for a, b in zip(torch.autograd.grad((got * grad).sum(), params),
+                    torch.autograd.grad((want * grad).sum(), params), strict=True):
+        torch.testing.assert_close(a, b)
+    if causal:  # a prefill through the factors, then steps through the cache's dense bias
+        _, state = layer(x[:, :20], positions=labels[:, :20], output_state=True)
+        last, _ = layer(x[:, 20:], positions=labels[:, 20:], state=state)
+        torch.testing.assert_close(last, want[:, 20:])

@@ -13,7 +13,8 @@ kernelized attention the state is ``(S, z)`` (constant size); for softmax it is 
 Exact softmax attention also takes an additive logit ``bias`` ``[B or 1, H, T, S]`` (``S`` counts
 cached keys too), and a ``qk_pe`` with ``adds_bias`` (the quadratic relative baselines of
 ``stripes.positional.relative``) supplies one from ``qk_pe.bias(positions, key_positions, q)``;
-the state then also keeps the key positions.
+the state then also keeps the key positions. A bias with a low-rank form
+(``qk_pe.bias_factors``) is folded into q and k instead, so the fused kernel runs.
 """
 
 from __future__ import annotations
@@ -130,34 +131,43 @@ class Attention(nn.Module):
                 q, k = self.qk_pe(q.to(wide), k.to(wide), positions=positions, offset=offset,
                                   **(pe_kwargs or {}))
         prev = None if state is None else state["attn"]
-        extra = {}
+        extra, factors = {}, None
         if getattr(self.qk_pe, "adds_bias", False):
-            bias, extra = self._pe_bias(q, positions, offset, state, bias)
-        if bias is not None and self.kind != "softmax":
+            bias, factors, extra = self._pe_bias(q, positions, offset, state, bias,
+                                                 key_padding_mask)
+        if (bias is not None or factors is not None) and self.kind != "softmax":
             raise ValueError(
                 "an additive logit bias needs kind='softmax': linear attention never "
                 "forms the T×S logits"
             )
-        if self.kind == "softmax":
+        if factors is not None:
+            o, new = self._softmax_factored(q, k, v, factors, output_state)
+        elif self.kind == "softmax":
             o, new = self._softmax(q, k, v, key_padding_mask, prev, output_state, bias)
         else:
             o, new = self._linear(q, k, v, key_padding_mask, prev, output_state)
         y = self.out(o.reshape(b, t, self.d_model))
         return y, ({"attn": new, "offset": offset + t, **extra} if output_state else None)
 
-    def _pe_bias(self, q, positions, offset, state, bias):
-        """Logit bias of a bias-producing ``qk_pe`` (positions of cached keys kept in the state)."""
+    def _pe_bias(self, q, positions, offset, state, bias, key_padding_mask):
+        """``(bias, factors, state extras)`` of a bias-producing ``qk_pe``: its low-rank factors
+        when it has them and nothing else shapes the logits (no cache, bias or padding), else
+        its dense bias (positions of cached keys kept in the state)."""
         b, t = q.shape[:2]
         pos = positions
         if pos is None:
             pos = torch.arange(offset, offset + t, device=q.device)[None]
+        if state is None and bias is None and key_padding_mask is None:
+            factors = self.qk_pe.bias_factors(pos, pos, q)
+            if factors is not None:
+                return None, factors, {"positions": pos}
         keys = pos
         if state is not None and "positions" in state:
             past = state["positions"]
             n = max(past.shape[0], pos.shape[0])
             keys = torch.cat([past.expand(n, *past.shape[1:]), pos.expand(n, *pos.shape[1:])], 1)
         extra = self.qk_pe.bias(pos, keys, q)
-        return (extra if bias is None else bias + extra), {"positions": keys}
+        return (extra if bias is None else bias + extra), None, {"positions": keys}
 
     def _linear(self, q, k, v, key_padding_mask, prev, want_state):
         phi_q, phi_k = self.phi(q, is_query=True), self.phi(k, is_query=False)
@@ -174,6 +184,23 @@ class Attention(nn.Module):
             chunk_size=self.chunk_size,
             key_padding_mask=key_padding_mask,
         )
+
+    def _softmax_factored(self, q, k, v, factors, want_state):
+        """Softmax attention with the logit bias ``left · right`` ([B, T, H, U], [B or 1, S, U])
+        as U extra dimensions of q and k: ``[q, √D·left] · [k, right] = q·k + √D·bias``, so the
+        fused (causal) kernel runs and no ``[T, S]`` tensor is formed; v gains U zero columns
+        because the fused CPU kernel wants one head size for q, k and v."""
+        left, right = factors
+        b, s, h, d = k.shape
+        u = left.shape[-1]
+        qa = torch.cat([q, (left * math.sqrt(d)).to(q.dtype)], -1)
+        ka = torch.cat([k, right[:, :, None].expand(b, s, h, u).to(k.dtype)], -1)
+        va = torch.cat([v, v.new_zeros(b, s, h, u)], -1)
+        o = F.scaled_dot_product_attention(
+            qa.transpose(1, 2), ka.transpose(1, 2), va.transpose(1, 2),
+            is_causal=self.causal, scale=1.0 / math.sqrt(d),
+        ).transpose(1, 2)
+        return o[..., :d], ((k, v) if want_state else None)
 
     def _softmax(self, q, k, v, key_padding_mask, prev, want_state, bias=None):
         if prev is not None:  # KV cache: new queries see every cached key

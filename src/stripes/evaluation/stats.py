@@ -52,7 +52,8 @@ def compare_samples(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.
 
     a, b: per-seed scores ``[n_a]``, ``[n_b]``, at least two each. center: Levene's centering
     ("median", scipy's default, is the Brown-Forsythe variant; "mean" is Levene's original).
-    variance_test: "levene" or "bartlett" (its p-value is reported as ``levene_p`` either way).
+    variance_test: "levene" or "bartlett" (its p-value is reported as ``levene_p`` either way;
+    NaN where Levene's statistic is undefined, e.g. two scores per group, and then Welch's test).
     """
     if variance_test not in VARIANCE_TESTS:
         raise ValueError(f"variance_test must be one of {VARIANCE_TESTS}, not {variance_test!r}")
@@ -66,8 +67,13 @@ def compare_samples(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.
     if variance_test == "bartlett":
         levene_p = float(stats.bartlett(a, b).pvalue)
     else:
-        levene_p = float(stats.levene(a, b, center=center).pvalue)
-    equal_var = bool(np.isnan(levene_p) or levene_p >= alpha)
+        # W divides by the spread of |score − centre| within the groups, which is zero when
+        # every group has two scores (or ties): W is then undefined, not infinite
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res = stats.levene(a, b, center=center)
+        levene_p = float(res.pvalue) if np.isfinite(res.statistic) else float("nan")
+    # an untestable variance (NaN) does not license Student's pooled variance: Welch
+    equal_var = bool(levene_p >= alpha)
     result = stats.ttest_ind(a, b, equal_var=equal_var)
     return TTestResult("student" if equal_var else "welch", levene_p, float(result.statistic),
                        float(result.pvalue))

@@ -93,6 +93,14 @@ class RelativeBiasPE(QKTransformPE):
         (default: the same), queries ``q [B, T, H, D]`` -> logit bias ``[B or 1, H, T, S]``."""
         raise NotImplementedError
 
+    def bias_factors(
+        self, positions: Tensor, key_positions: Tensor | None = None, q: Tensor | None = None
+    ) -> tuple[Tensor, Tensor] | None:
+        """The bias in low-rank form, when it has one: ``(left [B, T, H, U], right [B or 1, S,
+        U])`` with ``bias[b, h, t, s] = Σ_u left[b, t, h, u] · right[b, s, u]``; ``None`` (the
+        default) when it has none. The layer then folds it into q and k (no ``T×S`` tensor)."""
+        return None
+
 
 def default_positions(batch: int, length: int, offset: int, device: torch.device) -> Tensor:
     """Integer times ``offset + arange(T)`` as a float ``[1, T]`` tensor (broadcast over B)."""
