@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args(argv)
-    header = {**machine_header(), "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    header = machine_header()  # with the 1-min load average at the start
     peak = measure_matmul_peak()
     rows = []
     for precision in ("fp32", "bf16"):

@@ -37,7 +37,7 @@ for v in A B; do for c in bin key rep time; do
   [ "$v$c" = Brep ] || ST2_OWN+=("{pe: rope, context: $c, pe_params: {variant: $v}}")
 done; done
 ST2_OWN+=("{pe: rope, context: bin, pe_params: {variant: A, structure_map: legacy}}")
-SRPE="{pe: structure_rpe, context: fs, attention: softmax}"  # quadratic: ~10x a linear run
+SRPE="{pe: structure_rpe, context: fs, attention: softmax}"  # quadratic (fused low-rank bias): ~2x a linear run
 
 for seeds in "[0]" "[0,1]" "[0,1,2]"; do
   if [ "$WORKER" != b ]; then
