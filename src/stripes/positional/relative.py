@@ -131,6 +131,8 @@ class StructureRPE(_ShawBase):
         max_bytes: memory budget of the ``[B, H, T, S]`` tensors.
     """
 
+    max_rank = 128  # largest U of bias_factors (not a setting: a cost threshold)
+
     def __init__(self, n_heads: int, head_dim: int, position_dim: int = 1, mode: str = "learned",
                  max_distance: int = 64, bases=None, non_stationary: bool = False,
                  max_bytes: int = 2**31):
@@ -139,7 +141,6 @@ class StructureRPE(_ShawBase):
             raise ValueError(f"mode must be 'learned' or 'sinusoidal', got {mode!r}")
         self.levels, self.mode, self.max_distance = position_dim, mode, max_distance
         self.non_stationary = non_stationary
-        self.max_rank = 128  # largest U of bias_factors (not a setting: a cost threshold)
         default = [SINE_BASES[i] if i < 4 else 10000.0 * 1.1**i for i in range(position_dim)]
         self.bases = list(bases or default)
         if mode == "learned":
@@ -154,11 +155,11 @@ class StructureRPE(_ShawBase):
 
         The product of :meth:`bias_factors` where they exist, else :meth:`bias_reference`.
         """
-        self._check(q, (positions if key_positions is None else key_positions).shape[1])
         factors = self.bias_factors(positions, key_positions, q)
         if factors is None:
-            return self.bias_reference(positions, key_positions, q)
+            return self.bias_reference(positions, key_positions, q)  # checks the memory itself
         left, right = factors
+        self._check(q, right.shape[1])
         return torch.einsum("bthu,bsu->bhts", left, right.expand(left.shape[0], -1, -1))
 
     def bias_factors(self, positions, key_positions=None, q=None):
