@@ -27,7 +27,7 @@ def test_layer_decoding_with_state_equals_parallel_forward(kind, fmap):
         y, state = layer(x[:, t : t + 1], state=state, output_state=True)
         outs.append(y)
     torch.testing.assert_close(torch.cat(outs, 1), full)
-    assert state["offset"] == 21
+    assert state.offset == 21
 
 
 def test_softmax_layer_equals_oracle_on_its_projections():

@@ -45,7 +45,7 @@ def test_the_model_trains_and_decodes_on_the_meta_device(pe, attention):
         _, state = model(x[:, :5], positions=_labels(pe, 5, META), output_state=True)
         step, state = model(x[:, 5:6], positions=_labels(pe, 1, META), state=state,
                             output_state=True)
-    assert step.device == META and state["offset"] == 6
+    assert step.device == META and state.offset == 6
 
 
 @pytest.mark.gpu

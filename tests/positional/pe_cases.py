@@ -2,7 +2,7 @@
 
 import torch
 
-from stripes.positional import PositionalConfig
+from stripes.positional import PositionalConfig, RelativeBiasPE
 
 D_MODEL, N_HEADS, HEAD_DIM = 32, 4, 8
 
@@ -44,6 +44,13 @@ ADDITIVE_CASES = {
 
 
 LABEL_KINDS = ("structure_rpe", "nonstationary_rpe", "structure_ape")
+
+
+def hooks(pe):
+    """The attention layer's keyword for ``pe``: its query/key hook or its logit-bias hook."""
+    if isinstance(pe, RelativeBiasPE):
+        return {"bias_pe": pe}
+    return {"qk_pe": pe}
 
 
 def build(kind, params, position_dim=1, n_layers=2):

@@ -8,7 +8,13 @@ import pytest
 import torch
 from pe_cases import ADDITIVE_CASES, BIAS_CASES, QK_CASES, build, make_positions
 
-from stripes.positional import AdditivePE, PositionalConfig, available_kinds, build_positional
+from stripes.positional import (
+    AdditivePE,
+    PositionalConfig,
+    RelativeBiasPE,
+    available_kinds,
+    build_positional,
+)
 from stripes.positional.ops.conv_band import NoiseBlocks
 from stripes.positional.ops.spe_noise import ConvCode, draw_noise
 
@@ -31,7 +37,7 @@ def _run(pe, additive, device, length, offset=0):
     if additive:
         x = torch.randn(B, length, H * D, device=device, requires_grad=True)
         out = (pe(x, positions=labels, offset=offset),)
-    elif getattr(pe, "adds_bias", False):
+    elif isinstance(pe, RelativeBiasPE):
         q = torch.randn(B, length, H, D, device=device, requires_grad=True)
         pos = labels if labels is not None else torch.arange(length, device=device)[None]
         out = (pe.bias(pos, pos, q),)
@@ -107,11 +113,12 @@ def _cuda_forward_backward(pe, case, device):
     else:
         q, k = (torch.randn(B, T, 4, 8, dtype=torch.float64, generator=gen).to(device)
                 .requires_grad_() for _ in "qk")
-        code = pe.draw_code(T, None, torch.Generator().manual_seed(7)) if pe.stochastic else None
         if case in BIAS_CASES:
             p = pos if pos is not None else torch.arange(T, device=device)[None]
             out, inputs = (pe.bias(p, p, q),), [q]
         else:
+            code = pe.draw_code(T, None, torch.Generator().manual_seed(7)) if pe.stochastic \
+                else None
             out, inputs = pe(q, k, positions=pos, offset=3, code=code), [q, k]
     leaves = inputs + [p for p in pe.parameters() if p.requires_grad]
     g = [torch.randn(o.shape, dtype=o.dtype, generator=gen).to(device) for o in out]

@@ -3,9 +3,19 @@ codes are the ones the Attention layer actually uses."""
 
 import pytest
 import torch
-from pe_cases import ADDITIVE_CASES, BIAS_CASES, D_MODEL, N_HEADS, QK_CASES, build, make_positions
+from pe_cases import (
+    ADDITIVE_CASES,
+    BIAS_CASES,
+    D_MODEL,
+    N_HEADS,
+    QK_CASES,
+    build,
+    hooks,
+    make_positions,
+)
 
 from stripes.attention import Attention, softmax_attention
+from stripes.positional import QKTransformPE
 from stripes.positional.kernel_view import (
     additive_logits,
     context_kernel,
@@ -29,13 +39,13 @@ def test_kernel_view_logits_equal_the_logits_the_layer_uses(case):
     name, params, pdim = {**QK_CASES, **BIAS_CASES}[case]
     pe = build(name, params, pdim)
     torch.manual_seed(0)
-    layer = Attention(D_MODEL, N_HEADS, kind="softmax", qk_pe=pe).double()
+    layer = Attention(D_MODEL, N_HEADS, kind="softmax", **hooks(pe)).double()
     x = torch.randn(B, T, D_MODEL, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     pos = make_positions(name, pdim, B, T)
     kw = {"layer": 1}
-    if getattr(pe, "stochastic", False):
+    if isinstance(pe, QKTransformPE) and pe.stochastic:
         kw["code"] = pe.draw_code(T, pos, torch.Generator().manual_seed(4))
-    y, _ = layer(x, positions=pos, pe_kwargs=kw)
+    y, _ = layer(x, positions=pos, **kw)
     _, q, k = _softmax_with_logits(layer, x, torch.zeros(1))
     logits = induced_logits(pe, q, k, positions=pos, code=kw.get("code"), layer=1)
     want, _, _ = _softmax_with_logits(layer, x, logits)

@@ -3,16 +3,26 @@ the parallel causal forward, for both attention kinds, and gradients reach every
 
 import pytest
 import torch
-from pe_cases import ADDITIVE_CASES, BIAS_CASES, D_MODEL, N_HEADS, QK_CASES, build, make_positions
+from pe_cases import (
+    ADDITIVE_CASES,
+    BIAS_CASES,
+    D_MODEL,
+    N_HEADS,
+    QK_CASES,
+    build,
+    hooks,
+    make_positions,
+)
 
 from stripes.attention import Attention
+from stripes.positional import QKTransformPE
 
 T, PROMPT, B = 19, 7, 2
 
 
 def _layer(pe, kind):
     torch.manual_seed(0)
-    return Attention(D_MODEL, N_HEADS, kind=kind, chunk_size=4, qk_pe=pe).double()
+    return Attention(D_MODEL, N_HEADS, kind=kind, chunk_size=4, **hooks(pe)).double()
 
 
 def _steps(layer, x, pos, pe_kwargs, pe_add=None):
@@ -20,7 +30,7 @@ def _steps(layer, x, pos, pe_kwargs, pe_add=None):
     def run(sl, state):
         xs = x[:, sl] if pe_add is None else pe_add(x[:, sl], _slice(pos, sl), offset=sl.start)
         qk_pos = None if pe_add is not None else _slice(pos, sl)
-        return layer(xs, positions=qk_pos, pe_kwargs=pe_kwargs, state=state, output_state=True)
+        return layer(xs, positions=qk_pos, **(pe_kwargs or {}), state=state, output_state=True)
 
     out, state = run(slice(0, PROMPT), None)
     outs = [out]
@@ -36,7 +46,7 @@ def _slice(pos, sl):
 
 def _stochastic_kwargs(pe, layer_index=1):
     kw = {"layer": layer_index}
-    if getattr(pe, "stochastic", False):
+    if isinstance(pe, QKTransformPE) and pe.stochastic:
         kw["code"] = pe.draw_code(T, None, torch.Generator().manual_seed(7))
     return kw
 
@@ -50,10 +60,10 @@ def test_qk_pe_decoding_with_frozen_code_equals_parallel_forward(case, kind):
     x = torch.randn(B, T, D_MODEL, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     pos = make_positions(name, pdim, B, T)
     kw = _stochastic_kwargs(pe)
-    full, _ = layer(x, positions=pos, pe_kwargs=kw)
+    full, _ = layer(x, positions=pos, **kw)
     stepped, state = _steps(layer, x, pos, kw)
     torch.testing.assert_close(stepped, full)
-    assert state["offset"] == T
+    assert state.offset == T
 
 
 @pytest.mark.parametrize("case", sorted(BIAS_CASES))
@@ -100,7 +110,7 @@ def test_gradients_reach_every_learnable_parameter(case):
         if additive:
             y, _ = layer(pe(x, pos))
         else:
-            y, _ = layer(x, positions=pos, pe_kwargs=_stochastic_kwargs(pe, index))
+            y, _ = layer(x, positions=pos, **_stochastic_kwargs(pe, index))
         loss = loss + y.square().sum()
     loss.backward()
     for pname, p in pe.named_parameters():

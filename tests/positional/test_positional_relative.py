@@ -145,7 +145,7 @@ def test_attention_folds_structure_rpe_factors_into_q_and_k_like_the_dense_oracl
     torch.manual_seed(0)
     pe = StructureRPE(2, 5, position_dim=2, max_distance=4).double()
     torch.nn.init.normal_(pe.table)
-    layer = Attention(10, 2, kind="softmax", causal=causal, qk_pe=pe).double()
+    layer = Attention(10, 2, kind="softmax", causal=causal, bias_pe=pe).double()
     x = torch.randn(2, 23, 10, dtype=torch.float64, requires_grad=True)
     labels = _labels(2, 23, 2, seed=3)
     q, k, v = layer.qkv(x).view(2, 23, 3, 2, 5).unbind(2)

@@ -4,7 +4,8 @@
 - :func:`linear_attention`: kernelized attention on featurized q/k; chunked when causal.
 - :func:`recurrent_linear_attention_step`: one token of decoding with a carried state.
 - ``naive_*``: explicit references the tests compare against.
-- :class:`Attention`: the layer (projections, heads, PE hook, softmax or kernelized).
+- :class:`Attention`: the layer (projections, heads, PE hooks, softmax or kernelized): its
+  parallel ``forward``, one-token ``step`` and ``scores`` view, with typed states (``state.py``).
 """
 
 from stripes.attention.feature_maps import (
@@ -23,6 +24,14 @@ from stripes.attention.reference import (
     naive_recurrent_linear_attention,
     softmax_attention,
 )
+from stripes.attention.state import (
+    AttentionState,
+    AttentionStep,
+    LinearState,
+    LinearStep,
+    SoftmaxState,
+    SoftmaxStep,
+)
 
 __all__ = [
     "ATTENTION_KINDS",
@@ -30,6 +39,12 @@ __all__ = [
     "FEATURE_MAPS",
     "Attention",
     "AttentionConfig",
+    "AttentionState",
+    "AttentionStep",
+    "LinearState",
+    "LinearStep",
+    "SoftmaxState",
+    "SoftmaxStep",
     "State",
     "build_feature_map",
     "draw_orthogonal_gaussian",

@@ -25,7 +25,22 @@ def relu(x: Tensor) -> Tensor:
     return F.relu(x)
 
 
-class PointwiseFeatureMap(nn.Module):
+class FeatureMap(nn.Module):
+    """φ of kernelized attention: ``forward(x [..., D], is_query) -> [..., M]``
+    (``M = output_dim``)."""
+
+    output_dim: int
+
+    def forward(self, x: Tensor, is_query: bool = True) -> Tensor:
+        raise NotImplementedError
+
+    def featurize_pair_(self, qk: Tensor) -> tuple[Tensor, Tensor]:
+        """``(φ(q) [B, H, M], φ(k) [B, H, M])`` of one token's ``qk [B, 2, H, D]`` (query, then
+        key), for decoding; may overwrite ``qk``."""
+        return self(qk[:, 0], is_query=True), self(qk[:, 1], is_query=False)
+
+
+class PointwiseFeatureMap(FeatureMap):
     """A deterministic feature map applied elementwise; ``output_dim == dim``."""
 
     def __init__(self, fn: str, dim: int):
@@ -39,6 +54,14 @@ class PointwiseFeatureMap(nn.Module):
     def forward(self, x: Tensor, is_query: bool = True) -> Tensor:
         """``[..., D] -> [..., D]``."""
         return _POINTWISE[self.fn](x)
+
+    def featurize_pair_(self, qk: Tensor) -> tuple[Tensor, Tensor]:
+        """In place on ``qk``: one elementwise pass for the query and the key together."""
+        if self.fn == "elu1p":
+            F.elu(qk, inplace=True).add_(1.0)
+        else:
+            F.relu(qk, inplace=True)
+        return qk[:, 0], qk[:, 1]
 
     def extra_repr(self) -> str:
         return f"{self.fn}, dim={self.dim}"
@@ -67,7 +90,7 @@ def draw_orthogonal_gaussian(
     return (rows * norms[:, None]).to(dtype)
 
 
-class FAVOR(nn.Module):
+class FAVOR(FeatureMap):
     """Performer FAVOR+ positive random features for the softmax kernel.
 
     ``φ(x) = exp(W x' − |x'|²/2) / √M`` with ``x' = x / D^{1/4}``, so that
@@ -81,6 +104,8 @@ class FAVOR(nn.Module):
 
     W (``[M, D]``) is a buffer saved in the state dict; it changes only through :meth:`redraw`.
     """
+
+    projection: Tensor  # [M, D] buffer (redraw)
 
     def __init__(
         self,
@@ -125,7 +150,7 @@ FEATURE_MAPS = ("elu1p", "relu", "favor", "favor_hyperbolic")
 
 def build_feature_map(
     kind: str, dim: int, n_features: int | None = None, seed: int | None = None
-) -> nn.Module:
+) -> FeatureMap:
     """Build a feature map by name: one of :data:`FEATURE_MAPS`, for inputs of size ``dim``."""
     if kind in _POINTWISE:
         return PointwiseFeatureMap(kind, dim)

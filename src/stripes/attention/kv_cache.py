@@ -58,9 +58,10 @@ class KVCache:
         self.values[:, :, self.length].copy_(v_t)
         self.length += 1
 
-    def attend(self, q_t: Tensor, scale: float) -> Tensor:
-        """``softmax(q_t·Kᵀ·scale) V`` over the filled slots: ``q_t [B, H, D]`` -> ``[B, H, E]``
-        (the buffer ``self.out``, overwritten by the next call)."""
+    def attend(self, q_t: Tensor, scale: float, bias: Tensor | None = None) -> Tensor:
+        """``softmax(q_t·Kᵀ·scale + bias) V`` over the filled slots: ``q_t [B, H, D]``, optional
+        logits ``bias [B or 1, H, 1, length]`` -> ``[B, H, E]`` (the buffer ``self.out``,
+        overwritten by the next call)."""
         b, h, d = q_t.shape
         n = self.length
         keys = self.keys[:, :, :n].reshape(b * h, n, d)  # a view: slots are contiguous per head
@@ -69,6 +70,8 @@ class KVCache:
         probs = self.probs[: b * h * n].view(b * h, 1, n)
         torch.baddbmm(scores, q_t.reshape(b * h, 1, d), keys.transpose(1, 2), beta=0.0,
                       alpha=scale, out=scores)
+        if bias is not None:
+            scores.view(b, h, 1, n).add_(bias.to(scores.dtype))
         torch.ops.aten._softmax.out(scores, -1, False, out=probs)  # softmax into a buffer
         torch.bmm(probs, values, out=self.out.view(b * h, 1, -1))
         return self.out
@@ -80,11 +83,12 @@ class KVCache:
                 self.values[:, :, :n].transpose(1, 2).contiguous())
 
     def _grow(self, capacity: int) -> None:
-        n = self.length
-        for name in ("keys", "values"):
-            old = getattr(self, name)
-            new = old.new_empty(*old.shape[:2], capacity, old.shape[-1])
-            new[:, :, :n].copy_(old[:, :, :n])
-            setattr(self, name, new)
+        self.keys, self.values = (self._grown(self.keys, capacity),
+                                  self._grown(self.values, capacity))
         self.scores = self.scores.new_empty(self.keys.shape[0] * self.keys.shape[1] * capacity)
         self.probs = torch.empty_like(self.scores)
+
+    def _grown(self, old: Tensor, capacity: int) -> Tensor:
+        new = old.new_empty(*old.shape[:2], capacity, old.shape[-1])
+        new[:, :, : self.length].copy_(old[:, :, : self.length])
+        return new

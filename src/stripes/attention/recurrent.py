@@ -49,7 +49,7 @@ def recurrent_linear_attention_step(
 # the new state, the numerator and the normalizer (four ops in all, no allocation with ``work``).
 
 
-def augment_state(state: State, batch: int, heads: int, m: int, e: int, dtype: torch.dtype,
+def augment_state(state: State | None, batch: int, heads: int, m: int, e: int, dtype: torch.dtype,
                   device: torch.device | None = None) -> Tensor:
     """``S' = [S, z]`` ``[B, H, M, E+1]`` (a fresh, contiguous copy; zeros when ``state`` is None).
 

@@ -35,6 +35,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -49,6 +50,7 @@ from stripes.benchmarking.common import (
     synchronize,
     write_results,
 )
+from stripes.models import ModelConfig, ModelState, StripesTransformer
 
 LAYERS, D_MODEL, HEADS, VOCAB = 4, 256, 8, 512
 WINDOW = 64
@@ -90,19 +92,19 @@ def decoder_factory(method: str, length: int, device: str = "cpu") -> Factory:
     attention, pe = method.removeprefix("reference:").split(":")
     model = _model(attention, pe, length, device)
     code = model.draw_pe_code(length + 1, None, torch.Generator().manual_seed(1))
-    prefilled = {}
+    prefilled: dict[int, ModelState] = {}
 
     def factory(prefix: int) -> Step:
-        from stripes.models.lean_decoder import LeanDecoder
-
         if prefix not in prefilled:  # the decoders copy what they update: a state serves many
             with torch.inference_mode():
-                prefilled[prefix] = model(ids[:, :prefix], output_state=True, code=code)[1]
+                state = model(ids[:, :prefix], output_state=True, code=code)[1]
+                assert state is not None
+                prefilled[prefix] = state
         state = prefilled[prefix]
         if lean:
-            dec = LeanDecoder(model, state, capacity=length + 1)
-            return lambda t: dec.step(ids[:, t])
-        box = [state]
+            dec = model.start_decoding(state, capacity=length + 1)
+            return lambda t: model.step(ids[:, t], dec)
+        box: list[ModelState | None] = [state]
 
         def reference(t: int) -> None:
             _, box[0] = model(ids[:, t : t + 1], state=box[0], output_state=True)
@@ -112,8 +114,7 @@ def decoder_factory(method: str, length: int, device: str = "cpu") -> Factory:
     return factory
 
 
-def _model(attention: str, pe: str, length: int, device: str) -> nn.Module:
-    from stripes.models import ModelConfig, StripesTransformer
+def _model(attention: str, pe: str, length: int, device: str) -> StripesTransformer:
 
     cfg = ModelConfig(input_kind="tokens", input_dim=VOCAB, output_dim=VOCAB, d_model=D_MODEL,
                       n_layers=LAYERS, n_heads=HEADS, attention=attention, pe=pe,
@@ -199,7 +200,7 @@ def measure_pairs(length: int, device: str = "cpu") -> dict:
     kv = decoder_factory("softmax:none", length, device)
     ids = torch.randint(0, VOCAB, (1, length + 1), generator=torch.Generator().manual_seed(0))
     ft = _fast_transformers_factory(ids.to(device)) if fast_transformers_installed() else None
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for method in (m for m in methods() if m.startswith("linear:")):
         lin = decoder_factory(method, length, device)
         # never one model twice in a row: a block right after one of the same model finds its
@@ -223,7 +224,7 @@ def _alternate(decoders: dict[str, tuple[Step, int]], device: str) -> dict[str, 
     """Mean seconds per step of each decoder in each of ``PAIR_ROUNDS`` rounds, the decoders
     taking turns (``PAIR_BLOCK`` steps each); one untimed block first."""
     pos = {k: start for k, (_, start) in decoders.items()}
-    times = {k: [] for k in decoders}
+    times: dict[str, list[float]] = {k: [] for k in decoders}
     with torch.inference_mode():
         for r in range(PAIR_ROUNDS + 1):
             for k, (step, _) in decoders.items():

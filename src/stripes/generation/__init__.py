@@ -1,5 +1,5 @@
 """stripes.generation: sampling next tokens (and, in ``decode.py``, autoregressive decoding, whose
-steps go through ``stripes.models.lean_decoder``)."""
+steps go through the model's one-token ``step``)."""
 
 from stripes.generation.sampling import (
     apply_temperature,

@@ -5,9 +5,9 @@ cache for softmax) and the frozen PE realization, so decoding continues the *sam
 parallel forward computes ([SPE] Sec. 2: a code drawn once serves every step). The official SPE
 code instead recomputes the whole prefix and redraws the noise at every token.
 
-Steps go through :class:`~stripes.models.lean_decoder.LeanDecoder` (static buffers, fused
-projections, a preallocated KV cache for softmax) where it applies, else through the model's own
-``forward`` (the reference; ``lean=False`` forces it).
+Steps go through the model's one-token form, ``StripesTransformer.step`` (a loop over its blocks'
+``step``: static buffers, fused projections, a preallocated KV cache for softmax) where it
+applies, else through its parallel ``forward`` on one token (``lean=False`` forces it).
 """
 
 from __future__ import annotations
@@ -15,24 +15,28 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from stripes.generation.sampling import sample
-from stripes.models.lean_decoder import LeanDecoder, unsupported
+from stripes.models import ModelState, StripesTransformer
 
 AllowedFn = Callable[[Tensor], Tensor]  # last ids [B] -> allowed mask [B, V]
 StepFn = Callable[[Tensor], Tensor]  # ids [B, 1] -> logits [B, V] of the next position
 
 
-def stepper(model: nn.Module, state: dict, capacity: int, lean: bool = True) -> StepFn:
-    """One decoding step after ``state``: lean when :func:`unsupported` allows (and ``lean``),
-    else the model's reference ``forward`` (which carries the state along itself)."""
-    if lean and unsupported(model) is None:
-        return LeanDecoder(model, state, capacity=capacity).step
+def stepper(model: StripesTransformer, state: ModelState, capacity: int, lean: bool = True
+            ) -> StepFn:
+    """One decoding step after ``state``: the model's ``step`` when its ``decoding_blocker``
+    allows (and ``lean``), else its parallel ``forward`` (which carries the state itself)."""
+    if lean and model.decoding_blocker() is None:
+        decoder = model.start_decoding(state, capacity=capacity)
+        return lambda ids: model.step(ids, decoder)
     box = [state]
 
     def reference(ids: Tensor) -> Tensor:
-        logits, box[0] = model(ids, state=box[0], output_state=True)
+        logits, new = model(ids, state=box[0], output_state=True)
+        assert new is not None
+        box[0] = new
         return logits[:, -1]
 
     return reference
@@ -40,7 +44,7 @@ def stepper(model: nn.Module, state: dict, capacity: int, lean: bool = True) -> 
 
 @torch.no_grad()
 def generate(
-    model: nn.Module,
+    model: StripesTransformer,
     prompt: Tensor,
     n_tokens: int,
     *,
@@ -65,7 +69,7 @@ def generate(
             ([SPE] App. C.2: no invalid sequences).
         code: a frozen PE realization (``model.draw_pe_code``); drawn from ``generator`` if None.
         progress: called with 1 after each token (e.g. ``tqdm.update``).
-        lean: step with :class:`LeanDecoder` where it applies (False: the reference forward).
+        lean: the model's ``step`` where it applies (False: ``forward`` on each token).
 
     Returns:
         ``[B, P + n_tokens]`` ids.
@@ -77,6 +81,7 @@ def generate(
     if code is None:
         code = model.draw_pe_code(prompt.shape[1] + n_tokens, None, generator)
     logits, state = model(prompt, state=None, output_state=True, code=code)
+    assert state is not None
     step = stepper(model, state, prompt.shape[1] + n_tokens, lean)
     ids = [prompt]
     last = logits[:, -1]
@@ -93,18 +98,20 @@ def generate(
 
 @torch.no_grad()
 def recurrent_log_probs(
-    model: nn.Module, ids: Tensor, code: list | None = None, prefix: int = 1, lean: bool = False
+    model: StripesTransformer, ids: Tensor, code: list | None = None, prefix: int = 1,
+    lean: bool = False,
 ) -> Tensor:
     """Log-probabilities of ``ids[:, 1:]`` computed token by token with the carried state.
 
     The first ``prefix`` tokens are encoded in one parallel call, the rest one step each (the
-    reference ``forward``, or :class:`LeanDecoder` with ``lean``); this must equal the parallel
-    forward with the same ``code`` (tests check it for every PE).
+    parallel ``forward`` on each token, or the model's ``step`` with ``lean``); this must equal
+    the parallel forward with the same ``code`` (tests check it for every PE).
 
     Returns:
         ``[B, T-1]`` log p(ids[t] | ids[:t]).
     """
     logits, state = model(ids[:, :prefix], output_state=True, code=code)
+    assert state is not None
     step = stepper(model, state, ids.shape[1], lean)
     steps = [logits]
     for t in range(prefix, ids.shape[1] - 1):
@@ -114,7 +121,7 @@ def recurrent_log_probs(
 
 
 @torch.no_grad()
-def parallel_log_probs(model: nn.Module, ids: Tensor, code: list | None = None) -> Tensor:
+def parallel_log_probs(model: StripesTransformer, ids: Tensor, code: list | None = None) -> Tensor:
     """``[B, T-1]`` log p(ids[t] | ids[:t]) from one parallel forward."""
     logits, _ = model(ids, code=code)
     logp = logits[:, :-1].log_softmax(-1)

@@ -1,6 +1,8 @@
 """Models built from ``stripes.attention`` and ``stripes.positional``."""
 
+from stripes.models.blocks import MLP, Block
 from stripes.models.config import INPUT_KINDS, ModelConfig
-from stripes.models.transformer import Block, StripesTransformer
+from stripes.models.transformer import Decoder, ModelState, StripesTransformer
 
-__all__ = ["INPUT_KINDS", "Block", "ModelConfig", "StripesTransformer"]
+__all__ = ["INPUT_KINDS", "MLP", "Block", "Decoder", "ModelConfig", "ModelState",
+           "StripesTransformer"]

@@ -5,23 +5,28 @@ the positional encoding is any registered kind (``stripes.positional``): additiv
 embeddings, query/key PEs inside every attention layer. A stochastic PE (SPE) draws one code per
 forward, shared by the batch and, with ``share_pe``, by every layer ([SPE] App. A.2, Fig. 2).
 
-Decoding: ``forward(x_new, state=s, output_state=True)`` continues a sequence; the state carries
-each layer's attention state (constant-size for linear attention), the offset, and the frozen PE
-code, so step-by-step decoding equals the parallel forward on the same sequence. That step is the
-readable reference; :class:`~stripes.models.lean_decoder.LeanDecoder` computes the same function
-from the same state with static buffers (what ``generate`` uses).
+Two forms of one computation, declared by each block (``stripes.models.blocks``):
+
+- ``forward(x, state=s, output_state=True)``, the parallel form: continues a sequence from a
+  :class:`ModelState` (each layer's attention state, the offset, the frozen PE code);
+- ``step(x_t, decoder)``, the one-token form: a loop over the blocks' ``step`` on buffers that
+  :meth:`StripesTransformer.start_decoding` prepares once (what ``generate`` uses). Step-by-step
+  decoding equals the parallel forward on the same sequence (tests, for every PE).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from stripes.attention.state import AttentionState, LinearState
+from stripes.models.blocks import Block, BlockStep, _norm
 from stripes.models.config import ModelConfig
-from stripes.positional import AdditivePE, PositionalConfig, QKTransformPE
+from stripes.positional import AdditivePE, PositionalConfig, QKTransformPE, RelativeBiasPE
+from stripes.positional.base import PE
 
 
 def check_finite(name: str, tensor: Tensor | None) -> None:
@@ -40,32 +45,34 @@ def check_finite(name: str, tensor: Tensor | None) -> None:
                      f"entries, the first at index {first}): clean the input before the model")
 
 
-class MLP(nn.Module):
-    """``[B, T, d_model] -> [B, T, d_model]``: Linear, GELU, Linear."""
+@dataclass
+class ModelState:
+    """Where a sequence stands (the parallel form's state): ``offset`` tokens seen, each layer's
+    attention state, the frozen PE code (``draw_pe_code``; None for deterministic PEs)."""
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float):
-        super().__init__()
-        self.up, self.down = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.dropout(self.down(F.gelu(self.up(x))))
+    offset: int
+    layers: list[AttentionState]
+    code: list[Any] | None
 
 
-class Block(nn.Module):
-    """Pre-norm residual block: ``x + attn(norm(x))``, then ``x + mlp(norm(x))``."""
+@dataclass
+class Decoder:
+    """:meth:`StripesTransformer.step`'s state: the offset, the frozen code, each block's step
+    buffers, and the model's own (``h [B, d_model]``, ``logits [B, output_dim]``, the head as an
+    ``[in, out]`` copy)."""
 
-    def __init__(self, config: ModelConfig, layer: int, qk_pe: nn.Module | None):
-        super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
-        self.attn = config.attention_config(layer).build(qk_pe)
-        self.mlp = MLP(config.d_model, config.d_ff or 4 * config.d_model, config.dropout)
-        self.dropout = nn.Dropout(config.dropout)
+    offset: int
+    code: list[Any] | None
+    blocks: list[BlockStep]
+    h: Tensor
+    logits: Tensor
+    head: Tensor
+    head_bias: Tensor | None
 
-    def forward(self, x: Tensor, **attn_kwargs: Any) -> tuple[Tensor, dict | None]:
-        y, state = self.attn(self.norm1(x), **attn_kwargs)
-        x = x + self.dropout(y)
-        return x + self.mlp(self.norm2(x)), state
+    def state(self) -> ModelState:
+        """The parallel form's state (copies), to continue with ``forward``."""
+        layers = [b.attn.state(self.offset) for b in self.blocks]
+        return ModelState(self.offset, layers, self.code)
 
 
 class StripesTransformer(nn.Module):
@@ -84,19 +91,24 @@ class StripesTransformer(nn.Module):
             if c.input_kind == "tokens"
             else nn.Linear(c.input_dim, c.d_model)
         )
-        pes = [self._build_pe()]
-        self.add_pe = pes[0] if isinstance(pes[0], AdditivePE) else None
-        if self.add_pe is None and not c.share_pe:
-            pes += [self._build_pe() for _ in range(c.n_layers - 1)]
-        qk = [p if isinstance(p, QKTransformPE) else None for p in pes]
-        self.qk_pes = nn.ModuleList([p for p in qk if p is not None])
-        self.blocks = nn.ModuleList(
-            Block(c, i, qk[0] if c.share_pe else qk[i]) for i in range(c.n_layers)
-        )
+        # The PE's contract decides where it acts: on the embeddings (additive), on every
+        # layer's queries and keys, or on every layer's logits (one module per layer unless
+        # share_pe).
+        first = self._build_pe()
+        self.add_pe = first if isinstance(first, AdditivePE) else None
+        layer_pes = [first] if c.share_pe or self.add_pe is not None else \
+            [first] + [self._build_pe() for _ in range(c.n_layers - 1)]
+        qk = [p for p in layer_pes if isinstance(p, QKTransformPE)]
+        bias = [p for p in layer_pes if isinstance(p, RelativeBiasPE)]
+        self.qk_pes: list[QKTransformPE] = nn.ModuleList(qk)  # type: ignore[assignment]
+        self.bias_pes: list[RelativeBiasPE] = nn.ModuleList(bias)  # type: ignore[assignment]
+        blocks = [Block(c.d_model, c.d_ff or 4 * c.d_model, c.dropout, c.attention_config(i),
+                        _layer_pe(qk, i), _layer_pe(bias, i)) for i in range(c.n_layers)]
+        self.blocks: list[Block] = nn.ModuleList(blocks)  # type: ignore[assignment]
         self.norm = nn.LayerNorm(c.d_model)
         self.head = nn.Linear(c.d_model, c.output_dim)
 
-    def _build_pe(self) -> nn.Module | None:
+    def _build_pe(self) -> PE | None:
         c = self.config
         if c.pe in ("none", None):
             return None
@@ -116,7 +128,7 @@ class StripesTransformer(nn.Module):
 
         Pass it as ``code=`` to evaluate or decode with a frozen realization.
         """
-        if not any(getattr(p, "stochastic", False) for p in self.qk_pes):
+        if not any(p.stochastic for p in self.qk_pes):
             return None
         return [p.draw_code(length, positions, generator) for p in self.qk_pes]
 
@@ -125,11 +137,11 @@ class StripesTransformer(nn.Module):
         x: Tensor,
         positions: Tensor | None = None,
         key_padding_mask: Tensor | None = None,
-        state: dict | None = None,
+        state: ModelState | None = None,
         output_state: bool = False,
         code: list[Any] | None = None,
         generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, dict | None]:
+    ) -> tuple[Tensor, ModelState | None]:
         """Logits for every step.
 
         Args:
@@ -152,9 +164,9 @@ class StripesTransformer(nn.Module):
         check_finite("x", x)
         check_finite("positions", positions)
         t = x.shape[1]
-        offset = 0 if state is None else state["offset"]
+        offset = 0 if state is None else state.offset
         if code is None and state is not None:
-            code = state["code"]
+            code = state.code
         if code is None:
             code = self.draw_pe_code(t, positions, generator)
         h = self.embed(x)
@@ -162,22 +174,120 @@ class StripesTransformer(nn.Module):
             h = self.add_pe(h, positions=positions, offset=offset)
         layer_states = []
         for i, block in enumerate(self.blocks):
-            pe_kwargs = {"layer": i}
-            if code is not None:
-                pe_kwargs["code"] = code[0 if self.config.share_pe else i]
             h, s = block(
                 h,
                 positions=positions,
-                pe_kwargs=pe_kwargs,
+                code=self._layer_code(code, i),
+                layer=i,
                 key_padding_mask=key_padding_mask,
-                state=None if state is None else state["layers"][i],
+                state=None if state is None else state.layers[i],
                 output_state=output_state,
             )
             layer_states.append(s)
         logits = self.head(self.norm(h))
         if not output_state:
             return logits, None
-        return logits, {"offset": offset + t, "layers": layer_states, "code": code}
+        return logits, ModelState(offset + t, [s for s in layer_states if s is not None], code)
+
+    def _layer_code(self, code: list[Any] | None, layer: int) -> Any:
+        return None if code is None else code[0 if self.config.share_pe else layer]
+
+    # --- the one-token form ---------------------------------------------------------------------
+
+    def decoding_blocker(self) -> str | None:
+        """Why :meth:`step` cannot decode this model now (None when it can); the parallel
+        ``forward`` serves those cases."""
+        ref = self.head.weight
+        if self.training:
+            return "the model is in training mode (dropout would be skipped)"
+        if ref.dtype not in (torch.float32, torch.float64):
+            return f"parameters in {ref.dtype} (the step computes in float32 or float64)"
+        if _autocast_on(ref.device):
+            return "autocast is on (the step computes in the parameters' dtype)"
+        if not self.config.causal:
+            return "non-causal attention cannot decode one token at a time"
+        return None
+
+    def start_decoding(self, state: ModelState, capacity: int | None = None) -> Decoder:
+        """The buffers of :meth:`step`, continuing ``state`` (from ``forward(prompt,
+        output_state=True)``; its code is kept). ``capacity``: the longest sequence expected
+        (softmax caches; default ``config.max_len``). Weights are copied: start again after
+        they change.
+
+        Raises:
+            ValueError: :meth:`decoding_blocker` names a reason.
+        """
+        reason = self.decoding_blocker()
+        if reason is not None:
+            raise ValueError(f"cannot decode this model step by step: {reason}")
+        if not state.layers:
+            raise ValueError("the state holds no layer: encode a prompt with "
+                             "forward(..., output_state=True) first")
+        batch = _batch(state.layers[0])
+        capacity = max(capacity or self.config.max_len, state.offset + 1)
+        ref = self.head.weight
+        with torch.no_grad():
+            blocks = [b.start_step(state.layers[i], batch, capacity,
+                                   self._layer_code(state.code, i), i)
+                      for i, b in enumerate(self.blocks)]
+            head_bias = None if self.head.bias is None else self.head.bias.detach()
+            return Decoder(state.offset, state.code, blocks,
+                           ref.new_empty(batch, self.config.d_model),
+                           ref.new_empty(batch, self.config.output_dim),
+                           ref.detach().t().contiguous(), head_bias)
+
+    @torch.no_grad()
+    def step(self, x: Tensor, decoder: Decoder, positions: Tensor | None = None) -> Tensor:
+        """Logits ``[B, output_dim]`` after one more token: a loop over the blocks' ``step``.
+
+        Args:
+            x: ``[B]`` or ``[B, 1]`` token ids (or ``[B, input_dim]`` pianoroll frames).
+            decoder: from :meth:`start_decoding`, advanced in place.
+            positions: ``[B or 1, 1]`` time or ``[B, 1, L]`` structure vector of this token;
+                None means ``decoder.offset``.
+
+        Returns:
+            ``decoder.logits``, overwritten by the next call (clone to keep it).
+        """
+        h = self._embed_token(x, decoder.h)
+        if self.add_pe is not None:
+            h.copy_(self.add_pe(h[:, None], positions=positions, offset=decoder.offset)[:, 0])
+        for block, st in zip(self.blocks, decoder.blocks, strict=True):
+            block.step(h, st, decoder.offset, positions)
+        x = _norm(self.norm, h)
+        if decoder.head_bias is None:
+            torch.mm(x, decoder.head, out=decoder.logits)
+        else:
+            torch.addmm(decoder.head_bias, x, decoder.head, out=decoder.logits)
+        decoder.offset += 1
+        return decoder.logits
+
+    def _embed_token(self, x: Tensor, out: Tensor) -> Tensor:
+        if isinstance(self.embed, nn.Embedding):
+            return torch.index_select(self.embed.weight, 0, x.reshape(-1), out=out)
+        frames = x.reshape(x.shape[0], -1).to(out.dtype)
+        weight, bias = self.embed.weight, self.embed.bias
+        if bias is None:
+            return torch.mm(frames, weight.t(), out=out)
+        return torch.addmm(bias, frames, weight.t(), out=out)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _layer_pe(pes: list, layer: int):
+    """Block ``layer``'s PE module of a list holding one (shared) or one per layer (or none)."""
+    if not pes:
+        return None
+    return pes[0] if len(pes) == 1 else pes[layer]
+
+
+def _batch(state: AttentionState) -> int:
+    return (state.s if isinstance(state, LinearState) else state.keys).shape[0]
+
+
+def _autocast_on(device: torch.device) -> bool:
+    try:
+        return torch.is_autocast_enabled(device.type)
+    except (TypeError, RuntimeError):  # older torch, or a device type without autocast
+        return False

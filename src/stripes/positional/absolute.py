@@ -7,6 +7,7 @@ one-token decoding passes ``offset = tokens seen``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -94,9 +95,11 @@ class SinusoidalAPE(AdditivePE):
             n = max(need, self.max_len, 0 if cache is None else 2 * cache.shape[0])
             t = torch.arange(n, dtype=torch.float64, device=x.device)
             self._cache = sinusoid_embedding(t, self.d_model, self.base).to(x.dtype)
+        table = self._cache
+        assert table is not None
         if positions is None:
-            return x + self._cache[offset : offset + x.shape[1]]
-        return x + self._cache[_times(x, positions, offset).long()]
+            return x + table[offset : offset + x.shape[1]]
+        return x + table[_times(x, positions, offset).long()]
 
 
 @register("learned")
@@ -165,9 +168,10 @@ class StructureAPE(AdditivePE):
         default = [SINE_BASES[i] if i < 4 else 10000.0 * 1.1**i for i in range(self.levels)]
         self.bases = list(bases or default)
         if mode == "learned":
-            self.tables = nn.ModuleList(nn.Embedding(v, d_model) for v in self.vocab_sizes)
-            for t in self.tables:
+            tables = [nn.Embedding(v, d_model) for v in self.vocab_sizes]
+            for t in tables:
                 nn.init.normal_(t.weight, std=0.02)
+            self.tables = nn.ModuleList(tables)
 
     def forward(self, x: Tensor, positions: Tensor | None = None, offset: int = 0) -> Tensor:
         """``positions``: labels ``[B or 1, T, L]`` (required)."""
@@ -198,7 +202,7 @@ class StructureAPE(AdditivePE):
                 raise ValueError(f"level {lvl} labels must lie in 0..{size - 1} (vocab_sizes"
                                  f"[{lvl}]={size}); got {lo[lvl]}..{hi[lvl]}")
         starts = torch.tensor([0, *self.vocab_sizes[:-1]], device=idx.device).cumsum(0)
-        weight = torch.cat([t.weight for t in self.tables])
+        weight = torch.cat([cast(nn.Embedding, t).weight for t in self.tables])
         bags = F.embedding_bag((idx + starts).reshape(-1, self.levels), weight, mode="sum")
         return bags.view(*idx.shape[:-1], self.d_model)
 

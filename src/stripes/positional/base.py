@@ -1,14 +1,19 @@
 """The positional-encoding contracts, and the ``register`` decorator each family uses.
 
+Every family declares its kind by the contract it subclasses, and what it supports by typed class
+attributes and methods of that contract (never discovered by probing):
+
 1. :class:`AdditivePE` — added to the input embeddings: ``forward(x, positions, offset) -> x'``
    on ``[B, T, d_model]`` (NoPE, sinusoidal/learned APE, StructureAPE).
 2. :class:`QKTransformPE` — transforms queries and keys inside each attention layer:
    ``forward(q, k, positions, offset, code=None, layer=0) -> (q', k')`` on ``[B, T, H, D]``, where
    ``q', k'`` are ``[B, T, H, D']`` with ``D' = output_dim(D)`` (R for SPE, 2K for F-StrIPE,
-   D/2 for RoPEPool, D for RoPE).
-3. :class:`RelativeBiasPE` — the quadratic baselines ([S24]): a ``QKTransformPE`` that leaves
-   q, k unchanged and adds ``bias(positions, key_positions, q) -> [B or 1, H, T, S]`` to the logits
-   of exact softmax attention (the ``Attention`` layer calls it when ``kind="softmax"``).
+   D/2 for RoPEPool, D for RoPE). ``stochastic`` says whether it needs a drawn code;
+   ``token_step(...)`` gives its one-token form for decoding (every family has one: the
+   default applies ``forward`` to the token, faster families override it).
+3. :class:`RelativeBiasPE` — the quadratic baselines ([S24]): leaves q and k alone and adds
+   ``bias(positions, key_positions, q) -> [B or 1, H, T, S]`` to the logits of exact softmax
+   attention; ``factored`` says whether ``bias_factors`` can write it in low rank.
 
 Positions are explicit: integer times ``[B or 1, T]`` or structure vectors ``[B, T, L]``
 (``L = position_dim``). When ``positions`` is ``None`` a PE uses ``offset + arange(T)``, which
@@ -23,14 +28,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from stripes.types import TokenStep
+
 
 class AdditivePE(nn.Module):
     """Contract 1: a PE added to the token embeddings."""
+
+    kind: ClassVar[str] = ""  # the registry name, set by :func:`register`
 
     def forward(self, x: Tensor, positions: Tensor | None = None, offset: int = 0) -> Tensor:
         """``x [B, T, d_model]`` -> ``x + pe(positions)``, same shape."""
@@ -40,16 +49,19 @@ class AdditivePE(nn.Module):
 class QKTransformPE(nn.Module):
     """Contract 2: a PE that transforms queries and keys inside attention."""
 
-    stochastic: bool = False  # True when forward needs a drawn ``code``
+    kind: ClassVar[str] = ""  # the registry name, set by :func:`register`
+    stochastic: ClassVar[bool] = False  # True when forward needs a drawn ``code``
 
     def output_dim(self, head_dim: int) -> int:
         """D', the size of the transformed queries and keys per head."""
         raise NotImplementedError
 
     def draw_code(
-        self, length: int, positions: Tensor | None = None, generator: torch.Generator | None = None
+        self, length: int | None = None, positions: Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> Any:
-        """Draw one realization shared by the batch and (optionally) the layers; None if none."""
+        """Draw one realization shared by the batch and (optionally) the layers; None if none
+        (``length``: the longest sequence it must serve, for families whose code depends on it)."""
         return None
 
     def forward(
@@ -68,23 +80,40 @@ class QKTransformPE(nn.Module):
         """
         raise NotImplementedError
 
+    def token_step(self, code: Any, layer: int, batch: int, like: Tensor) -> TokenStep:
+        """This PE on one token per call, for decoding with ``code`` frozen: a callable
+        ``(qk [B, 2, H, D], offset, positions) -> [B, 2, H, D']`` (queries then keys of the
+        token; ``positions`` ``[B or 1, 1(, L)]`` or None for ``offset``). The default calls
+        :meth:`forward`; families with a faster one-token form override it (``like``: a tensor
+        of the dtype and device the decoder computes in; ``batch``: B)."""
+        return ForwardTokenStep(self, code, layer)
 
-class RelativeBiasPE(QKTransformPE):
+
+class ForwardTokenStep:
+    """The default one-token form: the PE's own ``forward`` on the token (its decoding caches,
+    if it has any, apply). Returns a fresh tensor the caller may overwrite (a PE's outputs could
+    alias its caches)."""
+
+    def __init__(self, pe: QKTransformPE, code: Any, layer: int):
+        self.pe, self.code, self.layer = pe, code, layer
+
+    def __call__(self, qk: Tensor, offset: int, positions: Tensor | None) -> Tensor:
+        q, k = self.pe(qk[:, :1], qk[:, 1:], positions=positions, offset=offset, code=self.code,
+                       layer=self.layer)
+        return torch.cat([q, k], 1)
+
+
+class RelativeBiasPE(nn.Module):
     """Contract 3: an additive logit bias for exact (quadratic) softmax attention.
 
-    ``forward`` is the identity on q and k (so the module fits the ``qk_pe`` hook); the layer
-    then asks for ``bias(positions, key_positions, q)`` (``[B or 1, H, T, S]``, added to
-    ``q·k/√D``). Subclasses refuse sizes whose ``T×S`` tensors exceed ``max_bytes``.
+    The attention layer asks for ``bias(positions, key_positions, q)`` (``[B or 1, H, T, S]``,
+    added to ``q·k/√D``); q and k are not transformed. Subclasses refuse sizes whose ``T×S``
+    tensors exceed ``max_bytes``. With ``factored``, :meth:`bias_factors` writes the bias in low
+    rank and the layer folds it into q and k (no ``T×S`` tensor).
     """
 
-    adds_bias: bool = True
-
-    def output_dim(self, head_dim: int) -> int:
-        return head_dim
-
-    def forward(self, q, k, positions=None, offset=0, code=None, layer=0):
-        """Identity: the positional information enters through :meth:`bias`."""
-        return q, k
+    kind: ClassVar[str] = ""  # the registry name, set by :func:`register`
+    factored: ClassVar[bool] = False  # True when bias_factors can answer
 
     def bias(
         self, positions: Tensor, key_positions: Tensor | None = None, q: Tensor | None = None
@@ -96,13 +125,18 @@ class RelativeBiasPE(QKTransformPE):
     def bias_factors(
         self, positions: Tensor, key_positions: Tensor | None = None, q: Tensor | None = None
     ) -> tuple[Tensor, Tensor] | None:
-        """The bias in low-rank form, when it has one: ``(left [B, T, H, U], right [B or 1, S,
-        U])`` with ``bias[b, h, t, s] = Σ_u left[b, t, h, u] · right[b, s, u]``; ``None`` (the
-        default) when it has none. The layer then folds it into q and k (no ``T×S`` tensor)."""
+        """The bias in low-rank form (``factored`` families): ``(left [B, T, H, U], right [B or
+        1, S, U])`` with ``bias[b, h, t, s] = Σ_u left[b, t, h, u] · right[b, s, u]``; ``None``
+        when these positions have no small enough form (the layer then uses :meth:`bias`)."""
         return None
 
 
-def default_positions(batch: int, length: int, offset: int, device: torch.device) -> Tensor:
+#: What a registered kind builds: one of the three contracts.
+PE = AdditivePE | QKTransformPE | RelativeBiasPE
+
+
+def default_positions(batch: int, length: int, offset: int,
+                      device: torch.device | None = None) -> Tensor:
     """Integer times ``offset + arange(T)`` as a float ``[1, T]`` tensor (broadcast over B)."""
     return torch.arange(offset, offset + length, device=device, dtype=torch.float32)[None]
 
@@ -154,17 +188,17 @@ def position_vectors(
     return positions.to(device=device, dtype=dtype)
 
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_REGISTRY: dict[str, Callable[..., PE]] = {}
 
 
-def register(kind: str) -> Callable:
+def register(kind: str) -> Callable[[type], type]:
     """Class decorator: make a PE buildable as ``build_positional(kind, ...)``."""
 
-    def wrap(cls):
+    def wrap(cls: type) -> type:
         if kind in _REGISTRY:
             raise ValueError(f"positional encoding kind {kind!r} registered twice")
         _REGISTRY[kind] = cls
-        cls.kind = kind
+        setattr(cls, "kind", kind)  # noqa: B010 (the class attribute each contract declares)
         return cls
 
     return wrap

@@ -159,9 +159,14 @@ class ConvSPE(SPE):
         bars = bars[:, :, p_len - 1 + i0 : p_len - 1 + i1]  # [2, HD, n, R]
         return pool_codes(q_c, bars[0], self.n_heads), pool_codes(k_c, bars[1], self.n_heads)
 
+    def _grid(self) -> tuple[int, int]:
+        if self.grid is None:
+            raise ValueError("a 2-D convSPE needs grid=(rows, cols)")
+        return self.grid
+
     def _noise_2d(self, code: ConvCode, head: int, like: Tensor) -> Tensor:
         """Padded noise field ``[R, D, rows+P1−1, cols+P2−1]`` of one head."""
-        (rows, cols), (p1, p2) = self.grid, self.kernel_size
+        (rows, cols), (p1, p2) = self._grid(), self.kernel_size
         gen = noise_generator(counter_seed(code.seed, 2**40 + head), like.device)
         shape = (code.n_realizations, self.head_dim, rows + p1 - 1, cols + p2 - 1)
         return draw_noise(self.noise, shape, gen, like.device).to(like)
@@ -169,7 +174,7 @@ class ConvSPE(SPE):
     def _bars_2d(self, code: ConvCode, filters: Tensor, head: int, like: Tensor) -> Tensor:
         """``[2, R, D, rows, cols]`` codes of one head (direct ``conv2d`` or FFT)."""
         z = self._noise_2d(code, head, like)
-        (rows, cols), (p1, p2) = self.grid, self.kernel_size
+        (rows, cols), (p1, p2) = self._grid(), self.kernel_size
         f = filters[:, head]  # [2, D, P1, P2]
         if self.method == "direct":
             w = f.flip(-1, -2).transpose(0, 1).reshape(2 * self.head_dim, 1, p1, p2)
@@ -203,7 +208,9 @@ class ConvSPE(SPE):
             bars = self._bars_1d(code, filters, length, start, like)
         if self.gated:
             delta = self.gate_weight(layer).double()[..., None]
-            bars = bars + delta.sqrt() * code.gate_noise.double()
+            eps = code.gate_noise
+            assert eps is not None  # a gated SPE draws gate noise
+            bars = bars + delta.sqrt() * eps.double()
         return bars[0][None], bars[1][None]
 
     def _bars_1d(self, code, filters, length, start, like):

@@ -20,13 +20,15 @@ Everything here is quadratic and float64: small inputs only.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from stripes.positional.base import AdditivePE, RelativeBiasPE, position_vectors
+from stripes.positional.base import AdditivePE, QKTransformPE, RelativeBiasPE, position_vectors
+from stripes.positional.conv_spe import ConvSPE
 from stripes.positional.rope import _RotaryBase
-from stripes.positional.spe import SPE
+from stripes.positional.spe import SPE, SineSPE
 from stripes.positional.structure import FStrIPE
 
 
@@ -70,6 +72,8 @@ def context_kernel(pe: nn.Module, positions_q: Tensor, positions_k: Tensor | Non
     if isinstance(pe, _RotaryBase):
         return rope_context_terms(pe, positions_q, positions_k)
     if isinstance(pe, AdditivePE):
+        if d_model is None:
+            raise ValueError("the context kernel of an additive PE needs d_model")
         zeros = torch.zeros(positions_q.shape[0], positions_q.shape[1], d_model,
                             dtype=torch.float64, device=positions_q.device)
         eq = pe.double()(zeros, positions_q)
@@ -105,7 +109,12 @@ def expected_logits(pe: nn.Module, q: Tensor, k: Tensor, positions: Tensor | Non
     if isinstance(pe, _RotaryBase):
         return induced_logits(pe, q, k, pos)
     kern = context_kernel(pe, pos, None, layer)  # [Bp, H, D, T, S]
-    scale = q.shape[-1] if isinstance(pe, SPE) else pe.output_dim(q.shape[-1])
+    if isinstance(pe, SPE):
+        scale = q.shape[-1]
+    elif isinstance(pe, QKTransformPE):
+        scale = pe.output_dim(q.shape[-1])
+    else:
+        raise TypeError(f"no expected logits for {type(pe).__name__}")
     return torch.einsum("bthd,bshd,bhdts->bhts", q.double(), k.double(), kern) / math.sqrt(scale)
 
 
@@ -118,18 +127,21 @@ def _tables(pe: nn.Module, pos: Tensor, t: int, code, layer: int):
         code = code if code is not None else pe.frozen_code
         if code is None:
             raise ValueError("induced_logits of an SPE needs its code (or a frozen one)")
-        if hasattr(pe, "kernel_size"):  # convSPE: consecutive positions from pos[0, 0]
+        if isinstance(pe, ConvSPE):  # convSPE: consecutive positions from pos[0, 0]
             q_bar, k_bar = pe.codes(code, t, int(pos.reshape(-1)[0]), layer)
-        else:
+        elif isinstance(pe, SineSPE):
             q_bar, k_bar = pe.codes(code, pos, t, layer)
+        else:
+            raise TypeError(f"no kernel view for {type(pe).__name__}")
         return q_bar, k_bar, (pe.head_dim * code.n_realizations) ** -0.5
     raise TypeError(f"no kernel view for {type(pe).__name__}")
 
 
-def additive_logits(pe: AdditivePE, attention: nn.Module, x: Tensor,
+def additive_logits(pe: AdditivePE, attention: Any, x: Tensor,
                     positions: Tensor | None = None) -> Tensor:
     """Logits ``[B, H, T, T]`` of an :class:`~stripes.attention.Attention` layer (no q/k PE) on
-    ``x + e(positions)``: how an additive PE's Gram enters the content × context product."""
+    ``x + e(positions)``: how an additive PE's Gram enters the content × context product.
+    (``attention`` is typed ``Any``: this package sits beside ``stripes.attention``.)"""
     b, t, _ = x.shape
     h, d = attention.n_heads, attention.head_dim
     q, k, _ = attention.qkv(pe(x, positions)).view(b, t, 3, h, d).unbind(2)

@@ -11,10 +11,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
-
 from stripes.positional import absolute, conv_spe, relative, rope, spe, structure  # noqa: F401
-from stripes.positional.base import _REGISTRY
+from stripes.positional.base import _REGISTRY, PE
 
 #: Constructor arguments renamed since a checkpoint may have been written: old -> new.
 RENAMED_PARAMS = {"chunk_size": "pool_rows"}
@@ -25,7 +23,7 @@ def available_kinds() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build_positional(kind: str, **kwargs: Any) -> nn.Module:
+def build_positional(kind: str, **kwargs: Any) -> PE:
     """Build a PE from its ``kind`` and constructor keyword arguments (checked by
     :func:`check_arguments`)."""
     check_arguments(kind, kwargs)
@@ -63,7 +61,7 @@ class PositionalConfig:
     kind: str = "none"
     params: dict[str, Any] = field(default_factory=dict)
 
-    def build(self, **defaults: Any) -> nn.Module:
+    def build(self, **defaults: Any) -> PE:
         """Build it; ``defaults`` (``d_model``, ``n_heads``, ``head_dim``, ``position_dim``,
         ``max_len``...) fill what ``params`` omits, passed only where the constructor takes them.
         """

@@ -131,6 +131,7 @@ class StructureRPE(_ShawBase):
         max_bytes: memory budget of the ``[B, H, T, S]`` tensors.
     """
 
+    factored = True  # learned stationary mode (bias_factors says None otherwise)
     max_rank = 128  # largest U of bias_factors (not a setting: a cost threshold)
 
     def __init__(self, n_heads: int, head_dim: int, position_dim: int = 1, mode: str = "learned",

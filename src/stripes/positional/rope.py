@@ -41,11 +41,19 @@ RoPEPool (docs/math.md §3, our per-pair derivation) pools each rotated pair to 
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from stripes.positional.base import QKTransformPE, position_vectors, register, turn_angle
+from stripes.positional.base import (
+    QKTransformPE,
+    TokenStep,
+    position_vectors,
+    register,
+    turn_angle,
+)
+from stripes.positional.ops.rotary_step import RotaryTokenStep
 
 ROPE_VARIANTS = ("A", "B", "C")
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
@@ -102,6 +110,8 @@ def _head_shift(variant: str, n_heads: int) -> Tensor:
 
 class _RotaryBase(QKTransformPE):
     """Frequencies, cached tables and the angle computation shared by RoPE and RoPEPool."""
+
+    pools: ClassVar[bool] = False  # RoPEPool keeps one number per pair
 
     def __init__(self, n_heads, head_dim, variant, base, position_dim, max_len,
                  structure_map="levels", vector_base=10.0):
@@ -177,6 +187,12 @@ class _RotaryBase(QKTransformPE):
         """The table :meth:`forward` multiplies pairs by, from ``e^{iθ}``."""
         raise NotImplementedError
 
+    def token_step(self, code: Any, layer: int, batch: int, like: Tensor) -> TokenStep:
+        """One token at an integer time: one complex product with a row read off this module
+        (:class:`~stripes.positional.ops.rotary_step.RotaryTokenStep`)."""
+        return RotaryTokenStep(self, self.pools, self.n_heads, self.head_dim, code, layer, batch,
+                               like, self.max_len)
+
 
 @register("rope")
 class RoPE(_RotaryBase):
@@ -215,6 +231,8 @@ class RoPE(_RotaryBase):
 @register("rope_pool")
 class RoPEPool(_RotaryBase):
     """RoPEPool, ``q, k [B, T, H, D] -> [B, T, H, D/2]`` ([ST] Eq. 23, 26; same args as RoPE)."""
+
+    pools = True
 
     def __init__(self, n_heads: int, head_dim: int, variant: str = "A", base: float = 10000.0,
                  position_dim: int = 1, max_len: int = 2048, structure_map: str = "levels",

@@ -29,7 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stripes.positional.base import (
+    ForwardTokenStep,
     QKTransformPE,
+    TokenStep,
     frequencies_of,
     frequency_logits,
     position_vectors,
@@ -64,7 +66,7 @@ class SPE(QKTransformPE):
 
     def freeze(self, code=None, generator: torch.Generator | None = None):
         """Keep one realization (given, or drawn now) for every call without ``code=``."""
-        self.frozen_code = code if code is not None else self.draw_code(generator=generator)
+        self.frozen_code = code if code is not None else self.draw_code(None, generator=generator)
         return self.frozen_code
 
     def unfreeze(self) -> None:
@@ -72,6 +74,8 @@ class SPE(QKTransformPE):
 
     def gate_weight(self, layer: int = 0) -> Tensor:
         """``δ = sigmoid(g_layer) [H, D]``, the weight of the position-free part (Eq. 23)."""
+        if self.gate is None:
+            raise ValueError("this SPE is not gated")
         if not 0 <= layer < self.gate.shape[0]:
             raise IndexError(f"layer {layer} out of range: this SPE has {self.gate.shape[0]} gates")
         return torch.sigmoid(self.gate[layer])
@@ -80,6 +84,12 @@ class SPE(QKTransformPE):
         if code is None:
             code = self.frozen_code
         return code if code is not None else self.draw_code(length, positions)
+
+    def context_kernel(self, positions_q: Tensor, positions_k: Tensor | None = None,
+                       layer: int = 0) -> Tensor:
+        """The expected positional kernel ``P_d(p_m, p_n)`` ``[Bp, H, D, T, S]`` (each family's
+        own closed form, [SPE] Eq. 8)."""
+        raise NotImplementedError
 
     def _gate_noise(
         self, r: int, generator: torch.Generator | None, device: torch.device | None = None
@@ -206,14 +216,14 @@ class SineSPE(SPE):
         return qh.to(q.dtype), kh.to(k.dtype)
 
     @torch.no_grad()
-    def token_pool(self, code: SineCode | None, layer: int, batch: int,
-                   like: Tensor) -> TokenSinePool | None:
+    def token_step(self, code: SineCode | None, layer: int, batch: int,
+                   like: Tensor) -> TokenStep:
         """Eq. 16-17 for one token per call with this code frozen (decoding; gate term on the
-        constant column), :class:`~stripes.positional.ops.token_pool.TokenSinePool`; None
-        without a code (each call would draw its own)."""
+        constant column), :class:`~stripes.positional.ops.token_pool.TokenSinePool`; without a
+        code (each call draws its own) the module's own call."""
         code = code if code is not None else self.frozen_code
         if code is None:
-            return None
+            return ForwardTokenStep(self, code, layer)
         w_q, w_k = self.weights(code, layer, like)
         shape = (self.n_heads, self.head_dim, 2 * self.n_sines, code.n_realizations)
         bias = self._gate_weights(code, layer, like) if self.gated else None
@@ -251,7 +261,9 @@ class SineSPE(SPE):
             bars.append(torch.einsum("bthdj,hdjr->bthdr", omega, z))
         if self.gated:
             delta = self.gate_weight(layer).double()[..., None]
-            bars = [(1 - delta).sqrt() * b + delta.sqrt() * code.gate_noise.double() for b in bars]
+            eps = code.gate_noise
+            assert eps is not None  # a gated SPE draws gate noise
+            bars = [(1 - delta).sqrt() * b + delta.sqrt() * eps.double() for b in bars]
         return tuple(bars)
 
     def context_kernel(self, positions_q, positions_k=None, layer=0) -> Tensor:

@@ -35,6 +35,7 @@ only the new token's position.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -137,7 +138,7 @@ class FStrIPE(QKTransformPE):
         return pooled[0].to(q.dtype), pooled[1].to(k.dtype)
 
     @torch.no_grad()
-    def token_pool(self, code, layer: int, batch: int, like: Tensor) -> TokenSinePool:
+    def token_step(self, code: Any, layer: int, batch: int, like: Tensor) -> TokenSinePool:
         """[FS] Eq. 9 for one token per call (decoding): the diagonal pooling as rotation
         weights, :class:`~stripes.positional.ops.token_pool.TokenSinePool`. ``code`` and
         ``layer`` are unused (deterministic, one module per layer)."""
@@ -191,7 +192,7 @@ class FStrIPE1(FStrIPE):
         super().__init__(n_heads, head_dim, 1, position_dim, False, learn_frequencies, pool_rows,
                          signed_frequencies)
         del self.phases, self.gain_logits  # θ = 0 and the gains live in the projections
-        self.phases = self.gain_logits = None
+        self.phases = self.gain_logits = None  # type: ignore[assignment]
 
     def gains(self) -> Tensor:
         return self.freq_logits.new_ones(self.n_heads, self.head_dim, 1)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from stripes.positional import FStrIPE, FStrIPE1, SineSPE
+from stripes.positional.base import ForwardTokenStep
 from stripes.positional.ops.token_pool import rotation_weights
 
 H, D, K, R = 3, 5, 3, 7
@@ -42,7 +43,7 @@ def test_one_token_at_a_time_equals_the_forward_at_that_time(kind, offset):
     code = pe.draw_code(generator=torch.Generator().manual_seed(3)) if kind.startswith(
         "sine") else None
     layer = 1 if kind == "sine_spe_gated" else 0
-    step = pe.token_pool(code, layer, b, torch.empty((), dtype=torch.float64))
+    step = pe.token_step(code, layer, b, torch.empty((), dtype=torch.float64))
     q, k = torch.randn(2, b, 1, H, D, dtype=torch.float64)
     with torch.no_grad():
         ref_q, ref_k = pe(q, k, offset=offset, code=code, layer=layer)
@@ -56,7 +57,7 @@ def test_structure_vectors_per_sequence_equal_the_forward(kind):
     pe, b, length = _pe(kind, 3), 3, 4
     code = pe.draw_code(generator=torch.Generator().manual_seed(4)) if kind.startswith(
         "sine") else None
-    step = pe.token_pool(code, 0, b, torch.empty((), dtype=torch.float64))
+    step = pe.token_step(code, 0, b, torch.empty((), dtype=torch.float64))
     pos = torch.randint(-5, 30, (b, length, 3)).double()
     q, k = torch.randn(2, b, length, H, D, dtype=torch.float64)
     with torch.no_grad():
@@ -82,5 +83,6 @@ def test_rotation_weights_turn_cos_and_sin_into_their_phase_shifted_outputs():
     assert math.isclose(float(rotation_weights(w, None).count_nonzero()), 2 * 4 * 2 * K)
 
 
-def test_a_spe_without_any_code_has_no_token_pool():
-    assert _pe("sine_spe", 1).token_pool(None, 0, 1, torch.empty(())) is None
+def test_a_spe_without_any_code_steps_through_its_own_forward():
+    assert isinstance(_pe("sine_spe", 1).token_step(None, 0, 1, torch.empty(())),
+                      ForwardTokenStep)

@@ -129,6 +129,7 @@ class ConvPlan:
         for c0, g, i0, n in runs:
             first = c0 * self.c_len + i0 - self.start
             sl = slice(first, first + (n if g == 1 else g * self.c_len))
+            assert win is not None  # runs is not empty here
             yield c0, g, i0, n, sl, win.load(c0, g + self.nb - 1)
 
     def chunk_codes(self, f: Tensor, c: int, i0: int, n: int) -> Tensor:

@@ -142,6 +142,7 @@ class _TimeTables:
 
     def _base(self, first: int) -> Tensor:
         """``2π f (s + first)`` reduced, ``[H, 1, 1, K, D]``."""
+        assert self.start is not None  # callers check it first
         return turn_angle((self.start + first) * self.freqs)[:, None, None].to(self.dtype)
 
     def angles(self, first: int, n: int) -> Tensor | None:

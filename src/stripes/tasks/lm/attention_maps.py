@@ -1,9 +1,9 @@
 """Explicit attention maps of a trained model, computed offline from one layer's q/k.
 
 The fast paths never form the ``T×T`` attention; for plots and for the identical-token probe
-([SPE] Sec. 3.2, App. C) we rebuild it from the layer's own modules: its input is captured by a
-forward pre-hook during a normal forward, then ``qkv`` gives ``q, k, v``, ``qk_pe`` the positional
-transform (with the same frozen code), and
+([SPE] Sec. 3.2, App. C) the layer's own inspection view gives it: the layer's input is captured
+by a forward pre-hook during a normal forward, then
+:meth:`~stripes.attention.Attention.scores` computes
 
 - softmax: logits ``q'_m·k'_n / √D'`` (plus the PE's bias for relative-bias PEs), map ``exp``;
 - linear: ``a_mn = φ(q'_m)·φ(k'_n)`` with the layer's feature map ``phi``;
@@ -15,7 +15,6 @@ it to ``v`` gives the layer's attention output (tests check it against the layer
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any
 
 import numpy as np
@@ -27,70 +26,52 @@ from stripes.evaluation.pe_metrics import (
     pe_metrics_by_position,
     probe_attention_map,
 )
+from stripes.models import StripesTransformer
 
 
-def layer_qkv(model: torch.nn.Module, ids: Tensor, layer: int, code: list | None = None,
-              positions: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, dict]:
-    """``q', k' [B, T, H, D']`` (after the PE) and ``v [B, T, H, E]`` of attention layer ``layer``.
-
-    Also returns the keyword arguments the layer received (``positions``, ``pe_kwargs``...).
-    """
-    attn = model.blocks[layer].attn
+def layer_input(model: StripesTransformer, ids: Tensor, layer: int, code: list | None = None,
+                positions: Tensor | None = None) -> tuple[Tensor, dict[str, Any]]:
+    """The input ``x [B, T, d_model]`` of attention layer ``layer`` during a forward of ``ids``
+    and the keyword arguments the layer received (``positions``, ``code``, ``layer``...)."""
     seen: dict[str, Any] = {}
 
     def grab(module, args, kwargs):
         seen["x"], seen["kwargs"] = args[0], kwargs
 
-    handle = attn.register_forward_pre_hook(grab, with_kwargs=True)
+    handle = model.blocks[layer].attn.register_forward_pre_hook(grab, with_kwargs=True)
     try:
         with torch.no_grad():
             model(ids, positions=positions, code=code)
     finally:
         handle.remove()
-    x, kwargs = seen["x"], seen["kwargs"]
-    b, t, _ = x.shape
+    return seen["x"], seen["kwargs"]
+
+
+def layer_qkv(model: StripesTransformer, ids: Tensor, layer: int, code: list | None = None,
+              positions: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, dict[str, Any]]:
+    """``q', k' [B, T, H, D']`` (after the PE) and ``v [B, T, H, E]`` of attention layer
+    ``layer`` (:meth:`~stripes.attention.Attention.project`), with the layer's keyword arguments."""
+    x, kwargs = layer_input(model, ids, layer, code, positions)
     with torch.no_grad():
-        q, k, v = attn.qkv(x).view(b, t, 3, attn.n_heads, attn.head_dim).unbind(2)
-        if attn.qk_pe is not None:
-            q, k = attn.qk_pe(q, k, positions=kwargs.get("positions"), offset=0,
-                              **(kwargs.get("pe_kwargs") or {}))
+        q, k, v = model.blocks[layer].attn.project(x, kwargs.get("positions"), 0,
+                                                   kwargs.get("code"), kwargs.get("layer", layer))
     return q, k, v, kwargs
 
 
-def _causal(t: int, device) -> Tensor:
-    return torch.ones(t, t, dtype=torch.bool, device=device).tril()
+def attention_scores(model: StripesTransformer, ids: Tensor, layer: int,
+                     code: list | None = None, positions: Tensor | None = None
+                     ) -> tuple[Tensor, bool]:
+    """Unnormalised scores ``[B, H, T, T]`` of layer ``layer`` and whether they are logits
+    (:meth:`~stripes.attention.Attention.scores`): softmax layers give float64 logits (``-inf``
+    where masked); linear layers give ``φ(q'_m)·φ(k'_n)`` (0 where masked)."""
+    x, kwargs = layer_input(model, ids, layer, code, positions)
+    return model.blocks[layer].attn.scores(x, positions=kwargs.get("positions"),
+                                           code=kwargs.get("code"),
+                                           layer=kwargs.get("layer", layer),
+                                           bias=kwargs.get("bias"))
 
 
-def attention_scores(model: torch.nn.Module, ids: Tensor, layer: int, code: list | None = None,
-                     positions: Tensor | None = None) -> tuple[Tensor, bool]:
-    """Unnormalised scores ``[B, H, T, T]`` of layer ``layer`` and whether they are logits.
-
-    Softmax layers give float64 logits (``-inf`` where masked); linear layers give
-    ``φ(q'_m)·φ(k'_n)`` (0 where masked).
-    """
-    attn = model.blocks[layer].attn
-    q, k, _, kwargs = layer_qkv(model, ids, layer, code, positions)
-    t = q.shape[1]
-    visible = (_causal(t, q.device) if attn.causal
-               else torch.ones(t, t, dtype=torch.bool, device=q.device))
-    with torch.no_grad():
-        if attn.kind == "softmax":
-            logits = torch.einsum("bthd,bshd->bhts", q.double(), k.double())
-            logits = logits / math.sqrt(q.shape[-1])
-            if getattr(attn.qk_pe, "adds_bias", False):  # the relative baselines' bias
-                pos = kwargs.get("positions")
-                if pos is None:
-                    pos = torch.arange(t, device=q.device)[None]
-                logits = logits + attn.qk_pe.bias(pos, pos, q).double()
-            if kwargs.get("bias") is not None:
-                logits = logits + kwargs["bias"].double()
-            return logits.masked_fill(~visible, float("-inf")), True
-        phi_q, phi_k = attn.phi(q, is_query=True), attn.phi(k, is_query=False)
-        scores = torch.einsum("bthm,bshm->bhts", phi_q.double(), phi_k.double())
-        return scores * visible, False
-
-
-def attention_map(model: torch.nn.Module, ids: Tensor, layer: int, code: list | None = None,
+def attention_map(model: StripesTransformer, ids: Tensor, layer: int, code: list | None = None,
                   positions: Tensor | None = None) -> Tensor:
     """The unnormalised attention ``a_mn`` ``[B, H, T, T]`` (float64, 0 where masked).
 
@@ -104,7 +85,7 @@ def attention_map(model: torch.nn.Module, ids: Tensor, layer: int, code: list | 
     return torch.exp(scores - top)
 
 
-def identical_token_metrics(model: torch.nn.Module, length: int, token: int = 0,
+def identical_token_metrics(model: StripesTransformer, length: int, token: int = 0,
                             realizations: int = 1, seed: int = 0,
                             max_lag: int | None = None, window: int | None = None
                             ) -> dict[str, Any]:
@@ -139,14 +120,16 @@ def identical_token_metrics(model: torch.nn.Module, length: int, token: int = 0,
         code = model.draw_pe_code(length, None, torch.Generator().manual_seed(seed + r))
         for layer in range(n_layers):
             logits = model.blocks[layer].attn.kind == "softmax"
-            scores = probe_attention_map(
-                lambda ids, layer=layer, code=code: attention_scores(model, ids, layer, code)[0],
-                length, token, returns_logits=False, device=device)
+            def scores_of(ids: Tensor, layer: int = layer, code: Any = code) -> Tensor:
+                return attention_scores(model, ids, layer, code)[0]
+
+            scores = probe_attention_map(scores_of, length, token, returns_logits=False,
+                                         device=device)
             sums[layer] = _add_map(sums[layer], scores, logits)
             m = pe_metrics(_add_map(None, scores, logits)[0], causal=causal, max_lag=max_lag)
             single[layer] += (m["translation_invariance"], m["monotonicity"])
     single /= n
-    mean_maps = [total / n for total, _ in sums]
+    mean_maps = [s[0] / n for s in sums if s is not None]  # every layer summed above
     per_layer = [pe_metrics(maps, causal=causal, max_lag=max_lag) for maps in mean_maps]
     resolved = [pe_metrics_by_position(maps, window or length, causal, max_lag)
                 for maps in mean_maps]
@@ -183,12 +166,12 @@ def _mean(values) -> float:
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
-def is_stochastic(model: torch.nn.Module) -> bool:
+def is_stochastic(model: StripesTransformer) -> bool:
     """Whether the model's PE draws random codes (SPE), so results depend on a realization."""
-    return any(getattr(p, "stochastic", False) for p in getattr(model, "qk_pes", []))
+    return any(p.stochastic for p in model.qk_pes)
 
 
-def pe_templates(model: torch.nn.Module, max_lag: int, head: int = 0, layer: int = 0
+def pe_templates(model: StripesTransformer, max_lag: int, head: int = 0, layer: int = 0
                  ) -> np.ndarray | None:
     """Positional templates versus lag ``0..max_lag-1``: ``[D, max_lag]`` (``P_d`` of one head)
     for SPE-like PEs, ``[1, max_lag]`` (the Gram ``e(lag)·e(0)``) for additive PEs.
@@ -198,7 +181,7 @@ def pe_templates(model: torch.nn.Module, max_lag: int, head: int = 0, layer: int
     """
     from stripes.positional import kernel_view
 
-    pes = list(getattr(model, "qk_pes", [])) or [getattr(model, "add_pe", None)]
+    pes: list[Any] = list(model.qk_pes) or [model.add_pe]
     if pes[0] is None:
         return None
     lags = torch.arange(max_lag)[None]

@@ -14,32 +14,30 @@ then one product for q and k together (:func:`rotate_`, :func:`pool_`). Integer 
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor, nn
+from typing import Any
 
-from stripes.positional.rope import RoPE, RoPEPool
+import torch
+from torch import Tensor
+
+from stripes.positional.base import ForwardTokenStep, QKTransformPE
 
 CHUNK = 512  # times per call while reading the table (RoPE C changes method above 512)
-
-
-def is_rotary(pe: nn.Module | None) -> bool:
-    """Whether :class:`RotaryTable` serves ``pe``."""
-    return isinstance(pe, RoPE | RoPEPool)
 
 
 class RotaryTable:
     """``w(t)`` ``[N, H, D/2]`` complex for times ``0 … N−1`` (grows by doubling on demand).
 
     Args:
-        pe: a :class:`RoPE` or :class:`RoPEPool`.
+        pe: a :class:`~stripes.positional.rope.RoPE` or ``RoPEPool``.
+        pool: whether ``pe`` pools pairs (RoPEPool) rather than rotating them (RoPE).
         heads, head_dim: H, D of the queries and keys it transforms.
         dtype: the real dtype of q and k (float32 or float64).
         length: times to read up front.
     """
 
-    def __init__(self, pe: nn.Module, heads: int, head_dim: int, dtype: torch.dtype,
-                 length: int, device: torch.device | None = None):
-        self.pe, self.pool = pe, isinstance(pe, RoPEPool)
+    def __init__(self, pe: QKTransformPE, pool: bool, heads: int, head_dim: int,
+                 dtype: torch.dtype, length: int, device: torch.device | None = None):
+        self.pe, self.pool = pe, pool
         self.heads, self.head_dim, self.dtype, self.device = heads, head_dim, dtype, device
         self.table = self._read(0, length)
 
@@ -77,3 +75,29 @@ def pool_(qk: Tensor, w: Tensor, work: Tensor, out: Tensor) -> Tensor:
     complex buffer ``work [B, 2, H, D/2]``."""
     torch.mul(torch.view_as_complex(qk.unflatten(-1, (-1, 2))), w, out=work)
     return out.copy_(torch.view_as_real(work)[..., 0])
+
+
+class RotaryTokenStep:
+    """RoPE or RoPEPool on one token (:meth:`~stripes.positional.base.QKTransformPE.token_step`):
+    at integer times (``positions=None``) one complex product with a row of a
+    :class:`RotaryTable`, in place on ``qk [B, 2, H, D]`` (RoPE) or into a preallocated buffer
+    (RoPEPool); explicit positions take the module's own call."""
+
+    def __init__(self, pe: QKTransformPE, pool: bool, heads: int, head_dim: int, code: Any,
+                 layer: int, batch: int, like: Tensor, capacity: int):
+        self.table = RotaryTable(pe, pool, heads, head_dim, like.dtype, capacity, like.device)
+        self.forward = ForwardTokenStep(pe, code, layer)
+        if pool:
+            complex_dtype = torch.promote_types(like.dtype, torch.complex64)
+            self.work = torch.empty(batch, 2, heads, head_dim // 2, dtype=complex_dtype,
+                                    device=like.device)
+            self.pooled = like.new_empty(batch, 2, heads, head_dim // 2)
+
+    def __call__(self, qk: Tensor, offset: int, positions: Tensor | None) -> Tensor:
+        if positions is not None:
+            return self.forward(qk, offset, positions)
+        w = self.table.at(offset)
+        if self.table.pool:
+            return pool_(qk, w, self.work, self.pooled)
+        rotate_(qk, w)
+        return qk
