@@ -5,16 +5,10 @@ A *trio* is an int note array ``[N, 4]`` of ``(track, start, duration, pitch)`` 
 (3 ticks) and eighth-note triplets (4 ticks) fall on the grid. Tokens, in this id order (the
 order of the official SPE groove code, so ids match its models):
 
-=========================  ==========================================  ==========
-token                      meaning                                     count
-=========================  ==========================================  ==========
-``note_on(track, pitch)``  a note of ``track`` starts now              K · 128
-``note_off(track, pitch)`` the earliest sounding note ``(track, pitch)``  K · 128
-                           ends now
-``time_shift(b, o)``       move to tick ``o`` of the beat ``b`` beats  M · 12
-                           after the current one
-``eos``, ``bos``           end (also the padding), start of sequence   2
-=========================  ==========================================  ==========
+* ``note_on(track, pitch)``: a note of ``track`` starts now (K · 128 tokens);
+* ``note_off(track, pitch)``: the earliest sounding note ``(track, pitch)`` ends now (K · 128);
+* ``time_shift(b, o)``: move to tick ``o`` of the beat ``b`` beats after the current one (M · 12);
+* ``eos`` (end, also the padding) and ``bos`` (start of sequence).
 
 With K = 3 tracks and a maximum shift M = 2 beats: 384 + 384 + 24 + 2 = **794** tokens ([SPE]
 App. C.2). The shift offset ``o`` is the *absolute* tick inside the target beat, not a distance:
