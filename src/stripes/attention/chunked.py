@@ -127,7 +127,8 @@ class _Buffers:
 
     def _chunks(self) -> tuple[Tensor, Tensor, Tensor]:
         c = self.c
-        return tuple(x.view(-1, c, x.shape[-1]) for x in (self.q, self.k, self.v1))
+        q, k, v1 = (x.view(-1, c, x.shape[-1]) for x in (self.q, self.k, self.v1))
+        return q, k, v1
 
     def _scores(self, qc: Tensor, kc: Tensor) -> Tensor:
         torch.bmm(qc, kc.transpose(1, 2), out=self.a)

@@ -350,6 +350,7 @@ class Attention(nn.Module):
             if key_padding_mask is not None:
                 mask = mask & ~key_padding_mask[:, None, None, :]
         if bias is not None:  # a float mask: the bias where visible, -inf elsewhere
+            assert mask is not None  # built above whenever a bias is given
             mask = bias.to(q.dtype).masked_fill(~mask, float("-inf"))
         o = F.scaled_dot_product_attention(
             q.transpose(1, 2),

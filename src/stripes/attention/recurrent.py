@@ -6,7 +6,7 @@ final state, so a prompt can be encoded in parallel and continued token by token
 
 :func:`recurrent_linear_attention_step` is the readable reference (fresh tensors each token);
 :func:`recurrent_linear_attention_step_` is the lean decoder's form of the same step, in place on
-the augmented state ``[S, z]`` (``stripes.models.lean_decoder``); tests compare the two.
+the augmented state ``[S, z]`` (what ``Attention.step`` uses); tests compare the two.
 """
 
 from __future__ import annotations

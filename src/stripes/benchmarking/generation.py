@@ -1,14 +1,14 @@
-"""Time per generated token versus position: lean recurrent linear decoding (each PE) against
-softmax decoding with a preallocated KV cache, the reference step and fast-transformers
+"""Time per generated token versus position: recurrent linear decoding (each PE) against
+softmax decoding with a preallocated KV cache, the parallel form on one token and fast-transformers
 (``stripes bench generation``).
 
 Decoding runs on one thread (see ``measure_method``). One model size for all (``LAYERS`` layers,
 ``D_MODEL`` wide, ``HEADS`` heads, vocabulary ``VOCAB``); tokens are fed from a fixed random
 sequence so every method does the same work. Methods:
 
-- ``linear:<pe>``, ``softmax:<pe>``: :class:`~stripes.models.lean_decoder.LeanDecoder` (what
-  ``generate`` uses; softmax through its preallocated KV cache);
-- ``reference:linear:none``: the model's own ``forward(x_t, state=s)`` step;
+- ``linear:<pe>``, ``softmax:<pe>``: the model's one-token ``step`` (what ``generate`` uses: a
+  loop over the blocks' ``step``; softmax through its preallocated KV cache);
+- ``reference:linear:none``: the model's parallel ``forward(x_t, state=s)`` on one token;
 - ``fast_transformers:linear``: fast-transformers' ``RecurrentEncoderBuilder`` model (linear
   attention, elu+1, GELU) of the same size between the same embedding and head; "not installed"
   when the package is absent.

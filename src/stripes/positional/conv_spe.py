@@ -187,9 +187,10 @@ class ConvSPE(SPE):
 
     def _forward_2d(self, q, k, code, filters):
         b, t, h, d = q.shape
-        if t != self.grid[0] * self.grid[1]:
+        rows, cols = self._grid()
+        if t != rows * cols:
             raise ValueError(f"2-D convSPE expects T = rows·cols = {self.grid}, got T={t}")
-        outs = ([], [])
+        outs: tuple[list[Tensor], list[Tensor]] = ([], [])
         for head in range(h):
             bars = self._bars_2d(code, filters, head, q).reshape(2, code.n_realizations, d, t)
             for x, bar, out in ((q, bars[0], outs[0]), (k, bars[1], outs[1])):

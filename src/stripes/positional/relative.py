@@ -193,7 +193,7 @@ class StructureRPE(_ShawBase):
         queries = _levels(positions)
         t = queries.shape[1]
         self._check(q, keys.shape[1])
-        total = 0.0
+        total: Tensor | float = 0.0
         for lvl in range(self.levels):
             sq, sk = queries[..., lvl], keys[..., lvl]
             if self.non_stationary:

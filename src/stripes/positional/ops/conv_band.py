@@ -174,6 +174,7 @@ class BandedConvPool(torch.autograd.Function):
             x = torch.stack([q[:, sl], k[:, sl]])  # [2, B, gC, H, D]
             for h in range(plan.n_heads):
                 ch = slice(h * d, (h + 1) * d)
+                assert band is not None  # full chunks exist when units yields any
                 codes = _group_codes(band[ch], z[ch], g, plan.nb)
                 y = _unrows(torch.bmm(_rows(x[:, :, :, h], g), codes), g)  # [2, B, gC, R]
                 out[0][:, sl, h], out[1][:, sl, h] = y[0], y[1]

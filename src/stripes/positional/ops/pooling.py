@@ -190,11 +190,16 @@ class _SinusoidPool(torch.autograd.Function):
                 a = times.angles(first, sl.stop - first)
                 a = sinusoid_angles(pos[:, sl], freqs) if a is None else a
             if omega is None:
+                assert a is not None  # computed above whenever omega is None
                 omega = a.new_empty(*a.shape[:3], 2 * kk, a.shape[-1])
                 torch.cos(a, out=omega[:, :, :, :kk])
                 torch.sin(a, out=omega[:, :, :, kk:])
             for x, w, rot, phase, y in sides:
-                om = torch.cat(_trig(a, phase), dim=-2) if dense and phase is not None else omega
+                if dense and phase is not None:
+                    assert a is not None  # phased: the angles were computed
+                    om = torch.cat(_trig(a, phase), dim=-2)
+                else:
+                    om = omega
                 y[:, sl] = _contract_fast(x[:, sl], om, w, rot, dense, kk)
         return outs
 
@@ -202,7 +207,8 @@ class _SinusoidPool(torch.autograd.Function):
     def backward(ctx, g_q, g_k):
         pos, freqs, q, k, w_q, w_k, phase_q, phase_k = ctx.saved_tensors
         grads = [torch.zeros_like(x) for x in (q, k, w_q, w_k)]
-        g_phase = [None if p is None else torch.zeros_like(p) for p in (phase_q, phase_k)]
+        g_phase: list[Tensor | None] = [None if p is None else torch.zeros_like(p)
+                                        for p in (phase_q, phase_k)]
         g_freqs = torch.zeros_like(freqs)
         sides = ((q, w_q, phase_q, g_q), (k, w_k, phase_k, g_k))
         times = None if ctx.start is None else _TimeTables(pos, freqs, ctx.chunk, ctx.start)
@@ -212,17 +218,20 @@ class _SinusoidPool(torch.autograd.Function):
             if times is None:
                 a = sinusoid_angles(pos[:, sl], freqs)
             else:  # the forward's reduced angles: at large times a direct float32 one is off
-                a = times.angles(first, sl.stop - first)
+                reduced = times.angles(first, sl.stop - first)
+                assert reduced is not None  # the tables exist: times.start is not None
+                a = reduced
             g_angle = torch.zeros_like(a)
             shared = _trig(a, None) if phase_q is None or phase_k is None else None
             for i, (x, w, phase, gy) in enumerate(sides):
-                tables = shared if phase is None else _trig(a, phase)
+                tables = _trig(a, phase) if phase is not None or shared is None else shared
                 gx, gw, ga = _contract_backward(x[:, sl], *tables, w, gy[:, sl], ctx.dense)
                 grads[i][:, sl] = gx
                 grads[2 + i] += gw
                 g_angle += ga
-                if phase is not None:
-                    g_phase[i] += ga.sum((1, 2))
+                gp = g_phase[i]
+                if gp is not None:
+                    gp += ga.sum((1, 2))
             g_freqs += (2 * math.pi) * torch.einsum("hbckd,bcl->hkdl", g_angle, pos[:, sl])
         return (None, g_freqs, *grads, *g_phase, None, None, None)
 
