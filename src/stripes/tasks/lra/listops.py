@@ -193,7 +193,8 @@ def _piece_table(max_args: int) -> list[str]:
     return digits + closes + ops
 
 
-def _serialize(levels, spans, starts, max_args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _serialize(levels: list[_Level], spans: list[np.ndarray], starts: list[np.ndarray],
+               max_args: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All trees' ids ``[N]`` (uint8) and source-text codes ``[N]``, back to back, and the
     offsets ``[R+1]`` where each tree begins."""
     root_span = spans[0]
@@ -235,9 +236,8 @@ def draw_batch(rng: np.random.Generator, roots: int, cfg: ListOpsConfig,
 def iter_listops(cfg: ListOpsConfig | None = None, seed: int = 0, *, batch: int = 8192,
                  stats: ListOpsStats | None = None) -> Iterator[ListOpsExample]:
     """Distinct examples of the recipe (``cfg``: LRA's by default), without end, in an order
-    fixed by ``seed`` (and ``batch``,
-    the trees drawn at once: it changes the order, not the distribution). ``stats``, if given,
-    is updated as the stream goes.
+    fixed by ``seed`` and ``batch`` (the trees drawn at once: it changes the order, not the
+    distribution). ``stats``, if given, is updated as the stream goes.
 
     Raises:
         ConfigError: :data:`STALL_DRAWS` trees in a row gave no new example (a length range the
