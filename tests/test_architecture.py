@@ -27,7 +27,13 @@ LAYERS = (
         "stripes.analysis",
         "stripes.benchmarking",
     ),
-    ("stripes.tasks", "stripes.tasks.harmonization", "stripes.tasks.lm", "stripes.tasks.groove"),
+    (
+        "stripes.tasks",
+        "stripes.tasks.harmonization",
+        "stripes.tasks.lm",
+        "stripes.tasks.groove",
+        "stripes.tasks.lra",
+    ),
     ("stripes.cli",),
 )
 LAYER_OF = {part: i for i, parts in enumerate(LAYERS) for part in parts}
