@@ -9,8 +9,9 @@ pitch class + 1 (0 = no chord) and ``chroma`` = 12-bit mask (bit k = pitch class
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -234,8 +235,10 @@ def _draw_notes(
         [np.stack([start, lo], 1), np.stack([end, lo], 1), np.stack([end, hi], 1),
          np.stack([start, hi], 1)], axis=1,
     )  # fmt: skip
+    # matplotlib's stub lists a sequence; an [N, 4, 2] array is its documented fast path
     bars = PolyCollection(
-        verts, facecolors=colour, edgecolors="#222222", linewidths=0.4, label=name, zorder=zorder
+        cast(Sequence[np.ndarray], verts), facecolors=colour, edgecolors="#222222", linewidths=0.4,
+        label=name, zorder=zorder,
     )
     bars.set_gid(f"notes:{name}")
     ax.add_collection(bars)

@@ -93,7 +93,8 @@ def _onsets(corpus: Corpus, contexts: Sequence[str], split: str | None, bars: in
     if content not in CONTENTS:
         raise ValueError(f"content must be one of {CONTENTS}, not {content!r}")
     tracks = sorted({t for slot in corpus.slots["targets"] for t in slot})
-    pitches, contexts_at = [], {c: [] for c in contexts}
+    pitches: list[np.ndarray] = []
+    contexts_at: dict[str, list[np.ndarray]] = {c: [] for c in contexts}
     for song, start, size in corpus.windows(split, bars, hop_bars=bars):
         notes = corpus.notes(song)
         onset = notes[:, 1] - start

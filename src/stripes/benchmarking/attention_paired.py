@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import sys
+from typing import Any
 
 from tqdm import tqdm
 
@@ -41,7 +42,7 @@ SDPA_MAX_T = 8192  # causal SDPA fwd+bwd grows as T²: 13 s a call at 16384 here
 
 def measure_paired_point(t: int, rounds: int = ROUNDS) -> dict:
     """One T: every available method, forward and forward+backward, alternately timed."""
-    out = {"T": t, "rounds": rounds}
+    out: dict[str, Any] = {"T": t, "rounds": rounds}
     for mode in ("fwd", "fwdbwd"):
         calls = {"linear_c64": make_call("linear_c64", t, mode)}
         if fast_transformers_attention() is not None:

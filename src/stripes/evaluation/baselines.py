@@ -18,6 +18,7 @@ A learned model is judged against ``"rule"``. Chord labels per step come from th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def chord_bits(root, chroma) -> tuple[np.ndarray, np.ndarray]:
 
 def chords_of(labels: Mapping) -> tuple[np.ndarray, np.ndarray]:
     """``(root [T], chroma [T])`` numpy arrays of a labels dict (numpy or torch values)."""
-    return tuple(np.asarray(labels[k]) for k in ("root", "chroma"))
+    return np.asarray(labels["root"]), np.asarray(labels["chroma"])
 
 
 def window_arrays(items: Sequence[Mapping]) -> tuple[list, list, list, list]:
@@ -164,7 +165,7 @@ def score_baselines(inputs: Sequence, targets: Sequence, roots: Sequence, chroma
     ``"per_window"`` rows when asked.
     """
     preds = baseline_predictions(inputs, roots, chromas, layout=layout, voicing=voicing)
-    out = {"flavour": flavour, "n": len(targets), "rows": {}}
+    out: dict[str, Any] = {"flavour": flavour, "n": len(targets), "rows": {}}
     for name, p in preds.items():
         scored = evaluate_windows(p, targets, flavour=flavour, layout=layout)
         out["rows"][name] = scored["summary"]

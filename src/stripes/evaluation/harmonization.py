@@ -28,6 +28,7 @@ because of the [ST] division by 2).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def detect_onsets(roll) -> np.ndarray:
 
 def merge_tracks(roll) -> np.ndarray:
     """OR the tracks of a pianoroll. roll: ``[T, n*128]``. Returns bool ``[T, 128]``."""
-    return split_tracks(roll).any(axis=1)
+    return cast(np.ndarray, split_tracks(roll).any(axis=1))
 
 
 def pool_steps(x: np.ndarray, unit: int) -> np.ndarray:

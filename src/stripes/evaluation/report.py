@@ -90,7 +90,7 @@ def format_markdown(rows: list[dict], *, metrics: Sequence[str] | None = None,
     if row_headers is None:
         row_headers = ["PE", "Context"] if width == 2 else \
             ["Method"] + [f"Method {i + 1}" for i in range(1, width)]
-    arrows = {True: " ↑", False: " ↓"}
+    arrows: dict[bool | None, str] = {True: " ↑", False: " ↓"}
     header = list(row_headers) + [m + arrows.get(higher_is_better.get(m), "") for m in metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:

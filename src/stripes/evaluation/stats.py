@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
@@ -46,8 +47,9 @@ class TTestResult:
 VARIANCE_TESTS = ("levene", "bartlett")
 
 
-def compare_samples(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.05,
-                    center: str = "median", variance_test: str = "levene") -> TTestResult:
+def compare_samples(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *,
+                    alpha: float = 0.05, center: Literal["mean", "median", "trimmed"] = "median",
+                    variance_test: str = "levene") -> TTestResult:
     """A variance test, then Student's (equal variances) or Welch's t-test between ``a`` and ``b``.
 
     a, b: per-seed scores ``[n_a]``, ``[n_b]``, at least two each. center: Levene's centering
@@ -147,7 +149,8 @@ class PairedResult:
     n: int
 
 
-def compare_paired(a: Sequence[float], b: Sequence[float], *, test: str = "t") -> PairedResult:
+def compare_paired(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *,
+                   test: str = "t") -> PairedResult:
     """Two methods scored on the same items (test windows) ``a, b [N]``: a paired t-test
     (``scipy.stats.ttest_rel``) or Wilcoxon's signed-rank test (``scipy.stats.wilcoxon``, no
     normality assumed; zero differences dropped, as scipy's default). Two-sided."""
@@ -157,6 +160,7 @@ def compare_paired(a: Sequence[float], b: Sequence[float], *, test: str = "t") -
     diff = a - b
     if not np.any(diff):  # scipy would warn and return NaN
         return PairedResult(test, 0.0, 1.0, 0.0, len(a))
+    res: Any  # scipy's TtestResult or WilcoxonResult: both carry statistic and pvalue
     if test == "t":
         res = stats.ttest_rel(a, b)
     elif test == "wilcoxon":

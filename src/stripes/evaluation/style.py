@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import symusic
+from symusic.core import ScoreQuarter, ScoreSecond, ScoreTick
 
 BIN_BEATS = 1.0 / 6.0
 BAR_BEATS = 4.0
@@ -46,7 +47,8 @@ def as_notes(onsets, durations, pitches) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def notes_from_score(score: symusic.Score, include_drums: bool = False) -> np.ndarray:
+def notes_from_score(score: ScoreTick | ScoreQuarter | ScoreSecond,
+                     include_drums: bool = False) -> np.ndarray:
     """All notes of a symusic score as ``[N, 3]`` ``(onset_beats, duration_beats, pitch)``.
 
     Beats are quarter notes: tick scores are divided by ``score.ticks_per_quarter`` in float64;

@@ -19,9 +19,11 @@ import tempfile
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import symusic
+from symusic.core import ScoreQuarter, ScoreSecond, ScoreTick
 
 PEAK_DBFS = -1.0
 TAIL_SECONDS = 1.0
@@ -80,7 +82,7 @@ def find_soundfont(soundfont: str | Path | None = None) -> Path | None:
 
 
 def render_wav(
-    notes_or_score: symusic.Score | str | Path,
+    notes_or_score: ScoreTick | str | Path,
     path: str | Path,
     *,
     sample_rate: int = 22050,
@@ -117,7 +119,7 @@ def render_wav(
     have_fluidsynth = font is not None and shutil.which("fluidsynth") is not None
     if renderer == "fluidsynth" and not have_fluidsynth:
         raise RuntimeError("fluidsynth renderer asked for, but no fluidsynth binary or soundfont")
-    if have_fluidsynth:
+    if have_fluidsynth and font is not None:  # font is not None when have_fluidsynth
         used, audio = "fluidsynth", _fluidsynth(score, font, sample_rate)
     else:
         used, audio = "builtin", synthesize(score, sample_rate)
@@ -136,11 +138,11 @@ def render_wav(
     }
 
 
-def synthesize(score: symusic.Score, sample_rate: int = 22050) -> np.ndarray:
+def synthesize(score: ScoreTick, sample_rate: int = 22050) -> np.ndarray:
     """Built-in rendering of every non-drum track: float64 mono samples ``[S]`` (unnormalised),
     up to the last note's release. Drum tracks are skipped (no percussion voices); pedals,
     pitch bends and controllers are ignored."""
-    timed = score.to("second")
+    timed = cast(ScoreSecond, score.to("second"))  # the stub of ``to`` returns object
     release = 0.25
     n = int(np.ceil((_end_seconds(score) + release) * sample_rate)) + 1
     mix = np.zeros(n)
@@ -245,18 +247,19 @@ def _dbfs_array(x: np.ndarray) -> np.ndarray:
         return 20 * np.log10(x)
 
 
-def _load(notes_or_score: symusic.Score | str | Path) -> symusic.Score:
-    if isinstance(notes_or_score, symusic.Score):
+def _load(notes_or_score: ScoreTick | str | Path) -> ScoreTick:
+    # the classes an isinstance check against the symusic.Score factory matches
+    if isinstance(notes_or_score, (ScoreTick, ScoreQuarter, ScoreSecond)):
         return notes_or_score.copy()
     path = Path(notes_or_score)
     if not path.is_file():
         raise FileNotFoundError(f"no MIDI file at {path}")
-    return symusic.Score(str(path))
+    return cast(ScoreTick, symusic.Score(str(path)))  # the factory's stub erases the unit
 
 
-def _end_seconds(score: symusic.Score) -> float:
+def _end_seconds(score: ScoreTick) -> float:
     """Seconds from the start to the last note-off (through the score's tempo map)."""
-    timed = score.to("second")
+    timed = cast(ScoreSecond, score.to("second"))  # the stub of ``to`` returns object
     ends = [t.end() for t in timed.tracks if len(t.notes)]
     return float(max(ends)) if ends else 0.0
 
@@ -273,7 +276,7 @@ def _fit_length(audio: np.ndarray, n_samples: int, sample_rate: int) -> np.ndarr
     return np.pad(audio, [(0, n_samples - len(audio))] + [(0, 0)] * (audio.ndim - 1))
 
 
-def _fluidsynth(score: symusic.Score, soundfont: Path, sample_rate: int) -> np.ndarray:
+def _fluidsynth(score: ScoreTick, soundfont: Path, sample_rate: int) -> np.ndarray:
     """Stereo samples ``[S, 2]`` of ``score`` rendered offline by the fluidsynth program (with
     its default reverb and chorus)."""
     with tempfile.TemporaryDirectory(prefix="stripes-audio-") as tmp:

@@ -56,7 +56,7 @@ def _voices(score, source: str) -> list:
 
 def _voice_notes(part) -> np.ndarray:
     """Notes ``[N, 3]`` (start, duration, pitch) of a part, ties merged, grace notes dropped."""
-    rows = []
+    rows: list[tuple[int, int, int]] = []
     for n in part.stripTies().flatten().notes:
         start, dur = _steps(n.offset), _steps(n.quarterLength)
         rows.extend((start, dur, p.midi) for p in n.pitches if dur > 0)

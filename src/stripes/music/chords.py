@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from stripes.music.errors import LabelParseError
 
@@ -109,7 +110,7 @@ def parse_key(text: str, source: str = "analyzed_key.txt") -> int:
     return parse_pitch_class(match["tonic"]) + 12 * (match["mode"] == "min")
 
 
-def chord_keys(bass1: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+def chord_keys(bass1: npt.ArrayLike, chroma: npt.ArrayLike) -> np.ndarray:
     """One integer per chord ``bass1 * 4096 + chroma`` (bass1 = bass + 1, 0 = no chord)."""
     return np.asarray(bass1, dtype=np.int64) * 4096 + np.asarray(chroma, dtype=np.int64)
 
@@ -162,7 +163,7 @@ class ChordVocabulary:
             )
         return ids
 
-    def ids(self, bass1: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    def ids(self, bass1: npt.ArrayLike, chroma: npt.ArrayLike) -> np.ndarray:
         """Ids ``[...]`` of chords given as bass+1 ``[...]`` and 12-bit chroma ``[...]``."""
         return self.ids_of_keys(chord_keys(bass1, chroma))
 

@@ -17,6 +17,7 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -101,7 +102,7 @@ class Corpus:
         first bar line (``downbeat % 64``) and every ``hop_bars`` bars (default ``bars - bars //
         8``: the [S24] overlap of 1/8 window, 2 bars for 16, 8 bars for 64); a window must fit.
         """
-        rows = []
+        rows: list[tuple] = []  # (song, start, size): Python and numpy ints
         for i in self.songs_in(split):
             n = self.n_steps(i)
             if bars is None:
@@ -160,7 +161,8 @@ def save_corpus(corpus: Corpus, out_dir: str | Path) -> Path:
     cache whose manifest names its files is complete."""
     out_dir = Path(out_dir)
     remove_stale_tmp(out_dir)
-    atomic_write(out_dir / "corpus.npz", lambda f: np.savez_compressed(f, **corpus.arrays))
+    arrays: dict[str, Any] = corpus.arrays  # Any: savez_compressed's keywords include a bool
+    atomic_write(out_dir / "corpus.npz", lambda f: np.savez_compressed(f, **arrays))
     files = {name: file_record(out_dir / name) for name in CACHE_FILES
              if (out_dir / name).is_file()}
     manifest = {**corpus.manifest, "corpus": corpus.name, "schema": SCHEMA,
@@ -352,20 +354,20 @@ def _summary(values: np.ndarray) -> dict:
     return {"distinct": len(np.unique(values)), "min": int(values.min()), "max": int(values.max())}
 
 
-def describe_corpus(corpus: Corpus | str | Path, bars: int | None | str = "default",
+def describe_corpus(corpus: Corpus | str | Path, bars: int | None | Literal["default"] = "default",
                     progress: bool = False) -> dict:
     """Counts, lengths, label vocabularies, alignment summary and context statistics (distinct
     REP, KEY and BIN values per window: mean and max) of a corpus (or its folder or name);
     ``bars`` as in :meth:`Corpus.windows` (default: the corpus's recommended windows)."""
     from tqdm.auto import tqdm
 
-    if bars not in ("default", None) and bars < 1:
+    if bars != "default" and bars is not None and bars < 1:
         raise ValueError(f"bars must be >= 1, got {bars}")
     corpus = corpus if isinstance(corpus, Corpus) else load_corpus(corpus)
     bars = corpus.manifest.get("windows", {}).get("bars") if bars == "default" else bars
     lengths = np.diff(corpus.arrays["step_offsets"])
     per_piece = [corpus.labels(i) for i in range(len(corpus))]
-    info = {
+    info: dict[str, Any] = {
         "corpus": corpus.name, "songs_total": len(corpus),
         "songs": {s: len(corpus.songs_in(s)) for s in SPLIT_NAMES},
         "windows": {f"{b or 'whole'}": {s: len(corpus.windows(s, b)) for s in SPLIT_NAMES}

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import symusic
+from symusic.core import NoteTickList, ScoreTick, TempoTick, TimeSignatureTick, TrackTick
 
 from stripes.music.errors import (
     EmptyMidiError,
@@ -24,7 +26,7 @@ BAR_STEPS = 64  # one 4/4 bar
 SUPPORTED_METERS = ((4, 4),)
 
 
-def read_midi(path: str | Path, tpq: int = STEPS_PER_QUARTER) -> symusic.Score:
+def read_midi(path: str | Path, tpq: int = STEPS_PER_QUARTER) -> ScoreTick:
     """Read a MIDI file and resample it to ``tpq`` ticks per quarter (notes keep >= 1 tick).
 
     Raises :class:`UnreadableMidiError` for a file symusic cannot parse (truncated, not MIDI) and
@@ -34,7 +36,7 @@ def read_midi(path: str | Path, tpq: int = STEPS_PER_QUARTER) -> symusic.Score:
     if not path.is_file():
         raise FileNotFoundError(f"no MIDI file at {path}")
     try:
-        score = symusic.Score(str(path))
+        score = cast(ScoreTick, symusic.Score(str(path)))  # the factory's stub erases the unit
     except RuntimeError as err:  # symusic reports every parse failure as RuntimeError
         raise UnreadableMidiError(f"{path}: unreadable MIDI ({err})") from err
     if score.note_num() == 0:
@@ -42,14 +44,14 @@ def read_midi(path: str | Path, tpq: int = STEPS_PER_QUARTER) -> symusic.Score:
     return resample_score(score, tpq)
 
 
-def resample_score(score: symusic.Score, tpq: int = STEPS_PER_QUARTER) -> symusic.Score:
+def resample_score(score: ScoreTick, tpq: int = STEPS_PER_QUARTER) -> ScoreTick:
     """The score on a grid of ``tpq`` ticks per quarter; notes shorter than a tick last one tick."""
     if score.ticks_per_quarter == tpq:
         return score.copy()
     return score.resample(tpq, min_dur=1)
 
 
-def write_midi(score: symusic.Score, path: str | Path) -> Path:
+def write_midi(score: ScoreTick, path: str | Path) -> Path:
     """Write ``score`` as a MIDI file (parent folders are created); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +59,7 @@ def write_midi(score: symusic.Score, path: str | Path) -> Path:
     return path
 
 
-def find_track(score: symusic.Score, name: str, source: str = "score") -> symusic.Track:
+def find_track(score: ScoreTick, name: str, source: str = "score") -> TrackTick:
     """The track named ``name`` (case and surrounding spaces ignored).
 
     Raises :class:`MissingTrackError` naming the tracks that exist.
@@ -69,7 +71,7 @@ def find_track(score: symusic.Score, name: str, source: str = "score") -> symusi
     raise MissingTrackError(f"{source}: no track named {name!r} (tracks: {names})")
 
 
-def track_to_notes(track: symusic.Track) -> np.ndarray:
+def track_to_notes(track: TrackTick) -> np.ndarray:
     """The notes of a tick-grid track as an int32 note array ``[N, 3]`` (start, duration, pitch)."""
     arrays = track.notes.numpy()
     notes = np.stack([arrays["time"], arrays["duration"], arrays["pitch"]], axis=1)
@@ -92,18 +94,19 @@ def notes_to_score(
     tpq: int = STEPS_PER_QUARTER,
     velocity: int = 80,
     qpm: float = 120.0,
-) -> symusic.Score:
+) -> ScoreTick:
     """A 4/4 score at ``tpq`` ticks per quarter with one track per note array ``[N, 3]``."""
-    score = symusic.Score(tpq)
-    score.time_signatures.append(symusic.TimeSignature(0, 4, 4))
-    score.tempos.append(symusic.Tempo(0, qpm))
+    # the tick classes the factories dispatch to, typed where the factories' stubs are generic
+    score = ScoreTick(tpq)
+    score.time_signatures.append(TimeSignatureTick(0, 4, 4))
+    score.tempos.append(TempoTick(0, qpm))
     programs = programs if programs is not None else [0] * len(tracks)
     for notes, name, program in zip(tracks, names, programs, strict=True):
-        track = symusic.Track(name=name, program=int(program))
+        track = cast(TrackTick, symusic.Track(name=name, program=int(program)))
         notes = np.asarray(notes, dtype=np.int32).reshape(-1, 3)
         if len(notes):
             track.notes.extend(
-                symusic.Note.from_numpy(
+                NoteTickList.from_numpy(
                     notes[:, 0].copy(),
                     notes[:, 1].copy(),
                     notes[:, 2].astype(np.int8),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import symusic
+from symusic.core import ScoreTick
 
 from stripes.music.midi_io import (
     STEPS_PER_QUARTER,
@@ -80,7 +80,7 @@ def pianoroll_to_notes(roll: np.ndarray, onsets: np.ndarray | None = None) -> np
 
 
 def score_to_pianoroll(
-    score: symusic.Score, track_names: Sequence[str], n_steps: int | None = None
+    score: ScoreTick, track_names: Sequence[str], n_steps: int | None = None
 ) -> np.ndarray:
     """Stacked pianoroll ``[T, K * 128]`` bool of the named tracks, resampled to 16 per quarter.
 
@@ -107,7 +107,7 @@ def pianoroll_to_score(
     track_names: Sequence[str],
     programs: Sequence[int] | None = None,
     onsets: np.ndarray | None = None,
-) -> symusic.Score:
+) -> ScoreTick:
     """A 4/4 score at 16 ticks per quarter of a stacked pianoroll ``[T, K * 128]``.
 
     One track per 128-column block, named by ``track_names``; ``onsets`` (same shape) splits

@@ -13,6 +13,7 @@ import csv
 import logging
 import os
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -228,7 +229,7 @@ def melody_agreement(
     hit = np.zeros((size, 128), dtype=bool)
     for d in range(-ALIGN_TOLERANCE, ALIGN_TOLERANCE + 1):
         hit[melody[:, 0] + d + pad, melody[:, 2]] = True
-    any_hit = hit.any(axis=1)
+    any_hit = cast(np.ndarray, hit.any(axis=1))  # numpy's stub allows a scalar
     shifts = np.arange(-max_shift, max_shift + 1)
     per_shift = any_hit[at[None, :] + shifts[:, None] + pad].mean(axis=1)
     best = int(np.argmax(per_shift - 1e-6 * np.abs(shifts)))  # ties: the smallest shift

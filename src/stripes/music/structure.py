@@ -12,8 +12,10 @@ import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from stripes.music.chords import (
     ChordVocabulary,
@@ -92,7 +94,8 @@ def place_runs(values, lengths, start: int, n_steps: int, fill: int) -> np.ndarr
     return out
 
 
-def segment_labels(bounds: np.ndarray, letters: np.ndarray, n_steps: int) -> dict[str, np.ndarray]:
+def segment_labels(bounds: npt.ArrayLike, letters: npt.ArrayLike, n_steps: int
+                   ) -> dict[str, np.ndarray]:
     """``phrase``, ``phrase_index``, ``phrase_pos`` ``[T]`` of contiguous segments.
 
     ``bounds [S+1]`` are segment start steps (the last is the end, clipped to T); ``letters [S]``
@@ -302,7 +305,7 @@ def map_pieces(
     """``[fn(x) for x in items]``, in ``workers`` processes when > 1, with a tqdm bar if asked."""
     from tqdm.auto import tqdm
 
-    bar = dict(total=len(items), desc=desc, disable=not progress, unit="piece")
+    bar: dict[str, Any] = dict(total=len(items), desc=desc, disable=not progress, unit="piece")
     if workers <= 1:
         return [fn(x) for x in tqdm(items, **bar)]
     import multiprocessing as mp

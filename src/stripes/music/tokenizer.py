@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import symusic
 import torch
+from symusic.core import Score, ScoreTick
 
 from stripes.files import atomic_write
 from stripes.music.midi_io import BAR_STEPS, STEPS_PER_QUARTER, notes_to_score, resample_score
@@ -61,13 +62,14 @@ def load_tokenizer(path: str | Path):
     return REMI(params=path / TOKENIZER_FILE if path.is_dir() else path)
 
 
-def score_to_ids(tokenizer, score: symusic.Score) -> list[int]:
-    """Token ids of a score (all tracks merged into one stream by program)."""
+def score_to_ids(tokenizer, score: Score) -> list[int]:
+    """Token ids of a score (all tracks merged into one stream by program); ``score`` is typed
+    as ``symusic.Score(...)`` returns it (symusic's generic ``Score``), a ``ScoreTick`` included."""
     seq = tokenizer.encode(score)
     return list(seq.ids if hasattr(seq, "ids") else seq[0].ids)
 
 
-def ids_to_score(tokenizer, ids: Sequence[int]) -> symusic.Score:
+def ids_to_score(tokenizer, ids: Sequence[int]) -> ScoreTick:
     """Score at 16 ticks per quarter of token ids; one track per program, ordered by program."""
     score = tokenizer.decode([int(i) for i in ids])
     score.tracks.sort(key=lambda t: t.program)
@@ -164,7 +166,7 @@ class EventGrammar:
             self.first.clone() if prev_token_id is None else self.mask[int(prev_token_id)].clone()
         )
 
-    def is_valid_sequence(self, ids: Sequence[int]) -> bool:
+    def is_valid_sequence(self, ids: Sequence[int] | torch.Tensor) -> bool:
         """True when the sequence starts with BOS or Bar and every step follows the grammar."""
         ids = torch.as_tensor(list(ids), dtype=torch.long)
         if len(ids) == 0:
@@ -174,8 +176,9 @@ class EventGrammar:
         return bool(self.mask[ids[:-1], ids[1:]].all())
 
 
-def write_tokens(pieces: Sequence[np.ndarray], downbeats: Sequence[int], split: np.ndarray,
-                 tracks: Sequence[int], out_dir: str | Path, progress: bool = False) -> dict:
+def write_tokens(pieces: Sequence[np.ndarray], downbeats: Sequence[int] | np.ndarray,
+                 split: np.ndarray, tracks: Sequence[int], out_dir: str | Path,
+                 progress: bool = False) -> dict:
     """REMI ids of the pieces' notes ``[N, 4]`` (``tracks`` only) into ``out_dir/tokens.npz``:
     ``ids [N]`` int16, ``offsets [S+1]``, ``split [S]``; plus ``tokenizer.json``. Returns a
     summary (vocabulary size, token count)."""
@@ -189,7 +192,7 @@ def write_tokens(pieces: Sequence[np.ndarray], downbeats: Sequence[int], split: 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ids = np.concatenate(seqs).astype(np.int16)
-    arrays = {"ids": ids, "offsets": offsets, "split": np.asarray(split, np.int8)}
+    arrays: dict[str, Any] = {"ids": ids, "offsets": offsets, "split": np.asarray(split, np.int8)}
     atomic_write(out_dir / "tokens.npz", lambda f: np.savez(f, **arrays))
     save_tokenizer(tokenizer, out_dir)
     return {"vocab_size": len(tokenizer), "tokens": int(offsets[-1])}

@@ -4,7 +4,7 @@ structure positions cut on the fly (``WindowDataset``), padded into batches
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -81,9 +81,11 @@ class WindowDataset(torch.utils.data.Dataset):
         labels = self.corpus.labels(song, start, start + length)
         if shift:
             labels = transpose_labels(labels, shift, self.corpus.vocab)
-        slots, rolls = self.corpus.slots, {}
-        item = {k: torch.from_numpy(window_pianoroll(notes, slots[k], start, length, rolls))
-                for k in ("inputs", "targets")}
+        slots = self.corpus.slots
+        rolls: dict[int, np.ndarray] = {}  # per-track pianorolls, shared by inputs and targets
+        item: dict[str, Any] = {
+            k: torch.from_numpy(window_pianoroll(notes, slots[k], start, length, rolls))
+            for k in ("inputs", "targets")}
         item["labels"] = {k: torch.from_numpy(np.asarray(v, np.int64)) for k, v in labels.items()}
         item.update(song=song, start=start, shift=shift)
         if self.context is not None:
@@ -107,7 +109,8 @@ def collate_windows(items: list[dict]) -> dict:
     def pad(x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.pad(x, (0, 0) * (x.dim() - 1) + (0, T - len(x)))
 
-    batch = {k: torch.stack([pad(it[k]) for it in items]) for k in ("inputs", "targets")}
+    batch: dict[str, Any] = {
+        k: torch.stack([pad(it[k]) for it in items]) for k in ("inputs", "targets")}
     for k in ("positions", "features"):
         if k in items[0]:
             batch[k] = torch.stack([pad(it[k]) for it in items])

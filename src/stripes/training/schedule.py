@@ -68,6 +68,7 @@ def build_schedule(kind: str, optimizer: torch.optim.Optimizer, *, warmup_steps:
                    steps_per_epoch: int, total_steps: int, decay: float = 1.0,
                    min_ratio: float = 0.0) -> LambdaLR:
     """A ``LambdaLR`` for ``kind`` in :data:`SCHEDULES` (see the module docstring)."""
+    factor: WarmupDecay | WarmupCosine
     if kind == "warmup_decay":
         factor = WarmupDecay(warmup_steps, steps_per_epoch, decay)
     elif kind == "warmup_cosine":
