@@ -241,7 +241,7 @@ class ConvSPE(SPE):
         lag = pq[:, :, None, :] - pk[:, None, :, :]  # [Bp, T, S, ndim]
         inside = ((lag.abs() < torch.tensor(ks, device=lag.device)).all(-1))
         idx = [(lag[..., i] + pad[i]).clamp(0, 2 * pad[i]) for i in range(self.ndim)]
-        kern = corr[(slice(None), slice(None), *idx)]  # [H, D, Bp, T, S]
+        kern = corr[tuple([slice(None), slice(None), *idx])]  # [H, D, Bp, T, S]
         kern = (kern * inside).permute(2, 0, 1, 3, 4)
         if self.gated:
             delta = self.gate_weight(layer).double()[None, ..., None, None]
