@@ -12,7 +12,8 @@ model, :func:`score_baselines` scores
 
 A learned model is judged against ``"rule"``. Chord labels per step come from the corpus labels
 (``Corpus.labels`` / ``WindowDataset`` items): ``root`` = pitch class + 1 (0 = no chord) and
-``chroma`` = the 12-bit chroma (bit k = pitch class k; 0 = no chord); see :func:`chords_of`.
+``chroma`` = the 12-bit chroma (bit k = pitch class k; 0 = no chord); see
+:func:`~.rolls.chords_of`.
 """
 
 from __future__ import annotations
@@ -21,40 +22,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from stripes.evaluation.harmonization import PITCHES
-from stripes.evaluation.layout import POP909_LAYOUT, TrackLayout
-from stripes.evaluation.scoring import evaluate_windows
+from stripes.evaluation.harmonization.layout import POP909_LAYOUT, TrackLayout
+from stripes.evaluation.harmonization.rolls import PITCHES, chord_bits, chords_of
+from stripes.evaluation.harmonization.scoring import evaluate_windows
+from stripes.music.midi_io import STEPS_PER_QUARTER
 
-BEAT = 16  # steps per quarter note
+BEAT = STEPS_PER_QUARTER  # the rule strikes on every quarter note
 #: Default register: bass root in [40, 52) (E2..D#3), chord tones in [53, 65) (F3..E4), the
 #: middle of the POP909 piano track (its 5-95% pitch range is about 44-67) and of the chorales'
 #: lower voices.
 VOICING = {"bass_low": 40, "chord_low": 53, "beat": BEAT, "phase": 0}
 BASELINES = ("empty", "copy", "rule")
-
-
-def chord_bits(root, chroma) -> tuple[np.ndarray, np.ndarray]:
-    """Per-step chords as a root pitch class and a binary chroma.
-
-    root: ``[T]`` int, pitch class + 1 with 0 = no chord (the ``root`` label). chroma: ``[T]``
-    12-bit ints (the ``chroma`` label) or ``[T, 12]`` binary. Returns ``(root_pc [T]`` int, -1 =
-    no chord; ``bits [T, 12]`` bool). A step without a root or without chroma has no chord.
-    """
-    root = np.asarray(root, dtype=np.int64)
-    chroma = np.asarray(chroma)
-    if chroma.ndim == 1:
-        bits = ((chroma.astype(np.int64)[:, None] >> np.arange(12)) & 1).astype(bool)
-    else:
-        bits = chroma.astype(bool)
-    if bits.shape != (len(root), 12):
-        raise ValueError(f"chroma {chroma.shape} does not match root {root.shape}")
-    none = (root <= 0) | ~bits.any(axis=1)
-    return np.where(none, -1, root - 1), bits & ~none[:, None]
-
-
-def chords_of(labels: Mapping) -> tuple[np.ndarray, np.ndarray]:
-    """``(root [T], chroma [T])`` numpy arrays of a labels dict (numpy or torch values)."""
-    return tuple(np.asarray(labels[k]) for k in ("root", "chroma"))
 
 
 def window_arrays(items: Sequence[Mapping]) -> tuple[list, list, list, list]:
@@ -77,7 +55,7 @@ def strike_steps(root_pc: np.ndarray, bits: np.ndarray, beat: int = BEAT,
     return np.flatnonzero((t == 0) | ((t - phase) % beat == 0) | change)
 
 
-def register(pc: np.ndarray, low: int) -> np.ndarray:
+def pitch_in_octave(pc: np.ndarray, low: int) -> np.ndarray:
     """MIDI pitch of pitch classes ``pc`` in the octave ``[low, low + 12)``."""
     return low + (np.asarray(pc) - low) % 12
 
@@ -90,7 +68,7 @@ def block_chords(root, chroma, *, bass_low: int = 40, chord_low: int = 53, beat:
     ``[bass_low, bass_low + 12)`` and the chords play every chord tone in ``[chord_low,
     chord_low + 12)``; notes are held up to the step before the next strike (so each strike is
     an onset in a binary roll; a one-step segment keeps its step). root, chroma: as in
-    :func:`chord_bits`.
+    :func:`~.rolls.chord_bits`.
     """
     root_pc, bits = chord_bits(root, chroma)
     n = len(root_pc)
@@ -101,8 +79,8 @@ def block_chords(root, chroma, *, bass_low: int = 40, chord_low: int = 53, beat:
         if root_pc[s] < 0:
             continue
         stop = e - 1 if e - s >= 2 else e
-        bass[s:stop, register(root_pc[s], bass_low)] = True
-        chords[s:stop, register(np.flatnonzero(bits[s]), chord_low)] = True
+        bass[s:stop, pitch_in_octave(root_pc[s], bass_low)] = True
+        chords[s:stop, pitch_in_octave(np.flatnonzero(bits[s]), chord_low)] = True
     return bass, chords
 
 
@@ -128,7 +106,7 @@ def rule_harmonization(inputs, root, chroma, *, layout: TrackLayout = POP909_LAY
     """The rule baseline: :func:`copy_prediction` plus :func:`block_chords` in
     ``layout.bass_slot`` (root) and ``layout.chord_slot`` (chord tones).
 
-    inputs: ``[T, m*128]``; root, chroma: per-step chords ``[T]`` (see :func:`chord_bits`);
+    inputs: ``[T, m*128]``; root, chroma: per-step chords ``[T]`` (see :func:`~.rolls.chord_bits`);
     voicing: keyword arguments of :func:`block_chords` (default :data:`VOICING`).
     Returns bool ``[T, n*128]`` (POP909: ``[T, 384]``, melody | bridge copied, piano invented).
     """
@@ -160,7 +138,7 @@ def score_baselines(inputs: Sequence, targets: Sequence, roots: Sequence, chroma
 
     inputs ``[T_i, m*128]``, targets ``[T_i, n*128]``, roots and chromas ``[T_i]`` per window.
     Returns ``{"flavour", "n", "rows": {"empty" | "copy" | "rule": summary}}``, each summary in
-    the format of :func:`~stripes.evaluation.scoring.summarize` (the model's format), plus
+    the format of :func:`~.scoring.summarize_windows` (the model's format), plus
     ``"per_window"`` rows when asked.
     """
     preds = baseline_predictions(inputs, roots, chromas, layout=layout, voicing=voicing)

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from stripes.evaluation.layout import POP909_LAYOUT, TrackLayout, select_slots
-from stripes.evaluation.reference import chroma_similarity_reference
+from stripes.evaluation.harmonization.layout import POP909_LAYOUT, TrackLayout
+from stripes.evaluation.harmonization.reference_flavour import chroma_similarity_reference
+from stripes.evaluation.harmonization.rolls import select_slots
 
 Criterion = Callable[[np.ndarray, np.ndarray], float]
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
@@ -76,6 +77,15 @@ BINARIZATION_CRITERIA: dict[str, Criterion] = {
     "cs_accompaniment": on_accompaniment(chroma_similarity_reference),
     "neg_mse": negative_mse,
 }
+
+
+def criteria_for(layout: TrackLayout) -> dict[str, Criterion]:
+    """:data:`BINARIZATION_CRITERIA` with the ``_accompaniment`` ones on ``layout``'s slots."""
+    table = dict(BINARIZATION_CRITERIA)
+    for name in [n for n in table if n.endswith("_accompaniment")]:
+        table[name] = on_accompaniment(BINARIZATION_CRITERIA[name.removesuffix(
+            "_accompaniment")], layout)
+    return table
 
 
 def choose_binarization(probs: Sequence, targets: Sequence, criterion: str = "frame_f1", *,

@@ -7,9 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stripes.evaluation.harmonization import aggregate, evaluate_harmonization
-from stripes.evaluation.layout import CHORALE_LAYOUT, POP909_LAYOUT, layout_from_slots
-from stripes.evaluation.scoring import evaluate_window, evaluate_windows, score_pair
+from stripes.evaluation.harmonization.layout import CHORALE_LAYOUT, POP909_LAYOUT, layout_from_slots
+from stripes.evaluation.harmonization.scoring import (
+    aggregate,
+    evaluate_window,
+    evaluate_windows,
+    score_pair,
+)
 
 T = 64
 
@@ -128,8 +132,8 @@ def test_evaluate_windows_summary_and_flavour_checks():
         evaluate_window(HELD_C[:, :256], HELD_C[:, :256])
 
 
-def test_legacy_evaluate_harmonization_unchanged_and_flavoured_variant_aggregates():
-    assert set(evaluate_harmonization(HELD_C, HELD_C)) == {"CS", "SSMD", "GS", "NDD"}
+def test_each_flavour_scores_the_four_metrics_and_flavoured_scores_aggregate():
+    assert set(score_pair(HELD_C, HELD_C, "paper")) == {"CS", "SSMD", "GS", "NDD"}
     flav = [{"flavour": "reference", **score_pair(HELD_C, t, "reference")}
             for t in (HELD_C, SILENT)]
     agg = aggregate(flav)
@@ -148,7 +152,7 @@ def test_layouts_name_the_invented_slots():
 
 
 def test_blockwise_ssmd_equals_the_full_matrix():
-    from stripes.evaluation.reference import (
+    from stripes.evaluation.harmonization.reference_flavour import (
         chroma_activity,
         self_similarity,
         ssm_distance_reference,
@@ -165,8 +169,8 @@ def test_evaluation_needs_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys; import stripes.evaluation.scoring, stripes.evaluation.baselines, "
-            "stripes.evaluation.sanity, stripes.evaluation.binarization, "
-            "stripes.evaluation.tables; print('torch' in sys.modules)")
+    code = ("import sys; import stripes.evaluation.harmonization, "
+            "stripes.evaluation.harmonization.baselines, stripes.evaluation.harmonization.sanity, "
+            "stripes.evaluation.harmonization.binarization; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

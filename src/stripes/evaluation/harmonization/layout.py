@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 
 @dataclass(frozen=True)
 class TrackLayout:
@@ -59,8 +57,3 @@ def layout_from_slots(slots: dict, names: tuple[str, ...] | None = None) -> Trac
         raise ValueError(f"every target slot is an input in {slots}: nothing to harmonize")
     return TrackLayout(tuple(names), copied, bass_slot=invented[-1], chord_slot=invented[0])
 
-
-def select_slots(roll, slots: tuple[int, ...]):
-    """Columns of ``slots`` of a roll ``[T, n * 128]`` -> ``[T, len(slots) * 128]`` (a copy)."""
-    arr = np.asarray(roll)
-    return np.concatenate([arr[:, k * 128:(k + 1) * 128] for k in slots], axis=1)

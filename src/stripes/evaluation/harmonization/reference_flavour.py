@@ -1,4 +1,5 @@
-"""The harmonization metrics as the [S24] reference code computes them (docs/math.md §6).
+"""The ``reference`` flavour of the harmonization metrics: what the [S24] code computes
+(docs/math.md §6).
 
 Re-derived from the arithmetic of agarwalmanvi/structurePE ``exp/pop909/metrics.py`` (read, not
 copied) at our grid of 16 steps per quarter note. Inputs are pianorolls ``[T, n * 128]`` (``n``
@@ -28,22 +29,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from stripes.evaluation.harmonization import PITCHES, check_pair, pool_steps, split_tracks
+from stripes.evaluation.harmonization.rolls import (
+    HALF_BAR,
+    PITCHES,
+    SIXTEENTH,
+    check_pair,
+    pool_steps,
+    slot_cells,
+    slot_onsets,
+)
 
-CS_UNIT = 32
 SSM_UNIT = 2
-SIXTEENTH = 4
 GS_BINS = 20
 CS_EPS = 1e-6
 SSM_EPS = 1e-8
 NORMALIZE_EPS = 1e-12
-
-
-def slot_onsets(roll) -> np.ndarray:
-    """Onsets per slot: roll ``[T, n*128]`` -> int ``[T, n, 128]`` (1 where a pitch turns on)."""
-    on = split_tracks(roll)
-    before = np.concatenate([np.zeros_like(on[:1]), on[:-1]], axis=0)
-    return (on & ~before).astype(np.int64)
 
 
 def fold_octaves(x: np.ndarray) -> np.ndarray:
@@ -61,7 +61,7 @@ def cosine_eps(a: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
 
 def chroma_onset_vectors(roll) -> np.ndarray:
     """CS features: roll ``[T, n*128]`` -> ``[U, n*12]`` onset counts per half bar and slot."""
-    per_unit = pool_steps(fold_octaves(slot_onsets(roll)), CS_UNIT)
+    per_unit = pool_steps(fold_octaves(slot_onsets(roll)), HALF_BAR)
     return per_unit.reshape(len(per_unit), -1).astype(float)
 
 
@@ -77,7 +77,7 @@ def chroma_similarity_reference(pred, target) -> float:
 def chroma_activity(roll) -> np.ndarray:
     """SSM features: roll ``[T, n*128]`` -> ``[V, 12]`` on-cell counts per 2 steps, slots
     summed."""
-    on = split_tracks(roll).sum(axis=1)
+    on = slot_cells(roll).sum(axis=1)
     return pool_steps(fold_octaves(on), SSM_UNIT).astype(float)
 
 
@@ -130,5 +130,5 @@ def note_density_reference(pred, target) -> float:
     on cells in the 4 steps (all slots and pitches). pred, target: ``[T, n*128]``. Returns
     [0, ∞)."""
     check_pair(pred, target)
-    dp, dt = (pool_steps(split_tracks(r).sum(axis=(1, 2)), SIXTEENTH) for r in (pred, target))
+    dp, dt = (pool_steps(slot_cells(r).sum(axis=(1, 2)), SIXTEENTH) for r in (pred, target))
     return float(np.abs(dp - dt).mean())

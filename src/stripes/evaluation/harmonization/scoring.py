@@ -2,14 +2,14 @@
 
 Two flavours of the four metrics (docs/math.md §6, ``docs/metrics.md``):
 
-- ``"reference"``: what the [S24] code computes (:mod:`stripes.evaluation.reference`);
-- ``"paper"``: our reading of the [ST]/[FS] text (:mod:`stripes.evaluation.harmonization`:
+- ``"reference"``: what the [S24] code computes (:mod:`.reference_flavour`);
+- ``"paper"``: our reading of the [ST]/[FS] text (:mod:`.paper_flavour`:
   CS with silent pairs agreeing, SSMD halved, GS as per-quarter onset patterns, NDD as the
   percentage of missing pitches).
 
 Every result records its flavour. Scores come in three groups: ``"all"`` (every slot, what the
 papers report), ``"accompaniment"`` (the slots the model must invent, see
-:class:`~stripes.evaluation.layout.TrackLayout`) and ``"tracks"`` (each slot alone).
+:class:`~.layout.TrackLayout`) and ``"tracks"`` (each slot alone).
 """
 
 from __future__ import annotations
@@ -18,11 +18,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from stripes.evaluation import harmonization as paper
-from stripes.evaluation import reference as ref
-from stripes.evaluation.layout import POP909_LAYOUT, TrackLayout, select_slots
+from stripes.evaluation.harmonization import paper_flavour as paper
+from stripes.evaluation.harmonization import reference_flavour as ref
+from stripes.evaluation.harmonization.layout import POP909_LAYOUT, TrackLayout
+from stripes.evaluation.harmonization.rolls import PITCHES, check_pair, select_slots
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
+
+#: The four metrics of [ST] and [FS], in the papers' column order.
+METRICS = ("CS", "SSMD", "GS", "NDD")
+#: Direction of each metric, in both flavours (True: higher is better).
+HIGHER_IS_BETTER = {"CS": True, "SSMD": False, "GS": True, "NDD": False}
 
 #: ``{flavour: {metric: fn(pred [T, n*128], target [T, n*128]) -> float}}``.
 FLAVOURS: dict[str, dict[str, Metric]] = {
@@ -45,7 +51,6 @@ UNITS = {
                   "NDD": "cells per 16th [0, inf)"},
     "paper": {"CS": "% [0, 100]", "SSMD": "% [0, 50]", "GS": "% [0, 100]", "NDD": "% [0, 100]"},
 }
-HIGHER_IS_BETTER = {"CS": True, "SSMD": False, "GS": True, "NDD": False}
 GROUPS = ("all", "accompaniment", "tracks")
 
 
@@ -69,8 +74,8 @@ def evaluate_window(pred, target, *, flavour: str = "reference",
     "all": {metric: float}, "accompaniment": {...}, "tracks": {slot name: {...}}}``.
     """
     pred, target = np.asarray(pred), np.asarray(target)
-    paper.check_pair(pred, target)
-    if pred.shape[1] != layout.n_slots * paper.PITCHES:
+    check_pair(pred, target)
+    if pred.shape[1] != layout.n_slots * PITCHES:
         raise ValueError(f"layout has {layout.n_slots} slots, the rolls {pred.shape[1]} columns")
     acc = layout.accompaniment
     out = {"flavour": flavour, "all": score_pair(pred, target, flavour),
@@ -82,22 +87,49 @@ def evaluate_window(pred, target, *, flavour: str = "reference",
     return out
 
 
-def summarize(windows: Sequence[dict]) -> dict:
+def aggregate(scores: Sequence[dict[str, float]], *, ddof: int = 1) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation of each metric over windows (or songs, or seeds).
+
+    scores: one dict per window, as returned by :func:`score_pair`; every dict must hold the same
+    keys. Returns ``{metric: {"mean", "std", "n"}}`` (plus ``"flavour"`` when the dicts carry
+    one; they must agree); ``std`` uses ``ddof`` (1: sample standard deviation) and is 0 when
+    there are not more than ``ddof`` scores.
+    """
+    if not scores:
+        raise ValueError("aggregate needs at least one score dict")
+    out: dict = {}
+    flavours = {s.get("flavour") for s in scores}
+    if len(flavours) > 1:
+        raise ValueError(f"cannot aggregate scores of several flavours: {flavours}")
+    if flavours != {None}:
+        out["flavour"] = flavours.pop()
+        scores = [{k: v for k, v in s.items() if k != "flavour"} for s in scores]
+    keys = list(scores[0])
+    if any(set(s) != set(keys) for s in scores):
+        raise ValueError("every score dict must hold the same metrics")
+    for key in keys:
+        values = np.array([s[key] for s in scores], dtype=float)
+        std = float(values.std(ddof=ddof)) if len(values) > ddof else 0.0
+        out[key] = {"mean": float(values.mean()), "std": std, "n": len(values)}
+    return out
+
+
+def summarize_windows(windows: Sequence[dict]) -> dict:
     """Mean ± std over windows of :func:`evaluate_window` results (one flavour).
 
     Returns ``{"flavour", "n", "all": {metric: {"mean", "std", "n"}}, "accompaniment": ...,
     "tracks": {name: ...}}``.
     """
     if not windows:
-        raise ValueError("summarize needs at least one window")
+        raise ValueError("summarize_windows needs at least one window")
     flavours = {w["flavour"] for w in windows}
     if len(flavours) != 1:
         raise ValueError(f"cannot summarize windows of several flavours: {sorted(flavours)}")
     out = {"flavour": flavours.pop(), "n": len(windows),
-           "all": paper.aggregate([w["all"] for w in windows]),
-           "accompaniment": paper.aggregate([w["accompaniment"] for w in windows])}
+           "all": aggregate([w["all"] for w in windows]),
+           "accompaniment": aggregate([w["accompaniment"] for w in windows])}
     if "tracks" in windows[0]:
-        out["tracks"] = {name: paper.aggregate([w["tracks"][name] for w in windows])
+        out["tracks"] = {name: aggregate([w["tracks"][name] for w in windows])
                          for name in windows[0]["tracks"]}
     return out
 
@@ -105,9 +137,10 @@ def summarize(windows: Sequence[dict]) -> dict:
 def evaluate_windows(preds: Sequence, targets: Sequence, *, flavour: str = "reference",
                      layout: TrackLayout = POP909_LAYOUT, per_track: bool = True) -> dict:
     """Score many windows: ``{"flavour", "per_window": [evaluate_window ...], "summary":
-    summarize(...)}``. preds, targets: sequences of ``[T_i, n*128]`` (lengths may differ)."""
+    summarize_windows(...)}``. preds, targets: sequences of ``[T_i, n*128]`` (lengths may
+    differ)."""
     if len(preds) != len(targets):
         raise ValueError(f"{len(preds)} predictions for {len(targets)} targets")
     rows = [evaluate_window(p, t, flavour=flavour, layout=layout, per_track=per_track)
             for p, t in zip(preds, targets, strict=True)]
-    return {"flavour": flavour, "per_window": rows, "summary": summarize(rows)}
+    return {"flavour": flavour, "per_window": rows, "summary": summarize_windows(rows)}

@@ -6,24 +6,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stripes.evaluation.baselines import (
+from stripes.evaluation.harmonization.baselines import (
     baseline_predictions,
     block_chords,
-    chord_bits,
     copy_prediction,
     rule_harmonization,
     score_baselines,
     strike_steps,
 )
-from stripes.evaluation.binarization import (
+from stripes.evaluation.harmonization.binarization import (
     BINARIZATION_CRITERIA,
     binarize,
     choose_binarization,
     fill_gaps,
     frame_f1,
 )
-from stripes.evaluation.layout import CHORALE_LAYOUT
-from stripes.evaluation.sanity import (
+from stripes.evaluation.harmonization.layout import CHORALE_LAYOUT
+from stripes.evaluation.harmonization.rolls import chord_bits
+from stripes.evaluation.harmonization.sanity import (
     check_sanity,
     sanity_check,
     sanity_figures,
@@ -137,7 +137,7 @@ def test_fill_gaps_and_binarize():
 def test_the_harmonization_task_binarizes_with_this_module():
     from stripes.tasks.harmonization import predict
 
-    assert predict.binarize is binarize and predict.fill_gaps is fill_gaps  # one implementation
+    assert predict.binarize is binarize  # one implementation
 
 
 def test_choose_binarization_names_its_criterion():
@@ -173,26 +173,9 @@ def test_score_baselines_rows_share_the_model_format():
     assert len(out["per_window"]["rule"]) == 1
 
 
-def test_harmonization_table_puts_floors_beside_the_model():
-    from stripes.evaluation.scoring import evaluate_windows
-    from stripes.evaluation.tables import harmonization_table
-
-    root, chroma = two_bars()
-    inputs = np.zeros((80, 256))
-    target = rule_harmonization(inputs, root, chroma)
-    model = evaluate_windows([target], [target])["summary"]
-    floors = score_baselines([inputs], [target], [root], [chroma])["rows"]
-    text = harmonization_table({"model": model}, "accompaniment", floors)
-    assert "Flavour `reference`" in text and "| _rule_ |" in text and "| model |" in text
-    assert len(text.strip().splitlines()) == 3 + 1 + 4
-    paper = evaluate_windows([target], [target], flavour="paper")["summary"]
-    with pytest.raises(ValueError, match="flavour"):
-        harmonization_table({"model": paper}, "all", floors)
-
-
 def test_rule_baseline_on_real_chorales_is_sane_and_above_the_empty_floor(chorale_cache):
-    from stripes.evaluation.baselines import chords_of
-    from stripes.evaluation.layout import layout_from_slots
+    from stripes.evaluation.harmonization.layout import layout_from_slots
+    from stripes.evaluation.harmonization.rolls import chords_of
     from stripes.music.datasets import load_corpus
     from stripes.music.windows import WindowDataset
 

@@ -1,4 +1,5 @@
-"""Melody-harmonization metrics on binary pianorolls (docs/math.md §6; [FS] IV-E, [ST] IV-F).
+"""The ``paper`` flavour of the melody-harmonization metrics (docs/math.md §6; [FS] IV-E,
+[ST] IV-F): our reading of the papers' text; the [S24] code's is :mod:`.reference_flavour`.
 
 Every metric compares a predicted pianoroll with its target. Both are arrays ``[T, P]`` at 16 steps
 per quarter note (one 4/4 bar = 64 steps), ``P = n * 128`` (``n`` stacked tracks of 128 MIDI
@@ -27,29 +28,16 @@ because of the [ST] division by 2).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-PITCHES = 128
-STEPS_PER_QUARTER = 16
-HALF_BAR = 2 * STEPS_PER_QUARTER
-SIXTEENTH = STEPS_PER_QUARTER // 4
-
-#: Direction of each score returned by :func:`evaluate_harmonization` (True: higher is better).
-HIGHER_IS_BETTER = {"CS": True, "SSMD": False, "GS": True, "NDD": False,
-                    "GS_hist": True, "NDD_abs": False}
-
-
-def split_tracks(roll) -> np.ndarray:
-    """Binarize a pianoroll and split its tracks.
-
-    roll: ``[T, n*128]`` array-like (numpy, CPU tensor, nested lists). Returns bool ``[T, n, 128]``.
-    """
-    arr = np.asarray(roll)
-    if arr.ndim != 2 or arr.shape[1] % PITCHES or 0 in arr.shape:
-        raise ValueError(f"expected a pianoroll [T >= 1, n*{PITCHES}], got shape {arr.shape}")
-    return (arr > 0.5).reshape(arr.shape[0], -1, PITCHES)
+from stripes.evaluation.harmonization.rolls import (
+    HALF_BAR,
+    PITCHES,
+    SIXTEENTH,
+    check_pair,
+    pool_steps,
+    slot_cells,
+)
 
 
 def detect_onsets(roll) -> np.ndarray:
@@ -57,24 +45,14 @@ def detect_onsets(roll) -> np.ndarray:
 
     roll: ``[T, n*128]``. Returns int ``[T, 128]``: the number of tracks where the pitch turns on.
     """
-    on = split_tracks(roll)
+    on = slot_cells(roll)
     before = np.concatenate([np.zeros_like(on[:1]), on[:-1]], axis=0)
     return (on & ~before).sum(axis=1)
 
 
 def merge_tracks(roll) -> np.ndarray:
     """OR the tracks of a pianoroll. roll: ``[T, n*128]``. Returns bool ``[T, 128]``."""
-    return split_tracks(roll).any(axis=1)
-
-
-def pool_steps(x: np.ndarray, unit: int) -> np.ndarray:
-    """Sum consecutive groups of ``unit`` steps, zero-padding the last group.
-
-    x: ``[T, ...]``. Returns ``[ceil(T / unit), ...]``.
-    """
-    pad = (-x.shape[0]) % unit
-    x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), dtype=x.dtype)], axis=0)
-    return x.reshape(-1, unit, *x.shape[1:]).sum(axis=1)
+    return slot_cells(roll).any(axis=1)
 
 
 def chroma_onsets(roll, unit: int = HALF_BAR) -> np.ndarray:
@@ -98,12 +76,6 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     sim = np.divide(dots, denom, out=np.zeros_like(dots, dtype=float), where=denom > 0)
     sim[np.outer(na == 0, nb == 0)] = 1.0
     return sim
-
-
-def check_pair(pred, target) -> None:
-    """Raise ``ValueError`` unless ``pred`` and ``target`` share one shape."""
-    if np.shape(pred) != np.shape(target):
-        raise ValueError(f"pred {np.shape(pred)} and target {np.shape(target)} differ in shape")
 
 
 def chroma_similarity(pred, target) -> float:
@@ -164,7 +136,7 @@ def note_density_distance(pred, target, *, missing: str = "set") -> float:
     missing fraction is ``|A \\ B| / |A|`` (``missing="set"``, default) or
     ``max(|A| − |B|, 0) / |A|`` (``missing="count"``: a density reading, blind to which pitches).
     Sixteenths with a silent target are skipped; an all-silent target gives 0. Extra predicted
-    pitches are not penalized (use ``note_density_abs_distance`` for that).
+    pitches are not penalized (the ``reference`` flavour's NDD counts them).
     pred, target: ``[T, n*128]``. Returns [0, 100].
     """
     check_pair(pred, target)
@@ -180,79 +152,3 @@ def note_density_distance(pred, target, *, missing: str = "set") -> float:
     if not keep.any():
         return 0.0
     return float(np.mean(lost[keep] / n_target[keep]) * 100)
-
-
-def grooving_histogram_overlap(pred, target, *, bins: int = 20) -> float:
-    """[S24]-code grooving score ↑ (``onset_metric``), not the paper's GS.
-
-    Onset counts per sixteenth (all tracks and pitches summed), each sequence L2-normalized,
-    histogrammed into ``bins`` bins over their common value range; the score is the mean over bins
-    of the smaller of the two bin counts (a count, not a percentage).
-    pred, target: ``[T, n*128]``.
-    """
-    check_pair(pred, target)
-    vp, vt = (pool_steps(detect_onsets(r).sum(axis=1), SIXTEENTH).astype(float)
-              for r in (pred, target))
-    vp, vt = (v / max(np.linalg.norm(v), 1e-12) for v in (vp, vt))
-    lo, hi = min(vp.min(), vt.min()), max(vp.max(), vt.max())
-    hp, _ = np.histogram(vp, bins=bins, range=(lo, hi))
-    ht, _ = np.histogram(vt, bins=bins, range=(lo, hi))
-    return float(np.minimum(hp, ht).mean())
-
-
-def note_density_abs_distance(pred, target) -> float:
-    """[S24]-code note density distance ↓ (``get_nd``), not the paper's NDD.
-
-    Per sixteenth, the number of on cells (over all tracks, pitches and its 4 steps); the score is
-    the mean absolute difference of these counts. pred, target: ``[T, n*128]``.
-    """
-    check_pair(pred, target)
-    dp, dt = (pool_steps(split_tracks(r).sum(axis=(1, 2)), SIXTEENTH) for r in (pred, target))
-    return float(np.abs(dp - dt).mean())
-
-
-def evaluate_harmonization(pred, target, *, code_variants: bool = False) -> dict:
-    """The ``paper`` flavour's metrics for one song: ``{"CS", "SSMD", "GS", "NDD"}``.
-
-    pred, target: ``[T, n*128]`` binary pianorolls at 16 steps per quarter. With
-    ``code_variants`` also ``"GS_hist"`` and ``"NDD_abs"``. Either flavour, with the flavour
-    recorded: :func:`stripes.evaluation.scoring.score_pair` (and ``evaluate_window`` for the
-    accompaniment and per-track groups).
-    """
-    scores = {
-        "CS": chroma_similarity(pred, target),
-        "SSMD": ssm_distance(pred, target),
-        "GS": grooving_similarity(pred, target),
-        "NDD": note_density_distance(pred, target),
-    }
-    if code_variants:
-        scores["GS_hist"] = grooving_histogram_overlap(pred, target)
-        scores["NDD_abs"] = note_density_abs_distance(pred, target)
-    return scores
-
-
-def aggregate(scores: Sequence[dict[str, float]], *, ddof: int = 1) -> dict[str, dict[str, float]]:
-    """Mean and standard deviation of each metric over songs (or seeds).
-
-    scores: one dict per song, as returned by :func:`evaluate_harmonization`; every dict must hold
-    the same keys. Returns ``{metric: {"mean", "std", "n"}}`` (plus ``"flavour"`` when the dicts
-    carry one; they must agree); ``std`` uses ``ddof`` (1: sample
-    standard deviation) and is 0 when there are not more than ``ddof`` scores.
-    """
-    if not scores:
-        raise ValueError("aggregate needs at least one score dict")
-    out: dict = {}
-    flavours = {s.get("flavour") for s in scores}
-    if len(flavours) > 1:
-        raise ValueError(f"cannot aggregate scores of several flavours: {flavours}")
-    if flavours != {None}:
-        out["flavour"] = flavours.pop()
-        scores = [{k: v for k, v in s.items() if k != "flavour"} for s in scores]
-    keys = list(scores[0])
-    if any(set(s) != set(keys) for s in scores):
-        raise ValueError("every score dict must hold the same metrics")
-    for key in keys:
-        values = np.array([s[key] for s in scores], dtype=float)
-        std = float(values.std(ddof=ddof)) if len(values) > ddof else 0.0
-        out[key] = {"mean": float(values.mean()), "std": std, "n": len(values)}
-    return out

@@ -20,12 +20,16 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from stripes.evaluation.baselines import chord_bits
-from stripes.evaluation.harmonization import split_tracks
-from stripes.evaluation.layout import POP909_LAYOUT, TrackLayout, select_slots
-from stripes.evaluation.reference import slot_onsets
+from stripes.evaluation.harmonization.layout import POP909_LAYOUT, TrackLayout
+from stripes.evaluation.harmonization.rolls import (
+    BAR,
+    chord_bits,
+    longest_run,
+    select_slots,
+    slot_cells,
+    slot_onsets,
+)
 
-BAR = 64
 MAX_POLYPHONY = 6
 #: A sane accompaniment: 1-6 sounding pitches on at least half the steps, at least a quarter of
 #: its onsets on chord tones, no note held longer than 4 bars, every pitch on a piano (21-108).
@@ -36,24 +40,15 @@ SANITY_THRESHOLDS = {"polyphony_share_min": 0.5, "chord_tone_share_min": 0.25,
                      "longest_note_bars_max": 4.0, "pitch_low_min": 21, "pitch_high_max": 108}
 
 
-def longest_run(on: np.ndarray) -> int:
-    """Longest run of consecutive True steps in any column of ``on [T, P]`` (0 when none)."""
-    best = 0
-    for col in np.flatnonzero(on.any(axis=0)):
-        edges = np.diff(np.concatenate([[0], on[:, col].astype(np.int8), [0]]))
-        best = max(best, int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max()))
-    return best
-
-
 def sanity_figures(pred, root, chroma, *, layout: TrackLayout = POP909_LAYOUT) -> dict:
     """Figures of the generated slots of one prediction.
 
     pred: ``[T, n*128]``; root, chroma: per-step chords ``[T]`` (see
-    :func:`~stripes.evaluation.baselines.chord_bits`). Returns the dict of figures described in
+    :func:`~.rolls.chord_bits`). Returns the dict of figures described in
     the module docstring, plus ``n_onsets``.
     """
     gen = select_slots(np.asarray(pred), layout.accompaniment)
-    on = split_tracks(gen)                               # [T, k, 128]
+    on = slot_cells(gen)                                 # [T, k, 128]
     sounding = on.any(axis=1)                            # [T, 128]
     count = sounding.sum(axis=1)
     root_pc, bits = chord_bits(root, chroma)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stripes.evaluation.baselines import score_baselines, window_arrays
-from stripes.evaluation.reference import (
+from stripes.evaluation.harmonization.baselines import score_baselines, window_arrays
+from stripes.evaluation.harmonization.reference_flavour import (
     chroma_similarity_reference,
     grooving_similarity_reference,
     note_density_reference,
@@ -108,7 +108,7 @@ def test_windows(small_corpus):
 
 def predictions(inputs, target, root, chroma, rng):
     """Predictions unlike the target: the rule baseline, a noisy target, a late target."""
-    from stripes.evaluation.baselines import rule_harmonization
+    from stripes.evaluation.harmonization.baselines import rule_harmonization
 
     noisy = target.copy()
     flip = rng.random(noisy.shape) < 0.002
