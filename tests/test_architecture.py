@@ -28,6 +28,7 @@ LAYERS = (
         "stripes.benchmarking",
     ),
     ("stripes.tasks", "stripes.tasks.harmonization", "stripes.tasks.lm"),
+    ("stripes.experiments", "stripes.arranger"),
     ("stripes.cli",),
 )
 LAYER_OF = {part: i for i, parts in enumerate(LAYERS) for part in parts}

@@ -1,0 +1,26 @@
+"""The main job in its fast mode, end to end through the command line."""
+
+import json
+
+from stripes.cli import main
+from stripes.music.audio import wav_stats
+
+
+def test_demo_fast_mode_runs_end_to_end(tmp_path, chorale_cache, monkeypatch, capsys):
+    monkeypatch.setenv("STRIPES_CACHE", str(chorale_cache))
+    out = tmp_path / "demo"
+    assert main(["demo", "--fast", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "rule:" in printed and "empty:" in printed and str(out) in printed
+    report = json.loads((out / "report.json").read_text())
+    ref = report["test_set"]["flavours"]["reference"]
+    assert set(ref["model"]["accompaniment"]) == {"CS", "SSMD", "GS", "NDD"}
+    assert set(ref["floors"]) == {"empty", "copy", "rule"}
+    assert "pass_share" in report["test_set"]["sanity"]["model"]
+    for name in ("chorale", "chorale_original"):
+        assert (out / f"{name}.mid").stat().st_size > 0
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert wav_stats(out / "chorale_original.wav")["rms_dbfs"] > -40  # Bach's voices, audible
+    sheet = report["lead_sheet"]  # the shipped POP909 harmonizer arranges the example
+    assert sheet["sanity"]["pass"], sheet["sanity"]["reasons"]
+    assert wav_stats(sheet["wav"])["seconds"] > 30
