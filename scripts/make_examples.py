@@ -99,10 +99,10 @@ def write_tune(name: str, out: Path) -> dict[str, Path]:
 def write_preview(paths: dict[str, Path], out: Path) -> list[Path]:
     """A PNG of the melody with its chord symbols and a WAV of it over block chords."""
     from stripes.analysis.arrangement_plot import chord_symbols, plot_arrangement
+    from stripes.arranger.arrange import chords_from_file
     from stripes.music.audio import render_wav
     from stripes.music.midi_io import read_midi, track_to_notes
     from stripes.music.pianoroll import notes_to_onsets, notes_to_pianoroll
-    from stripes.tasks.harmonization.arrange import chords_from_file
 
     score = read_midi(paths["melody"])
     melody, qpm = track_to_notes(score.tracks[0]), score.tempos[0].qpm

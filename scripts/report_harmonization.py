@@ -20,7 +20,7 @@ from pathlib import Path
 
 from scipy import stats
 
-METRICS = ("CS", "SSMD", "GS", "NDD")
+from stripes.evaluation.harmonization import METRICS
 
 
 def cell(summary: dict, group: str, metric: str) -> str:

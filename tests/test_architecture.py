@@ -34,6 +34,7 @@ LAYERS = (
         "stripes.tasks.groove",
         "stripes.tasks.lra",
     ),
+    ("stripes.experiments", "stripes.arranger"),
     ("stripes.cli",),
 )
 LAYER_OF = {part: i for i, parts in enumerate(LAYERS) for part in parts}

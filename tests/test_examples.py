@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stripes.arranger.arrange import chords_from_file, read_melody
 from stripes.music.chords import parse_chord_line
 from stripes.music.midi_io import STEPS_PER_QUARTER, read_midi, track_to_notes
-from stripes.tasks.harmonization.arrange import chords_from_file, read_melody
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples"

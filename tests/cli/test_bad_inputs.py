@@ -226,7 +226,8 @@ CASES = [
     T("threshold above 1", "thresholds: expected probabilities in [0, 1]", thresholds=[1.5]),
     T("negative merge gap", "merge_gaps: expected steps >= 0", merge_gaps=[-1]),
     T("d_model not divisible", "d_model=31 is not divisible by n_heads=2", model={"d_model": 31}),
-    T("pop909 without data", "lacks pop909", data="pop909", data_root="/nonexistent/pop"),
+    T("pop909 not prepared", "run `stripes data prepare pop909 --out", data="pop909",
+      data_root="/nonexistent/pop"),
     # --- train: devices ------------------------------------------------------------------------
     T("device gpu0 in the config", "device: 'gpu0' is not a device; use cpu, cuda, cuda:N or auto",
       train={"device": "gpu0"}),
@@ -645,8 +646,8 @@ def test_a_damaged_cache_is_rebuilt_by_prepare_with_a_message(world, tmp_path, c
     assert len(load_corpus(cache, verify=True)) == len(load_corpus(world.corpus))
 
 
-def test_a_missing_corpus_cache_is_prepared_with_a_message(world, tmp_path, monkeypatch,
-                                                           caplog):
+def test_training_asks_for_the_prepared_corpus_and_the_prepare_step_makes_it(world, tmp_path,
+                                                                            monkeypatch):
     import stripes.tasks.harmonization.data as task_data
     from stripes.tasks.harmonization.config import HarmonizationConfig
 
@@ -659,9 +660,12 @@ def test_a_missing_corpus_cache_is_prepared_with_a_message(world, tmp_path, monk
 
     monkeypatch.setattr(task_data, "prepare_chorales", fake_prepare)
     config = HarmonizationConfig(data="chorales", cache_dir=str(tmp_path))
-    assert len(task_data.load_task_corpus(config)) == len(task_data.load_corpus(world.corpus))
-    assert calls == [True] and "no chorales cache at" in caplog.text
-    assert "preparing it once (`stripes data prepare chorales`)" in caplog.text
+    with pytest.raises(FileNotFoundError, match="run `stripes data prepare chorales --out"):
+        task_data.training_windows(config)  # training never prepares
+    assert calls == []
+    assert task_data.prepare_task_corpus(config) == tmp_path / "chorales" and calls == [True]
+    assert task_data.prepare_task_corpus(config) == tmp_path / "chorales" and calls == [True]
+    assert len(task_data.task_corpus(config)) == len(task_data.load_corpus(world.corpus))
 
 
 def test_the_old_data_variable_still_works_with_a_note(tmp_path, monkeypatch, caplog):

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from stripes.experiments.harmonization import ExperimentConfig
 from stripes.models import StripesTransformer
-from stripes.tasks.harmonization.experiment import ExperimentConfig
 
 EXPERIMENTS = sorted((Path(__file__).parents[2] / "configs" / "experiments").glob("*.yaml"))
 

@@ -1,7 +1,9 @@
 """The ``stripes`` command line: one entry point, subcommands that each call one library function.
 
-Each command group is a module of this package with an ``add(subparsers)`` function; heavy
-imports happen inside the handlers so that ``stripes --help`` stays fast.
+Each command group is a module of this package named after it, with an ``add(subparsers)``
+function (``demo``, ``data``, ``train`` for train / evaluate / curves / export, ``harmonize``,
+``experiment``, ``lm``, ``generate``, ``bench``; ``options`` and ``checks`` hold what several
+share); heavy imports happen inside the handlers so that ``stripes --help`` stays fast.
 
 A user's mistake (a bad config, a missing file, a YAML syntax error, any ``ValueError`` of the
 library's validation, a diverged training) ends the command with one line on stderr,
@@ -16,7 +18,7 @@ import sys
 
 import yaml
 
-from stripes.cli import bench, data, generation, harmonization
+from stripes.cli import bench, data, demo, experiment, generate, harmonize, lm, train
 from stripes.config import ConfigError
 
 #: What a user can cause: reported as one line and exit code 2.
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="stripes", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"stripes {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (bench, data, harmonization, generation):
+    for group in (demo, data, train, harmonize, experiment, lm, generate, bench):
         group.add(sub)
     return parser
 

@@ -8,7 +8,14 @@ import argparse
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="prepare and inspect the music corpora (POP909, Bach chorales)")
     dsub = p.add_subparsers(dest="data_command", required=True)
-    prep = dsub.add_parser("prepare", help="parse a corpus once into the cache")
+    _add_prepare(dsub)
+    _add_info(dsub)
+    _add_mi(dsub)
+
+
+def _add_prepare(dsub: argparse._SubParsersAction) -> None:
+    prep = dsub.add_parser("prepare", help="parse a corpus once into the cache (training and "
+                           "evaluation read it from there)")
     psub = prep.add_subparsers(dest="corpus", required=True)
     pop = psub.add_parser("pop909", help="POP909 + structure labels + [S24] alignment and split")
     pop.add_argument(
@@ -36,6 +43,9 @@ def add(sub: argparse._SubParsersAction) -> None:
         )
         q.add_argument("--no-tokens", action="store_true", help="skip the REMI tokens")
         q.add_argument("--force", action="store_true", help="rebuild even if the cache is fresh")
+
+
+def _add_info(dsub: argparse._SubParsersAction) -> None:
     info = dsub.add_parser("info", help="counts, label vocabularies, alignment, context statistics")
     info.add_argument("corpus", help="pop909, chorales, or a prepared cache folder")
     info.add_argument("--bars", type=int, default=None,
@@ -43,6 +53,9 @@ def add(sub: argparse._SubParsersAction) -> None:
                       "corpus's own)")
     info.add_argument("--json", action="store_true", help="print the raw JSON")
     info.set_defaults(func=_run_data_info)
+
+
+def _add_mi(dsub: argparse._SubParsersAction) -> None:
     mi = dsub.add_parser("mi", help="content-context mutual information ([ST] Table I)")
     mi.add_argument("corpus", help="pop909, chorales, or a prepared cache folder")
     mi.add_argument("--contexts", nargs="+", default=None,

@@ -63,13 +63,13 @@ def test_windows_are_scored_alike_whatever_the_token_budget_per_batch(tmp_path, 
     # fit); the grouping must not change any window's probabilities
     import numpy as np
 
-    from stripes.tasks.harmonization.data import build_dataset, load_task_corpus
-    from stripes.tasks.harmonization.evaluate import collect_windows
+    from stripes.tasks.harmonization.data import build_dataset, task_corpus
+    from stripes.tasks.harmonization.predict import collect_windows
 
     cfg = tiny_config(chorale_cache)
     train_harmonizer(cfg, tmp_path / "run", progress=False)
     model, loaded = load_harmonizer(tmp_path / "run")
-    test = build_dataset(load_task_corpus(loaded, False), loaded, "test", None, cap=4)
+    test = build_dataset(task_corpus(loaded), loaded, "test", None, cap=4)
     longest = int(test.index[:, 2].max())
     whole = collect_windows(model, test, batch_size=4)
     one_by_one = collect_windows(model, test, batch_size=4, max_tokens=longest)

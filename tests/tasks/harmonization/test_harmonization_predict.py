@@ -2,8 +2,12 @@
 
 import numpy as np
 
-from stripes.evaluation.binarization import choose_binarization, frame_f1
-from stripes.tasks.harmonization.predict import binarize, fill_gaps
+from stripes.evaluation.harmonization.binarization import (
+    choose_binarization,
+    fill_gaps,
+    frame_f1,
+)
+from stripes.tasks.harmonization.predict import binarize
 
 
 def test_fill_gaps_merges_short_gaps_only():

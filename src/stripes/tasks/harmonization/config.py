@@ -81,7 +81,7 @@ class HarmonizationConfig:
             check_features(self.input_features)
         except ValueError as err:
             raise ConfigError(f"input_features: {err}") from None
-        from stripes.evaluation.binarization import BINARIZATION_CRITERIA
+        from stripes.evaluation.harmonization.binarization import BINARIZATION_CRITERIA
 
         if self.binarization_criterion not in BINARIZATION_CRITERIA:
             raise ConfigError(f"binarization_criterion must be one of "

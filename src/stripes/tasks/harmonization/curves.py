@@ -14,10 +14,15 @@ import json
 from pathlib import Path
 
 from stripes.analysis.plots import plot_learning_curves
-from stripes.evaluation.binarization import binarize, choose_binarization
-from stripes.evaluation.scoring import evaluate_windows
-from stripes.tasks.harmonization.data import build_dataset, load_task_corpus
-from stripes.tasks.harmonization.evaluate import collect_windows, criteria_for, task_layout
+from stripes.evaluation.harmonization.baselines import score_baselines, window_arrays
+from stripes.evaluation.harmonization.binarization import (
+    binarize,
+    choose_binarization,
+    criteria_for,
+)
+from stripes.evaluation.harmonization.scoring import evaluate_windows
+from stripes.tasks.harmonization.data import task_corpus, task_layout, validation_windows
+from stripes.tasks.harmonization.predict import collect_windows
 from stripes.tasks.harmonization.train import load_harmonizer
 from stripes.training.checkpoint import atomic_write, load_checkpoint, load_weights
 
@@ -36,9 +41,9 @@ def learning_curve(run_dir: str | Path) -> list[dict]:
     if not steps:
         raise FileNotFoundError(f"{run}: no checkpoints/step_*.pt (train with keep_every > 0)")
     model, config = load_harmonizer(run)
-    corpus = load_task_corpus(config)
+    corpus = task_corpus(config)
     layout = task_layout(corpus)
-    val = build_dataset(corpus, config, "val", config.train_bars, cap=config.max_eval_windows)
+    val = validation_windows(corpus, config)
     losses = validation_losses(run)
     rows = []
     for path in steps:
@@ -61,16 +66,11 @@ def learning_curve(run_dir: str | Path) -> list[dict]:
 def validation_floors(run_dir: str | Path) -> dict[str, float]:
     """Accompaniment CS (reference) of the rule baseline and the empty floor on the run's
     validation windows, for the curves' dashed lines."""
-    from stripes.evaluation.baselines import chords_of, score_baselines
-
     _, config = load_harmonizer(run_dir)
-    corpus = load_task_corpus(config)
-    val = build_dataset(corpus, config, "val", config.train_bars, cap=config.max_eval_windows)
-    items = [val[i] for i in range(len(val))]
-    chords = [chords_of(it["labels"]) for it in items]
-    rows = score_baselines([it["inputs"].numpy() for it in items],
-                           [it["targets"].numpy() for it in items], [r for r, _ in chords],
-                           [c for _, c in chords], layout=task_layout(corpus))["rows"]
+    corpus = task_corpus(config)
+    val = validation_windows(corpus, config)
+    inputs, targets, roots, chromas = window_arrays([val[i] for i in range(len(val))])
+    rows = score_baselines(inputs, targets, roots, chromas, layout=task_layout(corpus))["rows"]
     return {f"{name} (validation)": rows[name]["accompaniment"]["CS"]["mean"]
             for name in ("rule", "empty")}
 

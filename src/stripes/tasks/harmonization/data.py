@@ -1,56 +1,88 @@
-"""The windows a harmonizer trains and is tested on: the task's corpus (prepared on first use)
-and seeded subsets of its splits."""
+"""The windows a harmonizer trains and is tested on: the task's prepared corpus and seeded
+subsets of its splits.
+
+Preparing a corpus is a step of its own (``stripes data prepare NAME``, or
+:func:`prepare_task_corpus` from Python); training and evaluation ask for the prepared corpus by
+name (:func:`prepared_corpus`) and say how to prepare it when it is missing.
+"""
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from stripes.evaluation.harmonization import TrackLayout, layout_from_slots
 from stripes.music.datasets import (
+    Corpus,
     default_cache_dir,
     load_corpus,
     prepare_chorales,
     prepare_pop909,
 )
-from stripes.music.pop909 import resolve_root
 from stripes.music.windows import WindowDataset
 from stripes.tasks.harmonization.config import HarmonizationConfig
 
-log = logging.getLogger(__name__)
+#: The names of the target slots of each corpus, for scores per slot.
+TRACK_NAMES = {"pop909": ("melody", "bridge", "piano"),
+               "chorales": ("soprano", "alto_tenor", "bass")}
 
 
-def load_task_corpus(config: HarmonizationConfig, progress: bool = False):
-    """Load the corpus the config names, preparing it first when no cache exists yet.
+def corpus_folder(name: str, cache_dir: str | Path | None = None) -> Path:
+    """Where the prepared corpus ``name`` lives: ``<cache_dir or the cache>/<name>``."""
+    return (Path(cache_dir) if cache_dir else default_cache_dir()) / name
+
+
+def prepared_corpus(name: str, cache_dir: str | Path | None = None) -> Corpus:
+    """The prepared corpus ``name`` (``pop909``, ``chorales``) from ``cache_dir`` (default: the
+    cache); FileNotFoundError naming the command that prepares it when there is none.
 
     An existing cache is used as it is (whatever options built it, e.g. a subset for tests);
-    ``stripes data prepare ... --force`` rebuilds one.
+    ``stripes data prepare NAME --force`` rebuilds one.
     """
-    out = (Path(config.cache_dir) if config.cache_dir else default_cache_dir()) / config.data
-    if (out / "manifest.json").exists():
-        return load_corpus(out)
-    if config.data == "pop909":
-        resolve_root(config.data_root)  # no POP909 data: say so before parsing anything
-    log.warning("no %s cache at %s: preparing it once (`stripes data prepare %s`)", config.data,
-                out, config.data)
-    progress = True
+    folder = corpus_folder(name, cache_dir)
+    if not (folder / "manifest.json").is_file():
+        out = f" --out {folder}" if cache_dir else ""
+        raise FileNotFoundError(f"no prepared {name} corpus at {folder}: run "
+                                f"`stripes data prepare {name}{out}` first")
+    return load_corpus(folder)
+
+
+def prepare_task_corpus(config: HarmonizationConfig, progress: bool = True) -> Path:
+    """Prepare the config's corpus into its cache unless it is there (what ``stripes data
+    prepare`` does, with the config's ``data_root`` and ``cache_dir``); returns the folder.
+
+    The explicit step for callers that want a fresh machine to work (the demo, the experiment
+    runner); training never prepares.
+    """
+    folder = corpus_folder(config.data, config.cache_dir)
+    if (folder / "manifest.json").is_file():
+        return folder
     if config.data == "chorales":
-        path = prepare_chorales(out, progress=progress)
-    else:
-        path = prepare_pop909(config.data_root, out, progress=progress, workers=2)
-    return load_corpus(path)
+        return Path(prepare_chorales(folder, progress=progress))
+    return Path(prepare_pop909(config.data_root, folder, progress=progress, workers=2))
+
+
+def task_corpus(config: HarmonizationConfig) -> Corpus:
+    """The prepared corpus the config names (:func:`prepared_corpus`)."""
+    return prepared_corpus(config.data, config.cache_dir)
+
+
+def task_layout(corpus: Corpus) -> TrackLayout:
+    """Which output slots are copied from the input and which the model must invent."""
+    return layout_from_slots(corpus.slots, TRACK_NAMES.get(corpus.name))
 
 
 def build_dataset(
-    corpus,
+    corpus: Corpus,
     config: HarmonizationConfig,
     split: str,
     bars: int | None,
     augment: bool = False,
     cap: int | None = None,
-):
+) -> WindowDataset:
     """Windows of one split; a seeded subset of ``cap`` windows when capped."""
     hop = None if bars is None or split == "train" else bars  # test windows do not overlap
     ds = WindowDataset(
@@ -59,13 +91,54 @@ def build_dataset(
         bars=bars,
         hop_bars=hop,
         context=config.context,
-        transpose=tuple(config.transpose) if augment and config.transpose else None,
+        transpose=(config.transpose[0], config.transpose[1]) if augment and config.transpose
+        else None,
         features=tuple(config.input_features),
     )
     if cap is not None and len(ds) > cap:
         keep = np.random.default_rng(0).permutation(len(ds))[:cap]
         ds.index = ds.index[np.sort(keep)]
     return ds
+
+
+def training_windows(config: HarmonizationConfig) -> tuple[WindowDataset, WindowDataset]:
+    """``(train, val)`` windows of ``train_bars`` bars (train transposed when the config says
+    so); ValueError when a split has none (every piece shorter)."""
+    corpus = task_corpus(config)
+    train_ds = build_dataset(corpus, config, "train", config.train_bars, augment=True,
+                             cap=config.max_train_windows)
+    val_ds = validation_windows(corpus, config)
+    for split, ds in (("train", train_ds), ("val", val_ds)):
+        if len(ds) == 0:
+            raise ValueError(f"no {split} window of train_bars={config.train_bars} bars in the "
+                             f"{config.data} corpus (every piece is shorter); lower train_bars")
+    return train_ds, val_ds
+
+
+def validation_windows(corpus: Corpus, config: HarmonizationConfig) -> WindowDataset:
+    """The validation windows of ``train_bars`` bars (at most ``max_eval_windows``): where the
+    training loop validates and the binarization is chosen."""
+    return build_dataset(corpus, config, "val", config.train_bars, cap=config.max_eval_windows)
+
+
+@dataclass
+class EvaluationSets:
+    """What a harmonizer is scored on: the corpus's slot ``layout``, the ``validation`` windows
+    (to choose the binarization on) and the ``tests`` windows of every test length (keys
+    ``str(bars)``, ``"None"`` for whole pieces)."""
+
+    layout: TrackLayout
+    validation: WindowDataset
+    tests: dict[str, WindowDataset]
+
+
+def evaluation_sets(config: HarmonizationConfig) -> EvaluationSets:
+    """The :class:`EvaluationSets` of the config's prepared corpus (test windows capped at
+    ``max_eval_windows``, the same seeded subset for every run)."""
+    corpus = task_corpus(config)
+    tests = {str(bars): build_dataset(corpus, config, "test", bars, cap=config.max_eval_windows)
+             for bars in config.test_bars}
+    return EvaluationSets(task_layout(corpus), validation_windows(corpus, config), tests)
 
 
 def model_inputs(batch: dict) -> torch.Tensor:

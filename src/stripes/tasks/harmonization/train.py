@@ -19,7 +19,7 @@ from stripes.config import load_config
 from stripes.models import StripesTransformer
 from stripes.music.windows import collate_windows
 from stripes.tasks.harmonization.config import HarmonizationConfig
-from stripes.tasks.harmonization.data import build_dataset, load_task_corpus, model_inputs
+from stripes.tasks.harmonization.data import model_inputs, training_windows
 from stripes.training.checkpoint import load_checkpoint, load_weights, write_config
 from stripes.training.config import check_device
 from stripes.training.loop import train
@@ -39,9 +39,10 @@ def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress:
                      *, resume: bool = False, overwrite: bool = False) -> dict:
     """Train one harmonizer; the run folder gets ``task.yaml`` (this config) and checkpoints.
 
-    Everything is checked before the folder is touched (config, corpus, window counts, device);
-    an existing non-empty folder is refused unless ``resume`` (from its ``checkpoints/last.pt``,
-    with the same task config; also when ``train.resume_from`` is set) or ``overwrite``.
+    Everything is checked before the folder is touched (config, the prepared corpus, window
+    counts, device); an existing non-empty folder is refused unless ``resume`` (from its
+    ``checkpoints/last.pt``, with the same task config; also when ``train.resume_from`` is set)
+    or ``overwrite``. The corpus must be prepared (``stripes data prepare NAME``).
     """
     out = Path(out_dir)
     # train.resume_from set by the caller (the experiment runner) names the checkpoint itself
@@ -50,12 +51,7 @@ def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress:
     if last is not None:
         check_same_task(config, out)
         config = replace(config, train={**config.train, "resume_from": str(last)})
-    corpus = load_task_corpus(config, progress)
-    train_ds = build_dataset(
-        corpus, config, "train", config.train_bars, augment=True, cap=config.max_train_windows
-    )
-    val_ds = build_dataset(corpus, config, "val", config.train_bars, cap=config.max_eval_windows)
-    check_windows_exist(config, train_ds, val_ds)
+    train_ds, val_ds = training_windows(config)  # the prepared corpus, asked for by name
     tcfg = config.train_config(out)
     tcfg.progress = progress and tcfg.progress
     check_device(tcfg.device)
@@ -74,14 +70,6 @@ def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress:
         model_config={"model": config.model_config().to_dict(), "task": asdict(config)},
     )
     return {**summary, "parameters": model.num_parameters()}
-
-
-def check_windows_exist(config: HarmonizationConfig, train_ds, val_ds) -> None:
-    """ValueError when a split has no window of ``train_bars`` bars (every piece shorter)."""
-    for split, ds in (("train", train_ds), ("val", val_ds)):
-        if len(ds) == 0:
-            raise ValueError(f"no {split} window of train_bars={config.train_bars} bars in the "
-                             f"{config.data} corpus (every piece is shorter); lower train_bars")
 
 
 def check_same_task(config: HarmonizationConfig, run: Path) -> None:

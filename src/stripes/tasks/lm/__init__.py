@@ -1,2 +1,3 @@
-"""Token language models ([SPE] Sec. 3.2): config, data, training, evaluation, generation and
-the PE comparison."""
+"""Token language models ([SPE] Sec. 3.2), the recipe: config, data, training, generation,
+evaluation, attention maps and the context-free floors. The PE comparison over seeds lives in
+``stripes.experiments``."""

@@ -24,8 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-SPLITS = ("train", "val", "test")
-
+from stripes.music.datasets import SPLIT_NAMES
 
 TRANSPOSE_ATTEMPTS = 8
 
@@ -47,7 +46,7 @@ class TokenCorpus:
     def pieces(self, split: str | None = None) -> list[np.ndarray]:
         """The int64 id arrays of the pieces of a split (``None``: all pieces)."""
         keep = range(len(self.split)) if split is None else np.flatnonzero(
-            self.split == SPLITS.index(split))
+            self.split == SPLIT_NAMES.index(split))
         return [self.ids[self.offsets[i] : self.offsets[i + 1]].astype(np.int64) for i in keep]
 
     def tokenizer(self):

@@ -8,7 +8,8 @@
   continuations to their prompts ([SPE] Sec. 3.3), and of the real continuations for reference.
 - :func:`evaluate_language_model`: all of it, plus the identical-token probe ([SPE] App. C) and
   the plots (loss versus position, one attention map, learned SPE templates), written as
-  ``results.json``, ``results.md`` (:mod:`stripes.tasks.lm.report`) and PNG files.
+  ``results.json``, ``results.md`` (:func:`write_lm_results`, :func:`format_lm_table`) and PNG
+  files.
 
 Position convention: entry ``j`` of a per-position array is the loss of the token at position
 ``t = j + 1`` given the ``t`` tokens before it. "Within" a training length ``L`` means ``t < L``
@@ -17,6 +18,7 @@ Position convention: entry ``j`` of a per-position array is the loss of the toke
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -37,7 +39,6 @@ from stripes.tasks.lm.attention_maps import (
 from stripes.tasks.lm.config import LMEvalConfig
 from stripes.tasks.lm.data import collate_tokens, load_token_corpus
 from stripes.tasks.lm.generate import grammar_constraint, sample_continuation
-from stripes.tasks.lm.report import loss_curve, pe_curves, write_results
 from stripes.tasks.lm.train import load_language_model, resolve_lm_checkpoint, token_nll
 
 
@@ -224,7 +225,7 @@ def evaluate_language_model(checkpoint: str | Path, out_dir: str | Path | None =
     if style and cfg.prompts > 0:
         results["style"] = continuation_style(model, tokenizer, pieces, cfg)
     results["files"] = _write_plots(model, results, windows, cfg, out)
-    write_results([results], out)
+    write_lm_results([results], out)
     return results
 
 
@@ -257,3 +258,67 @@ def _write_plots(model, results: dict, windows: Sequence[Tensor], cfg: LMEvalCon
     if templates is not None:
         files["templates"] = str(plot_templates({results["pe"]: templates}, out / "templates.png"))
     return files
+
+
+def loss_curve(results: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``(bucket centres [N], mean loss [N])`` of an evaluation's results, for plotting."""
+    lbp = results["loss_by_position"]
+    x = np.asarray(lbp["bucket_start"], float) + lbp["bucket"] / 2
+    return x, np.asarray(lbp["loss"], float)
+
+
+def pe_curves(results: dict) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """``{"translation_invariance": (window centres [W], error [W]), "monotonicity": ...}`` of
+    an evaluation's identical-token probe, for plotting; None for results without them."""
+    by_position = results.get("pe_metrics", {}).get("by_position")
+    if by_position is None:
+        return None
+    x = (np.asarray(by_position["start"], float) + np.asarray(by_position["stop"], float)) / 2
+    return {k: (x, np.asarray(by_position[k], float))
+            for k in ("translation_invariance", "monotonicity")}
+
+
+LM_COLUMNS = (("loss ≤ L", ("loss", "within")), ("loss > L", ("loss", "beyond")),
+              ("TI ↓", ("pe_metrics", "translation_invariance")),
+              ("MO ↓", ("pe_metrics", "monotonicity")),
+              ("style OD", ("style", "onset_duration")), ("style TP", ("style", "time_pitch")),
+              ("data OD", ("style", "data_onset_duration")),
+              ("data TP", ("style", "data_time_pitch")))
+
+
+def format_lm_table(results: Sequence[dict]) -> str:
+    """A Markdown table, one row per evaluated model ([SPE] Tables 6-7 and Sec. 3.3 metrics)."""
+    seeds = len({r.get("seed") for r in results}) > 1  # runs over seeds: say which
+    head = ["model", *(["seed"] if seeds else []), "PE", "params", *[c for c, _ in LM_COLUMNS]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        cells = [r["name"], *([str(r.get("seed", "–"))] if seeds else []), r["pe"],
+                 f"{r['parameters'] / 1e6:.2f}M"]
+        for _, (section, key) in LM_COLUMNS:
+            value = r.get(section, {}).get(key)
+            cells.append("–" if value is None or np.isnan(value) else f"{value:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lengths = sorted({(r["train_length"], r["eval_length"]) for r in results})
+    notes = ", ".join(f"L = {a}, evaluated to {b}" for a, b in lengths)
+    return "\n".join([*lines, "", f"Losses in nats per token ({notes}); TI/MO: translation-"
+                      "invariance and monotonicity errors of the identical-token probe (Wang et "
+                      "al. 2021 as [SPE] App. C; lower is better; SPE: the expected map over "
+                      "realizations); OD/TP: style similarity of continuations to prompts (data: "
+                      "the real continuation)."])
+
+
+def write_lm_results(results: Sequence[dict], out: str | Path) -> Path:
+    """``results.json`` (the list) and ``results.md`` (:func:`format_lm_table`) in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(list(results), indent=1, default=_plain))
+    (out / "results.md").write_text(format_lm_table(results) + "\n")
+    return out
+
+
+def _plain(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)

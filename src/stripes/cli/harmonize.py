@@ -1,0 +1,43 @@
+"""``stripes harmonize``: a trained harmonizer arranges a user's melody."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    h = sub.add_parser("harmonize", help="arrange a melody MIDI with a trained harmonizer")
+    h.add_argument("midi", help="MIDI file holding the melody (4/4)")
+    h.add_argument("--checkpoint", default="pop909",
+                   help="harmonizer: a shipped name (pop909, chorales), a weights folder, a run "
+                        "folder or a checkpoint file in one (default: pop909)")
+    src = h.add_mutually_exclusive_group(required=True)
+    src.add_argument("--chords", help="chords file: 'label [pitch classes] bass beats' per line")
+    src.add_argument("--chord-track", help="MIDI track of block chords (one chord per beat)")
+    h.add_argument("--melody-track", help="melody track name (default: MELODY or the only one)")
+    h.add_argument("--key", default="C:maj", help="key of the song, e.g. 'Gb:maj' (KEY context)")
+    h.add_argument("--out", default="harmonized.mid",
+                   help="output MIDI (a WAV and a PNG are written beside)")
+    h.set_defaults(func=_run_harmonize)
+
+
+def _run_harmonize(args: argparse.Namespace) -> None:
+    from stripes.arranger.arrange import harmonize_song
+    from stripes.cli.checks import output_file
+
+    output_file(args.out, (".mid", ".midi"))
+    res = harmonize_song(
+        args.checkpoint,
+        args.midi,
+        args.out,
+        chords=args.chords,
+        chord_track=args.chord_track,
+        melody_track=args.melody_track,
+        key=args.key,
+    )
+    for warning in res["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"arrangement: {res['midi']} ({res['steps']} steps at {res['qpm']:g} qpm)\n"
+          f"audio:       {res['wav']} ({res['renderer']}, {res['wav_stats']['seconds']:.1f} s)\n"
+          f"piano roll:  {res['png']}")

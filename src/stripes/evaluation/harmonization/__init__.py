@@ -1,0 +1,104 @@
+"""Harmonization scoring, on arrays (no model): the papers' protocol (docs/metrics.md).
+
+The one entry, :func:`score_harmonization`, takes the predicted probabilities of test windows
+(and of validation windows, to choose the binarization on) and scores them: the
+``(threshold, merge_gap)`` chosen on validation by a named criterion (:mod:`.binarization`), then
+at every test length the model, the floors (empty prediction, copy of the input) and the rule
+baseline (block chords from the given labels, :mod:`.baselines`) on the same windows in both
+metric flavours (:mod:`.scoring`), for all slots, the accompaniment and each slot, with the
+musical sanity of the model's and the rule's arrangements (:mod:`.sanity`).
+
+The parts below it: :mod:`.rolls` (the pianoroll grid), :mod:`.reference_flavour` and
+:mod:`.paper_flavour` (CS, SSMD, GS, NDD as the [S24] code and as the [ST]/[FS] text compute
+them), :mod:`.layout` (which slots a harmonizer copies and which it invents).
+
+A window is a mapping with ``probs`` and ``targets`` ``[T, n*128]``, ``inputs`` ``[T, m*128]``,
+the given chords ``root`` and ``chroma`` ``[T]`` and its ``song`` id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from stripes.evaluation.harmonization.baselines import baseline_predictions
+from stripes.evaluation.harmonization.binarization import (
+    MERGE_GAPS,
+    THRESHOLDS,
+    binarize,
+    choose_binarization,
+    criteria_for,
+)
+from stripes.evaluation.harmonization.layout import TrackLayout, layout_from_slots
+from stripes.evaluation.harmonization.sanity import sanity_check, sanity_warning, summarize_sanity
+from stripes.evaluation.harmonization.scoring import (
+    FLAVOURS,
+    HIGHER_IS_BETTER,
+    METRICS,
+    evaluate_windows,
+)
+
+__all__ = ["HIGHER_IS_BETTER", "METRICS", "TrackLayout", "layout_from_slots",
+           "score_harmonization", "score_windows"]
+
+Window = Mapping
+
+
+def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: TrackLayout, *,
+                        validation: Sequence[Window] | None = None,
+                        criterion: str = "frame_f1", thresholds: Sequence[float] = THRESHOLDS,
+                        merge_gaps: Sequence[int] = MERGE_GAPS,
+                        binarization: Mapping | None = None) -> dict:
+    """Score the test windows of every length, binarized as chosen on ``validation`` windows.
+
+    tests: ``(length name, [window, ...])`` pairs (e.g. ``("16", [...])``, ``("None", [...])``
+    for whole pieces), consumed one at a time: a generator keeps one length in memory. layout:
+    the slots the model copies and those it invents. The binarization is chosen on ``validation``
+    by ``criterion`` over ``thresholds × merge_gaps``
+    (:func:`~.binarization.choose_binarization`), or given (``binarization``: ``threshold``,
+    ``merge_gap``), one of the two.
+
+    Returns ``{"binarization": {criterion, threshold, merge_gap, score, grid} or the given one,
+    "layout": {"names", "accompaniment"}, "test": {length: {"n", "songs", "flavours":
+    {flavour: {"model": summary, "floors": {empty|copy|rule: summary}}}, "per_window",
+    "summary": reference all-slots {metric: {mean, std, n}}, "sanity": {model|rule: ...},
+    "warning": str | None}}}`` (summaries as :func:`~.scoring.summarize_windows` writes them).
+    """
+    if binarization is not None and validation is None:
+        choice = dict(binarization)
+    elif validation is not None and binarization is None:
+        choice = choose_binarization(
+            [w["probs"] for w in validation], [w["targets"] for w in validation], criterion,
+            thresholds=thresholds, merge_gaps=merge_gaps, criteria=criteria_for(layout))
+    else:
+        raise ValueError("give validation windows to choose the binarization on, or a chosen "
+                         "binarization: one of the two")
+    return {"binarization": choice,
+            "layout": {"names": list(layout.names), "accompaniment": list(layout.accompaniment)},
+            "test": {length: score_windows(windows, choice, layout)
+                     for length, windows in tests}}
+
+
+def score_windows(windows: Sequence[Window], choice: Mapping, layout: TrackLayout) -> dict:
+    """The model, the floors and the rule baseline on the same windows, in every flavour, and
+    the sanity of the model's and the rule's arrangements (one test length of
+    :func:`score_harmonization`)."""
+    preds = [binarize(w["probs"], choice["threshold"], choice["merge_gap"]) for w in windows]
+    targets = [w["targets"] for w in windows]
+    base = baseline_predictions([w["inputs"] for w in windows], [w["root"] for w in windows],
+                                [w["chroma"] for w in windows], layout=layout)
+    out: dict = {"n": len(windows), "songs": [w["song"] for w in windows], "flavours": {}}
+    for flavour in FLAVOURS:
+        model = evaluate_windows(preds, targets, flavour=flavour, layout=layout)
+        floors = {name: evaluate_windows(p, targets, flavour=flavour, layout=layout)["summary"]
+                  for name, p in base.items()}
+        out["flavours"][flavour] = {"model": model["summary"], "floors": floors}
+        if flavour == "reference":
+            out["per_window"] = [{"song": w["song"], **{g: s[g] for g in ("all", "accompaniment")}}
+                                 for w, s in zip(windows, model["per_window"], strict=True)]
+    out["summary"] = {m: v for m, v in out["flavours"]["reference"]["model"]["all"].items()}
+    out["sanity"] = {
+        name: summarize_sanity([sanity_check(p, w["root"], w["chroma"], layout=layout)
+                                for p, w in zip(rolls, windows, strict=True)])
+        for name, rolls in (("model", preds), ("rule", base["rule"]))}
+    out["warning"] = sanity_warning(out["sanity"]["model"], "the harmonizer")
+    return out
