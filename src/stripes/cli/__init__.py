@@ -18,7 +18,7 @@ import sys
 
 import yaml
 
-from stripes.cli import bench, data, demo, experiment, generate, harmonize, lm, train
+from stripes.cli import bench, data, demo, experiment, generate, harmonize, lm, lra, train
 from stripes.config import ConfigError
 
 #: What a user can cause: reported as one line and exit code 2.
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="stripes", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"stripes {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (demo, data, train, harmonize, experiment, lm, generate, bench):
+    for group in (demo, data, train, harmonize, experiment, lm, generate, lra, bench):
         group.add(sub)
     return parser
 

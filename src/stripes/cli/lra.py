@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add(sub: argparse._SubParsersAction) -> None:
     """Add ``lra`` and its subcommands to the ``stripes`` parser's subcommands ``sub``."""
     p = sub.add_parser("lra", help="Long-Range Arena data: ListOps generated in the LRA format")
     lsub = p.add_subparsers(dest="lra_command", required=True)

@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from stripes.cli.lra import add_parser, run_listops
+from stripes.cli.lra import add, run_listops
 from stripes.config import ConfigError
 from stripes.tasks.lra.errors import LRADataError
 from stripes.tasks.lra.expressions import evaluate
@@ -79,7 +79,7 @@ def test_the_release_writer_keeps_existing_files_unless_forced(tmp_path):
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="stripes")
-    add_parser(parser.add_subparsers(dest="command", required=True))
+    add(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(argv)
 
 
