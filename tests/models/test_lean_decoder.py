@@ -4,18 +4,20 @@ feature map and attention kind; RoPE and RoPEPool rows read off the module equal
 import pytest
 import torch
 
+from stripes.attention import AttentionConfig
 from stripes.generation.decode import generate, parallel_log_probs, recurrent_log_probs
 from stripes.models import ModelConfig, StripesTransformer
 from stripes.models.lean_decoder import LeanDecoder, unsupported
 from stripes.models.rotary_step import RotaryTable, pool_, rotate_
-from stripes.positional import RoPE, RoPEPool, available_kinds
+from stripes.positional import PositionalConfig, RoPE, RoPEPool, available_kinds
 
 NOT_FOR_TOKEN_LM = {"structure_ape", "shaw_rpe", "structure_rpe", "nonstationary_rpe"}
 LM_KINDS = ["none"] + [k for k in available_kinds() if k not in NOT_FOR_TOKEN_LM | {"none"}]
 
-def _lm(pe="none", attention="linear", dtype=torch.float64, **kw):
+def _lm(pe="none", attention="linear", dtype=torch.float64, feature_map="elu1p", pe_params=None):
     cfg = ModelConfig(input_kind="tokens", input_dim=11, output_dim=11, d_model=24, n_layers=2,
-                      n_heads=3, chunk_size=8, attention=attention, pe=pe, max_len=64, **kw)
+                      n_heads=3, attention=AttentionConfig(attention, feature_map, chunk_size=8),
+                      pe=PositionalConfig(pe, pe_params or {}), max_len=64)
     torch.manual_seed(0)
     return StripesTransformer(cfg).to(dtype).eval()
 
@@ -73,7 +75,7 @@ def test_float32_lean_step_at_a_large_position_equals_the_parallel_row(pe, monke
     monkeypatch.setenv("STRIPES_COMPILE", "0")  # the eager paths (compiling costs seconds)
     p = 4095
     cfg = ModelConfig(input_kind="tokens", input_dim=11, output_dim=11, d_model=16, n_layers=2,
-                      n_heads=2, chunk_size=64, pe=pe, max_len=p + 1)
+                      n_heads=2, pe=PositionalConfig(pe), max_len=p + 1)
     torch.manual_seed(0)
     model = StripesTransformer(cfg).eval()
     x = torch.randint(0, 11, (1, p + 1), generator=torch.Generator().manual_seed(1))
@@ -138,7 +140,7 @@ def test_lean_log_probs_equal_parallel_for_learned_rotary_frequencies(pe, attent
 
 def test_lean_step_of_a_pianoroll_model_equals_its_parallel_rows():
     cfg = ModelConfig(input_kind="pianoroll", input_dim=10, output_dim=7, d_model=24, n_layers=2,
-                      n_heads=3, pe="rope_pool", max_len=32)
+                      n_heads=3, pe=PositionalConfig("rope_pool"), max_len=32)
     torch.manual_seed(0)
     model = StripesTransformer(cfg).double().eval()
     x = (torch.rand(2, 9, 10, generator=torch.Generator().manual_seed(9)) > 0.7).double()

@@ -113,11 +113,13 @@ def decoder_factory(method: str, length: int, device: str = "cpu") -> Factory:
 
 
 def _model(attention: str, pe: str, length: int, device: str) -> nn.Module:
+    from stripes.attention import AttentionConfig
     from stripes.models import ModelConfig, StripesTransformer
+    from stripes.positional import PositionalConfig
 
     cfg = ModelConfig(input_kind="tokens", input_dim=VOCAB, output_dim=VOCAB, d_model=D_MODEL,
-                      n_layers=LAYERS, n_heads=HEADS, attention=attention, pe=pe,
-                      max_len=length + 1)
+                      n_layers=LAYERS, n_heads=HEADS, attention=AttentionConfig(attention),
+                      pe=PositionalConfig(pe), max_len=length + 1)
     torch.manual_seed(0)
     return StripesTransformer(cfg).eval().to(device)
 

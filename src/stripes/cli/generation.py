@@ -27,11 +27,11 @@ def add(sub: argparse._SubParsersAction) -> None:
     lsub = lm.add_subparsers(dest="lm_command", required=True)
     t = lsub.add_parser("train", help="train a language model from an experiment YAML")
     t.add_argument("config", help="YAML with name/data/model/train/eval sections (configs/lm/)")
-    t.add_argument("--out", help="run folder (default: the config's train.out_dir)")
+    t.add_argument("--out", help="run folder (default: the config's run.out_dir)")
     t.add_argument(
         "overrides",
         nargs="*",
-        help="section.key=value, e.g. train.max_steps=100 "
+        help="section.key=value, e.g. run.max_steps=100 "
         "(right after CONFIG; after other options use --set)",
     )
     t.add_argument(
@@ -66,7 +66,8 @@ def add(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override for every config (repeatable)",
     )
-    c.add_argument("--device", default="cpu", help="where evaluation runs (training: the config)")
+    c.add_argument("--device", default="cpu", help="where evaluation runs (training: the "
+                   "config's run.device)")
     c.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                    help="train every config once per seed (train.seed) and write table6.md: "
                         "mean ± std over seeds, [SPE] Table 6 beside, its claims tested")

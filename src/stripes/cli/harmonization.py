@@ -17,7 +17,7 @@ def add_set_option(parser: argparse.ArgumentParser, example: str = "e.g. train.l
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """``--device``, and ``--resume`` / ``--overwrite`` for an existing run folder."""
     parser.add_argument("--device", help="training device: cpu, cuda, cuda:N or auto "
-                        "(default: the config's train.device, cpu)")
+                        "(default: the config's run.device, cpu)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true",
                       help="continue the run in --out from its checkpoints/last.pt")
@@ -179,7 +179,7 @@ def _run_train(args: argparse.Namespace) -> None:
     from stripes.tasks.harmonization.config import HarmonizationConfig
     from stripes.tasks.harmonization.train import train_harmonizer
 
-    overrides = [*args.overrides, *([f"train.device={args.device}"] if args.device else [])]
+    overrides = [*args.overrides, *([f"run.device={args.device}"] if args.device else [])]
     config = HarmonizationConfig.from_yaml(args.config, overrides)
     summary = train_harmonizer(config, args.out, resume=args.resume, overwrite=args.overwrite)
     val = summary["val_loss"]  # None when a resumed run stopped before validating again

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stripes.models.config import ModelConfig
-from stripes.positional import AdditivePE, PositionalConfig, QKTransformPE
+from stripes.positional import AdditivePE, QKTransformPE
 
 
 def check_finite(name: str, tensor: Tensor | None) -> None:
@@ -58,7 +58,7 @@ class Block(nn.Module):
     def __init__(self, config: ModelConfig, layer: int, qk_pe: nn.Module | None):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
-        self.attn = config.attention_config(layer).build(qk_pe)
+        self.attn = config.layer_attention(layer).build(config.d_model, config.n_heads, qk_pe)
         self.mlp = MLP(config.d_model, config.d_ff or 4 * config.d_model, config.dropout)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -98,9 +98,9 @@ class StripesTransformer(nn.Module):
 
     def _build_pe(self) -> nn.Module | None:
         c = self.config
-        if c.pe in ("none", None):
+        if c.pe.kind == "none":
             return None
-        return PositionalConfig(c.pe, dict(c.pe_params)).build(
+        return c.pe.build(
             d_model=c.d_model,
             n_heads=c.n_heads,
             head_dim=c.head_dim,

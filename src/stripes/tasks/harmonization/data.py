@@ -23,23 +23,25 @@ log = logging.getLogger(__name__)
 
 
 def load_task_corpus(config: HarmonizationConfig, progress: bool = False):
-    """Load the corpus the config names, preparing it first when no cache exists yet.
+    """Load the corpus the config names, from the cache of its run settings
+    (``config.run.cache_dir``), preparing it first when no cache exists yet.
 
     An existing cache is used as it is (whatever options built it, e.g. a subset for tests);
     ``stripes data prepare ... --force`` rebuilds one.
     """
-    out = (Path(config.cache_dir) if config.cache_dir else default_cache_dir()) / config.data
+    run = config.run
+    out = (Path(run.cache_dir) if run.cache_dir else default_cache_dir()) / config.data
     if (out / "manifest.json").exists():
         return load_corpus(out)
     if config.data == "pop909":
-        resolve_root(config.data_root)  # no POP909 data: say so before parsing anything
+        resolve_root(run.data_root)  # no POP909 data: say so before parsing anything
     log.warning("no %s cache at %s: preparing it once (`stripes data prepare %s`)", config.data,
                 out, config.data)
     progress = True
     if config.data == "chorales":
         path = prepare_chorales(out, progress=progress)
     else:
-        path = prepare_pop909(config.data_root, out, progress=progress, workers=2)
+        path = prepare_pop909(run.data_root, out, progress=progress, workers=2)
     return load_corpus(path)
 
 
@@ -59,7 +61,8 @@ def build_dataset(
         bars=bars,
         hop_bars=hop,
         context=config.context,
-        transpose=tuple(config.transpose) if augment and config.transpose else None,
+        transpose=(config.transpose[0], config.transpose[1]) if augment and config.transpose
+        else None,
         features=tuple(config.input_features),
     )
     if cap is not None and len(ds) > cap:

@@ -32,6 +32,7 @@ from stripes.tasks.harmonization.data import build_dataset, load_task_corpus, mo
 from stripes.tasks.harmonization.predict import predict_probabilities
 from stripes.tasks.harmonization.train import load_harmonizer
 from stripes.training.checkpoint import atomic_write
+from stripes.training.config import RunConfig
 
 FLAVOURS = ("reference", "paper")
 TRACK_NAMES = {"pop909": ("melody", "bridge", "piano"),
@@ -108,8 +109,10 @@ def score_windows(windows: list[dict], choice: dict, layout: TrackLayout) -> dic
     return out
 
 
-def evaluate_harmonizer(run_dir: str | Path, progress: bool = False) -> dict:
-    """Choose the binarization on validation windows, then score each test length.
+def evaluate_harmonizer(run_dir: str | Path, progress: bool = False,
+                        settings: RunConfig | None = None) -> dict:
+    """Choose the binarization on validation windows, then score each test length (the corpus
+    from the run settings ``settings``, default: the environment's; never the run folder's).
 
     Writes ``<run_dir>/evaluation.json`` and returns it: ``{"binarization": {criterion,
     threshold, merge_gap, score, grid}, "layout": {...}, "test": {bars: {"n", "songs",
@@ -117,7 +120,7 @@ def evaluate_harmonizer(run_dir: str | Path, progress: bool = False) -> dict:
     "summary": reference all-tracks {metric: {mean, std, n}}, "per_window", "sanity":
     {model|rule: ...}, "warning": str | None}}}`` (summaries as in ``evaluation.scoring``).
     """
-    model, config = load_harmonizer(run_dir)
+    model, config = load_harmonizer(run_dir, settings)
     corpus = load_task_corpus(config, progress)
     layout = task_layout(corpus)
     choice = choose_on_validation(model, corpus, config, layout)
