@@ -47,14 +47,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from stripes.config import (
-    ConfigError,
-    closest,
-    from_dict,
-    load_config,
-    migrate,
-    register_migration,
-)
+from stripes.config import ConfigError, closest, from_dict, load_config, migrate, register_migration
 from stripes.evaluation.harmonization import HIGHER_IS_BETTER
 from stripes.evaluation.report import write_report
 from stripes.files import atomic_write_text
