@@ -27,6 +27,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from stripes.attention import AttentionConfig
 from stripes.benchmarking import (
     machine_header,
     markdown_header,
@@ -35,7 +36,7 @@ from stripes.benchmarking import (
     write_results,
 )
 from stripes.models import ModelConfig, StripesTransformer
-from stripes.positional import StructureRPE
+from stripes.positional import PositionalConfig, StructureRPE
 from stripes.training.config import build_optimizer
 
 B, T, IN, OUT = 8, 1024, 256, 384
@@ -55,7 +56,8 @@ def build_step(precision: str):
     """The harmonizer's training step and a switch between the two bias paths."""
     torch.manual_seed(0)
     cfg = ModelConfig(input_dim=IN, output_dim=OUT, d_model=128, n_layers=2, n_heads=4,
-                      attention="softmax", pe="structure_rpe", position_dim=3)
+                      attention=AttentionConfig("softmax"), pe=PositionalConfig("structure_rpe"),
+                      position_dim=3)
     model = StripesTransformer(cfg)
     opt = build_optimizer(model.parameters(), "adamw", 1e-3, 0.01)
     batch = synthetic_batch()

@@ -28,6 +28,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from stripes.attention import AttentionConfig
 from stripes.benchmarking import (
     machine_header,
     markdown_header,
@@ -36,6 +37,7 @@ from stripes.benchmarking import (
     write_results,
 )
 from stripes.models import ModelConfig, StripesTransformer
+from stripes.positional import PositionalConfig
 from stripes.training.config import build_optimizer
 
 B, T, IN, OUT, CHUNK = 8, 1024, 256, 384, 64
@@ -47,12 +49,12 @@ TARGET_D, TARGET_SHARE = 256, 0.40
 
 def feature_dim(cfg: ModelConfig) -> int:
     """D' handed to attention per head (RoPEPool halves it, F-StrIPE gives 2K, SPE gives R)."""
-    if cfg.pe == "rope_pool":
+    if cfg.pe.kind == "rope_pool":
         return cfg.head_dim // 2
-    if cfg.pe in ("fstripe", "fstripe1"):
-        return 2 * cfg.pe_params.get("n_sines", 5 if cfg.pe == "fstripe" else 1)
-    if cfg.pe == "sine_spe":
-        return cfg.pe_params.get("n_realizations", 64)
+    if cfg.pe.kind in ("fstripe", "fstripe1"):
+        return 2 * cfg.pe.params.get("n_sines", 5 if cfg.pe.kind == "fstripe" else 1)
+    if cfg.pe.kind == "sine_spe":
+        return cfg.pe.params.get("n_realizations", 64)
     return cfg.head_dim
 
 
@@ -78,9 +80,9 @@ def synthetic_batch(position_dim: int, seed: int = 0) -> dict:
 def measure_point(d: int, pe: str, context: str, precision: str, steps: int = 3) -> dict:
     """Median seconds of ``steps`` training steps after two warm-ups."""
     torch.manual_seed(0)
-    cfg = ModelConfig(d_model=d, n_layers=2, n_heads=4, attention="linear",
-                      feature_map="elu1p", pe=pe, position_dim=CONTEXT_DIMS[context],
-                      chunk_size=CHUNK)
+    cfg = ModelConfig(d_model=d, n_layers=2, n_heads=4,
+                      attention=AttentionConfig("linear", "elu1p", chunk_size=CHUNK),
+                      pe=PositionalConfig(pe), position_dim=CONTEXT_DIMS[context])
     model = StripesTransformer(cfg)
     opt = build_optimizer(model.parameters(), "adamw", 1e-3, 0.01)
     batch = synthetic_batch(cfg.position_dim)
@@ -114,8 +116,9 @@ def profile_step(d: int = TARGET_D) -> list[list]:
     from torch.profiler import ProfilerActivity, profile
 
     torch.manual_seed(0)
-    cfg = ModelConfig(d_model=d, n_layers=2, n_heads=4, attention="linear",
-                      feature_map="elu1p", pe="rope_pool", position_dim=12)
+    cfg = ModelConfig(d_model=d, n_layers=2, n_heads=4,
+                      attention=AttentionConfig("linear", "elu1p"),
+                      pe=PositionalConfig("rope_pool"), position_dim=12)
     model = StripesTransformer(cfg)
     opt = build_optimizer(model.parameters(), "adamw", 1e-3, 0.01)
     batch = synthetic_batch(12)

@@ -12,7 +12,7 @@ STRIPES=${STRIPES:-.venv/bin/stripes}
 [ -f "${STRIPES_CACHE:-$HOME/.cache/stripes}/chorales/tokens.npz" ] || "$STRIPES" data prepare chorales
 compare() {
   "$STRIPES" lm compare "$@" --name spe_table6 --out results --seeds 0 1 2 \
-    --set train.progress=false
+    --set run.progress=false
 }
 compare configs/lm/reduced/{ape,sine_spe_gated,conv_spe_gated}.yaml
 compare configs/lm/reduced/{ape,sine_spe_gated,conv_spe_gated,sine_spe,conv_spe}.yaml

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import pytest
 
-from stripes.config import ConfigError, apply_overrides, from_dict, load_config, read_yaml
+from stripes.config import (
+    ConfigError,
+    apply_overrides,
+    from_dict,
+    load_config,
+    read_yaml,
+    register_migration,
+)
 
 
 @dataclass
@@ -104,3 +112,37 @@ def test_messages_from_a_file_start_with_its_path(tmp_path):
     path.write_text("name: x\ninner: {width: wide}\n")
     with pytest.raises(ConfigError, match=r"task.yaml: inner.width: expected an integer"):
         load_config(Outer, path)
+
+
+@dataclass
+class Moved:
+    """A config whose older shape kept ``width`` at the top (now ``inner.width``)."""
+
+    name: str = "x"
+    inner: Inner = field(default_factory=Inner)
+
+
+def _move_width(data: dict) -> dict:
+    out = dict(data)
+    if "width" in out:
+        out["inner"] = {**(out.get("inner") or {}), "width": out.pop("width")}
+    return out
+
+
+register_migration(Moved, _move_width)
+
+
+def test_an_older_shape_and_its_override_keys_migrate_with_one_note(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("width: 7\ninner: {rate: 0.5}\n")
+    with pytest.warns(DeprecationWarning) as notes:
+        cfg = load_config(Moved, path, ["width=9"])
+    assert cfg == Moved(inner=Inner(9, 0.5))
+    assert len(notes) == 1 and str(path) in str(notes[0].message)
+    assert "--set width" in str(notes[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # the current shape: no note
+        assert load_config(Moved, {"inner": {"width": 9, "rate": 0.5}}) == cfg
+        assert load_config(Moved, {}, ["inner.width=3"]).inner.width == 3
+    with pytest.raises(ConfigError, match=r"unknown key inner.widht \(did you mean 'width'"):
+        load_config(Moved, {}, ["inner.widht=3"])

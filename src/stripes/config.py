@@ -11,15 +11,22 @@ checks it against the field annotations:
   a nested dataclass is built from a mapping (``None`` or an empty mapping: its defaults).
 - unknown keys are refused by name, with the closest valid one (``difflib``); a required key
   (a field without default) that is missing is named; every message carries the dotted path of
-  the key (``train.lr``) and, from :func:`load_config`, the file.
+  the key (``model.attention.kind``) and, from :func:`load_config`, the file.
 
 :func:`apply_overrides` sets dotted ``section.key=value`` entries (values read as YAML) before the
 check, which is what ``--set`` does on the command line. Every problem raises :class:`ConfigError`
 (a ``ValueError``), which the command line prints as one line.
+
+Older shapes: a config class may register a migration (:func:`register_migration`), a pure
+function that rewrites a mapping of its old shape (also a partial one) into the current one.
+:func:`from_dict` applies it at every level before the check, :func:`load_config` also to the
+keys of the overrides (``model.attention=softmax`` sets ``model.attention.kind``), and one load
+that migrated anything ends with one :class:`DeprecationWarning` line naming the sections.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import difflib
@@ -27,7 +34,9 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,8 +93,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return dict(data)
 
 
-def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Set ``a.b.c=value`` entries (``value`` read as YAML) in the nested ``data``, in place."""
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str],
+                    cls: type | None = None) -> dict[str, Any]:
+    """Set ``a.b.c=value`` entries (``value`` read as YAML) in the nested ``data``, in place;
+    with ``cls``, a key of an older shape of ``cls`` is first moved where it lives now."""
     for item in overrides:
         key, sep, text = str(item).partition("=")
         if not sep or not key.strip():
@@ -94,7 +105,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
             value = yaml.safe_load(text)
         except yaml.YAMLError:
             raise ConfigError(f"override {item!r}: the value is not valid YAML") from None
-        *path, last = key.strip().split(".")
+        parts = key.strip().split(".")
+        *path, last = parts if cls is None else migrated_key(cls, parts)
         node = data
         for depth, part in enumerate(path):
             node = node.setdefault(part, {})
@@ -114,7 +126,7 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(a) for a in args)
     if origin in (list, tuple, dict):
         return {list: "a list", tuple: "a list", dict: "a mapping"}[origin]
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return f"a mapping of {hint.__name__} fields"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
         hint, getattr(hint, "__name__", str(hint)))
@@ -155,7 +167,7 @@ def check_value(value: Any, hint: Any, where: str) -> Any:
                 errors.append(err)
         scalar = all(a in (int, float, bool, str) for a in arms)
         raise _wrong(value, hint, where) if scalar or len(errors) != 1 else errors[0]
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if isinstance(value, hint):  # built already (by its own from_dict)
             return value
         return from_dict(hint, {} if value is None else value, where=where)
@@ -190,10 +202,14 @@ def _check_sequence(value, hint, origin, args, where):
     return tuple(checked) if origin is tuple else checked
 
 
+def _fields(cls: type) -> tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(cls)
+
+
 def field_types(cls: type) -> dict[str, Any]:
     """The resolved annotation of every init field of a dataclass."""
     hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+    return {f.name: hints[f.name] for f in _fields(cls) if f.init}
 
 
 def check_keys(cls: type, data: Mapping[str, Any], where: str = "") -> dict[str, Any]:
@@ -217,17 +233,21 @@ def check_keys(cls: type, data: Mapping[str, Any], where: str = "") -> dict[str,
 
 def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     """Build the dataclass ``cls`` from ``data``, checked (module docstring); ``where`` is the
-    dotted path of ``data`` inside a larger config, for the messages."""
-    kwargs = check_keys(cls, data, where)
-    prefix = f"{where}." if where else ""
-    missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in kwargs
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ConfigError(f"missing required key {', '.join(prefix + m for m in missing)}")
-    try:
-        return cls(**kwargs)
-    except (ValueError, TypeError) as err:  # the dataclass's own validation
-        raise ConfigError(nest(where, str(err))) from None
+    dotted path of ``data`` inside a larger config, for the messages. Data of an older shape is
+    migrated first (:func:`register_migration`)."""
+    with migration_note(cls.__name__):
+        data = _migrate_level(cls, data, where)
+        kwargs = check_keys(cls, data, where)
+        prefix = f"{where}." if where else ""
+        missing = [f.name for f in _fields(cls) if f.init and f.name not in kwargs
+                   and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ConfigError(f"missing required key {', '.join(prefix + m for m in missing)}")
+        try:
+            return cls(**kwargs)
+        except (ValueError, TypeError) as err:  # the dataclass's own validation
+            raise ConfigError(nest(where, str(err))) from None
 
 
 def nest(where: str, message: str) -> str:
@@ -244,12 +264,114 @@ def nest(where: str, message: str) -> str:
 
 def load_config(cls: type[T], source: str | Path | Mapping[str, Any],
                 overrides: Sequence[str] = ()) -> T:
-    """A checked ``cls`` from a YAML file (or a mapping), after ``key.path=value`` overrides."""
+    """A checked ``cls`` from a YAML file (or a mapping), after ``key.path=value`` overrides
+    (an older shape of the data or of an override's key migrated, with one note)."""
     is_file = not isinstance(source, Mapping)
-    data = read_yaml(source) if is_file else copy.deepcopy(dict(source))
+    data = copy.deepcopy(dict(source)) if isinstance(source, Mapping) else read_yaml(source)
     try:
-        return from_dict(cls, apply_overrides(data, overrides))
+        with migration_note(str(source) if is_file else cls.__name__):
+            return from_dict(cls, apply_overrides(migrate(cls, data), overrides, cls))
     except ConfigError as err:
         if is_file:
             raise ConfigError(f"{source}: {err}") from None
         raise
+
+
+# --- older shapes --------------------------------------------------------------------------------
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+_MIGRATIONS: dict[type, Migration] = {}
+_MIGRATED: ContextVar[list[str] | None] = ContextVar("stripes_config_migrated", default=None)
+
+
+def register_migration(cls: type, rewrite: Migration) -> None:
+    """Have :func:`from_dict` rewrite data of an older shape of ``cls`` with ``rewrite``: a pure
+    function from a mapping (possibly partial: only the keys of one override) to the current
+    shape, that leaves data of the current shape as it is; nested sections migrate themselves."""
+    _MIGRATIONS[cls] = rewrite
+
+
+def _migrate_level(cls: type, data: Any, where: str) -> Any:
+    """``data`` through ``cls``'s own migration (its nested sections untouched), noted."""
+    rewrite = _MIGRATIONS.get(cls)
+    if rewrite is None or not isinstance(data, Mapping):
+        return data
+    new = rewrite(dict(data))
+    noted = _MIGRATED.get()
+    if new != data and noted is not None and (where or "top level") not in noted:
+        noted.append(where or "top level")
+    return new
+
+
+def _dataclass_of(hint: Any) -> type | None:
+    """The dataclass an annotation holds (``X`` or ``X | None``), else None."""
+    arms = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union,
+                                                                types.UnionType) else (hint,)
+    found = [a for a in arms if dataclasses.is_dataclass(a) and isinstance(a, type)]
+    return found[0] if found else None
+
+
+def migrate(cls: type, data: Any, where: str = "") -> Any:
+    """``data`` (a mapping of ``cls`` fields) in the current shape, every nested section too."""
+    data = _migrate_level(cls, data, where)
+    if not isinstance(data, Mapping):
+        return data
+    out = dict(data)
+    for name, hint in field_types(cls).items():
+        inner = _dataclass_of(hint)
+        if inner is not None and isinstance(out.get(name), Mapping):
+            out[name] = migrate(inner, out[name], f"{where}.{name}" if where else name)
+    return out
+
+
+class _Marker:
+    """Stands for an override's value while its key is migrated."""
+
+
+def migrated_key(cls: type, parts: Sequence[str]) -> list[str]:
+    """The key path where an override's ``parts`` (``["model", "attention"]``) lives in the
+    current shape of ``cls`` (``["model", "attention", "kind"]``); unchanged if it did not move."""
+    marker = _Marker()
+    partial: Any = marker
+    for part in reversed(parts):
+        partial = {part: partial}
+    quiet = _MIGRATED.set(None)  # the key alone is noted, below
+    try:
+        found = _path_of(migrate(cls, partial), marker)
+    finally:
+        _MIGRATED.reset(quiet)
+    if found is None or found == list(parts):
+        return list(parts)
+    noted = _MIGRATED.get()
+    if noted is not None:
+        noted.append(f"--set {'.'.join(parts)}")
+    return found
+
+
+def _path_of(data: Any, marker: _Marker) -> list[str] | None:
+    if data is marker:
+        return []
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            rest = _path_of(value, marker)
+            if rest is not None:
+                return [str(key), *rest]
+    return None
+
+
+@contextlib.contextmanager
+def migration_note(source: str) -> Iterator[None]:
+    """Collect what is migrated inside (nested uses join the outermost) and, when that ends
+    without an error, say it in one :class:`DeprecationWarning` line."""
+    if _MIGRATED.get() is not None:
+        yield
+        return
+    token = _MIGRATED.set([])
+    try:
+        yield
+        sections = _MIGRATED.get() or []
+    finally:
+        _MIGRATED.reset(token)
+    if sections:
+        warnings.warn(f"{source}: config of an older shape migrated on load ({', '.join(sections)}"
+                      "); write the nested shape of docs/cli.md (Configuration)",
+                      DeprecationWarning, stacklevel=4)

@@ -13,9 +13,16 @@ from stripes.tasks.harmonization.train import train_harmonizer
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, chorale_cache):
     out = tmp_path_factory.mktemp("harmonizer")
-    cfg = replace(fast_config(), cache_dir=str(chorale_cache))
+    cfg = replace(fast_config(), run=replace(fast_config().run, cache_dir=str(chorale_cache)))
     train_harmonizer(cfg, out, progress=False)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _cache(chorale_cache, monkeypatch):
+    """A run folder's chord vocabulary comes from the corpus in the caller's cache (the run
+    folder never names one)."""
+    monkeypatch.setenv("STRIPES_CACHE", str(chorale_cache))
 
 
 def _song(path, meter=(4, 4), with_chords=True):

@@ -58,6 +58,49 @@ def test_pop909_weights_reproduce_their_committed_scores_on_real_windows(data_ro
                 assert score[group][metric] == pytest.approx(value, abs=1e-6), (i, group, metric)
 
 
+def test_chorale_weights_reproduce_their_committed_scores_on_held_out_chorales():
+    """The chorale weights' config.json (the older flat shape, migrated on load) rebuilds the
+    model that scored the committed check windows: the same scores, to 1e-6, on the same
+    chorales parsed afresh from music21's corpus."""
+    from stripes.evaluation.harmonization.layout import CHORALE_LAYOUT
+    from stripes.music.chorales import VOICES, chorale_files, read_chorale
+    from stripes.music.datasets import CHORALE_SLOTS
+
+    model, config, meta = load_pretrained("chorales")
+    vocab, checks, b = meta["vocab"], meta["check"], meta["binarization"]
+    files = {f.rsplit("/", 1)[-1]: f for f in chorale_files()}
+    songs = [read_chorale(files[c["song"]]) for c in checks]
+    for song in songs:
+        song.labels["chord"] = vocab.ids_of_keys(song.labels["chord"])
+    corpus = corpus_from_songs("chorales", songs, vocab, list(VOICES), CHORALE_SLOTS,
+                               np.full(len(songs), 2, np.int8), {})
+    ds = WindowDataset(corpus, "test", bars=None, context=config.context,
+                       features=tuple(config.input_features))
+    for i, check in enumerate(checks):
+        batch = collate_windows([ds.item(i, check["start"], check["length"])])
+        probs = predict_probabilities(model, model_inputs(batch), batch["positions"])[0].numpy()
+        pred = binarize(probs, b["threshold"], b["merge_gap"])
+        score = evaluate_window(pred, batch["targets"][0].numpy(), layout=CHORALE_LAYOUT,
+                                per_track=False)
+        for group in ("all", "accompaniment"):
+            for metric, value in check[group].items():
+                assert score[group][metric] == pytest.approx(value, abs=1e-6), (i, group, metric)
+
+
+@pytest.mark.parametrize("name", sorted(PRETRAINED))
+def test_shipped_weights_rebuild_the_model_config_they_record(name):
+    from dataclasses import replace
+
+    from stripes.models import ModelConfig
+
+    model, config, meta = load_pretrained(name)
+    recorded = ModelConfig.from_dict(meta["model"])  # written out in full (FAVOR seed 0)
+    assert model.config == config.model
+    assert replace(config.model, attention=replace(config.model.attention, feature_seed=0)) == \
+        recorded
+    assert config.run.data_root is None  # the folder's own data_root is never used
+
+
 def test_the_lead_sheet_becomes_midi_a_wav_of_its_length_and_a_png(tmp_path):
     from stripes.arranger.arrange import harmonize_song
 

@@ -13,10 +13,8 @@ from stripes.attention import Attention, AttentionConfig, softmax_attention
 def test_layer_decoding_with_state_equals_parallel_forward(kind, fmap):
     torch.manual_seed(0)
     layer = (
-        AttentionConfig(
-            d_model=32, n_heads=4, kind=kind, feature_map=fmap, chunk_size=8, feature_seed=0
-        )
-        .build()
+        AttentionConfig(kind=kind, feature_map=fmap, chunk_size=8, feature_seed=0)
+        .build(d_model=32, n_heads=4)
         .double()
     )
     x = torch.randn(2, 21, 32, dtype=torch.float64)

@@ -32,12 +32,12 @@ SHIPPED = Path(__file__).parents[2] / "src" / "stripes" / "weights" / "chorales"
 TASK = {"data": "chorales", "context": "time", "train_bars": 4, "test_bars": [4],
         "max_train_windows": 8, "max_eval_windows": 4,
         "model": {"d_model": 16, "n_layers": 1, "n_heads": 2},
-        "train": {"epochs": 1, "batch_size": 4, "max_steps": 2, "progress": False,
-                  "tensorboard": False}}
+        "train": {"epochs": 1, "batch_size": 4},
+        "run": {"max_steps": 2, "progress": False, "tensorboard": False}}
 LM = {"name": "tiny", "data": {"train_length": 32, "eval_length": 64, "max_val_pieces": 2},
       "model": {"d_model": 16, "n_layers": 1, "n_heads": 2},
-      "train": {"epochs": 1, "batch_size": 4, "max_steps": 2, "progress": False,
-                "tensorboard": False},
+      "train": {"epochs": 1, "batch_size": 4},
+      "run": {"max_steps": 2, "progress": False, "tensorboard": False},
       "eval": {"prompts": 0, "realizations": 1}}
 
 
@@ -67,7 +67,8 @@ def world(tmp_path_factory, chorale_cache):
     """A tiny trained harmonizer run, a tiny language-model run and bad files made from them."""
     root = tmp_path_factory.mktemp("bad_inputs")
     w = SimpleNamespace(root=root, cache=chorale_cache, corpus=chorale_cache / "chorales")
-    w.task = _write(root / "task.yaml", {**TASK, "cache_dir": str(chorale_cache)})
+    w.task = _write(root / "task.yaml", {**TASK, "run": {**TASK["run"],
+                                                         "cache_dir": str(chorale_cache)}})
     w.run, w.lm = root / "run", root / "lm"
     assert main(["train", str(w.task), "--out", str(w.run)]) == 0
     w.lm_yaml = _write(root / "lm.yaml", {**LM, "data": {**LM["data"], "corpus": str(w.corpus)}})
@@ -123,11 +124,12 @@ def _snapshot(*folders: Path) -> dict[str, str]:
     return out
 
 
-def _task(tmp: Path, w, train=None, model=None, **top) -> str:
-    """The tiny task config with some entries changed (``train``/``model`` merged)."""
-    data = {**TASK, "cache_dir": str(w.cache), **top,
+def _task(tmp: Path, w, train=None, model=None, run=None, **top) -> str:
+    """The tiny task config with some entries changed (``train``/``model``/``run`` merged)."""
+    data = {**TASK, **top,
             "train": {**TASK["train"], **(train or {})},
-            "model": {**TASK["model"], **(model or {})}}
+            "model": {**TASK["model"], **(model or {})},
+            "run": {**TASK["run"], "cache_dir": str(w.cache), **(run or {})}}
     return str(_write(tmp / "task.yaml", data))
 
 
@@ -159,9 +161,9 @@ class Case:
     env: dict | None = None
 
 
-def T(name, expect, train=None, model=None, fresh="new", extra=(), **top):
+def T(name, expect, train=None, model=None, run=None, fresh="new", extra=(), **top):
     """A ``stripes train`` case with a changed tiny config, into a fresh run folder."""
-    return Case(f"train: {name}", lambda w, t: ["train", _task(t, w, train, model, **top),
+    return Case(f"train: {name}", lambda w, t: ["train", _task(t, w, train, model, run, **top),
                                                 "--out", str(t / "new"), *extra], expect,
                 fresh=fresh)
 
@@ -187,7 +189,9 @@ CASES = [
     T("unknown key", "unknown key contxt (did you mean 'context'?)", contxt="bin"),
     T("unknown nested key", "unknown key model.n_head", model={"n_head": 2}),
     T("unknown context", "unknown context 'nowhere'", context="nowhere"),
-    T("unknown PE", "unknown positional encoding 'rope_pol'", model={"pe": "rope_pol"}),
+    T("unknown PE", "unknown positional encoding 'rope_pol'", model={"pe": {"kind": "rope_pol"}}),
+    T("unknown attention key", "unknown key model.attention.kindd (did you mean 'kind'?)",
+      model={"attention": {"kindd": "softmax"}}),
     T("unknown input feature", "input_features", input_features=["tempo"]),
     T("unknown criterion", "binarization_criterion must be one of", binarization_criterion="x"),
     T("unknown eval tracks", "eval_tracks must be 'all' or 'accompaniment'", eval_tracks="some"),
@@ -210,7 +214,7 @@ CASES = [
     T("test_bars 0", "test_bars[0]: must be >= 1 or null", test_bars=[0]),
     T("epochs 0", "train.epochs: must be >= 1, got 0", train={"epochs": 0}),
     T("epochs -1", "train.epochs: must be >= 1, got -1", train={"epochs": -1}),
-    T("max_steps 0", "train.max_steps: must be >= 1", train={"max_steps": 0}),
+    T("max_steps 0", "run.max_steps: must be >= 1", run={"max_steps": 0}),
     T("lr 1e6", "train.lr: must be in (0, 1], got 1e+06", train={"lr": 1e6}),
     T("lr 0", "train.lr: must be in (0, 1]", train={"lr": 0}),
     T("lr negative", "train.lr: must be", train={"lr": -1e-3}),
@@ -218,7 +222,7 @@ CASES = [
     T("warmup negative", "train.warmup_steps: must be >= 0", train={"warmup_steps": -5}),
     T("grad_clip negative", "train.grad_clip: must be >= 0", train={"grad_clip": -1}),
     T("weight_decay negative", "train.weight_decay: must be >= 0", train={"weight_decay": -0.1}),
-    T("num_workers negative", "train.num_workers: must be >= 0", train={"num_workers": -2}),
+    T("num_workers negative", "run.num_workers: must be >= 0", run={"num_workers": -2}),
     T("unknown optimizer", "train.optimizer: must be one of ['adam', 'adamw']",
       train={"optimizer": "sgd"}),
     T("unknown precision", "train.precision: must be one of", train={"precision": "fp8"}),
@@ -227,10 +231,10 @@ CASES = [
     T("negative merge gap", "merge_gaps: expected steps >= 0", merge_gaps=[-1]),
     T("d_model not divisible", "d_model=31 is not divisible by n_heads=2", model={"d_model": 31}),
     T("pop909 not prepared", "run `stripes data prepare pop909 --out", data="pop909",
-      data_root="/nonexistent/pop"),
+      run={"data_root": "/nonexistent/pop"}),
     # --- train: devices ------------------------------------------------------------------------
-    T("device gpu0 in the config", "device: 'gpu0' is not a device; use cpu, cuda, cuda:N or auto",
-      train={"device": "gpu0"}),
+    T("device gpu0 in the config", "run.device: 'gpu0' is not a device; use cpu, cuda, cuda:N or "
+      "auto", run={"device": "gpu0"}),
     T("--device gpu0", "'gpu0' is not a device", extra=("--device", "gpu0")),
     T("--device cuda:7", "'cuda:7' is not available here", extra=("--device", "cuda:7")),
     # --- train: files and run folders ----------------------------------------------------------
@@ -393,7 +397,7 @@ CASES = [
         "lm", "train", _lm(t, w, "train", lr=1e6), "--out", str(t / "new")],
          "train.lr: must be in (0, 1]", fresh="new"),
     Case("lm train: device gpu0", lambda w, t: [
-        "lm", "train", _lm(t, w, "train", device="gpu0"), "--out", str(t / "new")],
+        "lm", "train", _lm(t, w, "run", device="gpu0"), "--out", str(t / "new")],
          "'gpu0' is not a device", fresh="new"),
     Case("lm train: missing corpus", lambda w, t: [
         "lm", "train", _lm(t, w, "data", corpus=str(t / "nowhere")), "--out", str(t / "new")],
@@ -604,8 +608,8 @@ def test_the_installed_command_gives_the_same_one_line(case, world, tmp_path, ta
 
 def test_a_resumed_run_continues_from_its_last_checkpoint(world, tmp_path, capsys):
     run, task = tmp_path / "run", str(world.task)
-    assert main(["train", task, "--out", str(run), "--set", "train.max_steps=1"]) == 0
-    assert main(["train", task, "--out", str(run), "--resume", "--set", "train.max_steps=2"]) == 0
+    assert main(["train", task, "--out", str(run), "--set", "run.max_steps=1"]) == 0
+    assert main(["train", task, "--out", str(run), "--resume", "--set", "run.max_steps=2"]) == 0
     assert "trained: 2 steps" in capsys.readouterr().out.splitlines()[-1]
     assert (run / "log.csv").read_text().splitlines()[0] == "step,epoch,split,loss,lr"
 
@@ -650,6 +654,7 @@ def test_training_asks_for_the_prepared_corpus_and_the_prepare_step_makes_it(wor
                                                                             monkeypatch):
     import stripes.tasks.harmonization.data as task_data
     from stripes.tasks.harmonization.config import HarmonizationConfig
+    from stripes.training.config import RunConfig
 
     calls = []
 
@@ -659,7 +664,7 @@ def test_training_asks_for_the_prepared_corpus_and_the_prepare_step_makes_it(wor
         return out
 
     monkeypatch.setattr(task_data, "prepare_chorales", fake_prepare)
-    config = HarmonizationConfig(data="chorales", cache_dir=str(tmp_path))
+    config = HarmonizationConfig(data="chorales", run=RunConfig(cache_dir=str(tmp_path)))
     with pytest.raises(FileNotFoundError, match="run `stripes data prepare chorales --out"):
         task_data.training_windows(config)  # training never prepares
     assert calls == []

@@ -61,6 +61,11 @@ def test_train_with_a_malformed_task_config_prints_one_line(case, tmp_path, caps
 @pytest.mark.parametrize("override, message", [
     ("train.lr", "is not of the form section.key=value"),
     ("train.lr=fast", "train.lr: expected a number, got 'fast'"),
+    ("model.pe.kind=rope_pol", "unknown positional encoding 'rope_pol' (did you mean "
+     "'rope_pool'?)"),
+    ("model.pe.params={n_sine: 2}", "positional encoding 'none' takes no argument 'n_sine'"),
+    ("model.attention.kindd=softmax", "unknown key model.attention.kindd (did you mean 'kind'?)"),
+    # the older spelling of the same keys, migrated
     ("model.pe=rope_pol", "unknown positional encoding 'rope_pol' (did you mean 'rope_pool'?)"),
     ("model.pe_params={n_sine: 2}", "positional encoding 'none' takes no argument 'n_sine'"),
     ("model.d_model=31", "d_model=31 is not divisible by n_heads=2"),
@@ -135,5 +140,5 @@ def test_a_bad_pe_in_a_grid_is_refused_before_any_run_trains(tmp_path, capsys):
     path.write_text("name: x\ngrid: {pe: [rope, fstripes], context: [time]}\n")
     assert main(["experiment", "run", str(path), "--out", str(tmp_path / "r")]) == 2
     line = _one_error_line(capsys)
-    assert "method fstripes-time: unknown positional encoding 'fstripes'" in line
+    assert "method fstripes-time: model.pe: unknown positional encoding 'fstripes'" in line
     assert not (tmp_path / "r").exists()

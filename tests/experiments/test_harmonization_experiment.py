@@ -17,7 +17,6 @@ def micro(tmp_path_factory, chorale_cache):
         "scale": "d_model 16, 1 epoch, 8 chorales",
         "base": {
             "data": "chorales",
-            "cache_dir": str(chorale_cache),
             "train_bars": 4,
             "test_bars": [4],
             "max_train_windows": 8,
@@ -25,7 +24,8 @@ def micro(tmp_path_factory, chorale_cache):
             "thresholds": [0.3, 0.5],
             "merge_gaps": [0],
             "model": {"d_model": 16, "n_layers": 1, "n_heads": 2},
-            "train": {"epochs": 1, "batch_size": 4, "progress": False, "tensorboard": False},
+            "train": {"epochs": 1, "batch_size": 4},
+            "run": {"cache_dir": str(chorale_cache), "progress": False, "tensorboard": False},
         },
         "grid": {"context": ["time", "bin"]},
         "seeds": [0],

@@ -29,10 +29,11 @@ def tiny_experiment(tmp_path_factory, tokenizer) -> dict:
     corpus = save_token_corpus(root / "tokens", pieces, [0] * 5 + [1] * 3, tokenizer)
     return {"name": "tiny",
             "data": {"corpus": str(corpus), "train_length": 32, "eval_length": 64},
-            "model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "chunk_size": 16, "pe": "none"},
-            "train": {"epochs": 1, "batch_size": 2, "max_steps": 3, "progress": False,
-                      "tensorboard": False, "schedule": "warmup_cosine", "seed": 1,
+            "model": {"d_model": 32, "n_layers": 2, "n_heads": 2,
+                      "attention": {"chunk_size": 16}, "pe": {"kind": "none"}},
+            "train": {"epochs": 1, "batch_size": 2, "schedule": "warmup_cosine", "seed": 1,
                       "lr": 0.002},
+            "run": {"max_steps": 3, "progress": False, "tensorboard": False},
             "eval": {"checkpoint": "last.pt", "bucket": 8, "realizations": 2, "probe_length": 16,
                      "attention_length": 16, "prompts": 0, "prompt_tokens": 40,
                      "continuation_tokens": 24}}
@@ -44,10 +45,10 @@ def test_lm_comparison_writes_one_table_and_plot_for_every_model(tiny_experiment
     base = copy.deepcopy(tiny_experiment)
     paths = []
     for name, pe in (("ape", "sinusoidal"), ("nope", "none")):
-        cfg = {**base, "name": name, "model": {**base["model"], "pe": pe, "pe_params": {}}}
+        cfg = {**base, "name": name, "model": {**base["model"], "pe": {"kind": pe}}}
         paths.append(tmp_path / f"{name}.yaml")
         paths[-1].write_text(yaml.safe_dump(cfg))
-    root = run_lm_comparison(paths, tmp_path / "results", "test", ["train.max_steps=2"])
+    root = run_lm_comparison(paths, tmp_path / "results", "test", ["run.max_steps=2"])
     assert root == tmp_path / "results" / "lm_test"
     table = (root / "results.md").read_text()
     assert "| ape | sinusoidal |" in table and "| nope | none |" in table
@@ -66,8 +67,8 @@ def test_lm_comparison_over_seeds_resumes_and_refuses_a_changed_experiment(
     for name, pe, params in (("ape", "sinusoidal", {}), ("nope", "none", {})):
         paths.append(tmp_path / f"{name}.yaml")
         paths[-1].write_text(yaml.safe_dump({**base, "name": name, "model": {
-            **base["model"], "pe": pe, "pe_params": params}}))
-    args = (paths, tmp_path / "results", "seeds", ["train.max_steps=2"])
+            **base["model"], "pe": {"kind": pe, "params": params}}}))
+    args = (paths, tmp_path / "results", "seeds", ["run.max_steps=2"])
     root = run_lm_comparison(*args, seeds=[0, 1], style=False)
     runs = [json.loads((root / "runs" / m / f"seed{s}" / "eval" / "results.json").read_text())[0]
             for m in ("ape", "nope") for s in (0, 1)]
@@ -85,5 +86,5 @@ def test_lm_comparison_over_seeds_resumes_and_refuses_a_changed_experiment(
     run_lm_comparison(*args, seeds=[0, 1], style=False)  # finished: read back, not retrained
     assert ckpt.stat().st_mtime_ns == stamp
     with pytest.raises(ConfigError, match="another experiment"):
-        run_lm_comparison(paths, tmp_path / "results", "seeds", ["train.max_steps=3"],
+        run_lm_comparison(paths, tmp_path / "results", "seeds", ["run.max_steps=3"],
                           seeds=[0], style=False)

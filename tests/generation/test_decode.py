@@ -3,16 +3,17 @@
 import pytest
 import torch
 
+from stripes.attention import AttentionConfig
 from stripes.generation.decode import generate, parallel_log_probs, recurrent_log_probs
 from stripes.models import ModelConfig, StripesTransformer
-from stripes.positional import available_kinds
+from stripes.positional import PositionalConfig, available_kinds
 
 # PEs that need per-sample structure labels or exact T×T bias are not token-LM decodable here.
 NOT_FOR_TOKEN_LM = {"structure_ape", "shaw_rpe", "structure_rpe", "nonstationary_rpe"}
 LM_KINDS = ["none"] + [k for k in available_kinds() if k not in NOT_FOR_TOKEN_LM | {"none"}]
 
 
-def _lm(pe="none", attention="linear", **kw):
+def _lm(pe="none", attention="linear"):
     cfg = ModelConfig(
         input_kind="tokens",
         input_dim=11,
@@ -20,11 +21,9 @@ def _lm(pe="none", attention="linear", **kw):
         d_model=32,
         n_layers=2,
         n_heads=2,
-        chunk_size=8,
-        attention=attention,
-        pe=pe,
+        attention=AttentionConfig(attention, chunk_size=8),
+        pe=PositionalConfig(pe),
         max_len=64,
-        **kw,
     )
     torch.manual_seed(0)
     return StripesTransformer(cfg).double().eval()

@@ -4,7 +4,9 @@ CPU autocast, its arithmetic in float32, and the model's output stays close to f
 import pytest
 import torch
 
+from stripes.attention import AttentionConfig
 from stripes.models import ModelConfig, StripesTransformer
+from stripes.positional import PositionalConfig
 
 KINDS = ["none", "sinusoidal", "learned", "rope", "rope_pool", "fstripe", "fstripe1", "sine_spe",
          "conv_spe"]
@@ -13,8 +15,8 @@ KINDS = ["none", "sinusoidal", "learned", "rope", "rope_pool", "fstripe", "fstri
 @pytest.mark.parametrize("pe", KINDS)
 def test_every_pe_trains_under_bf16_autocast_close_to_float32(pe):
     torch.manual_seed(0)
-    cfg = ModelConfig(d_model=32, n_layers=1, n_heads=2, pe=pe, input_dim=8, output_dim=8,
-                      chunk_size=16)
+    cfg = ModelConfig(d_model=32, n_layers=1, n_heads=2, pe=PositionalConfig(pe), input_dim=8,
+                      output_dim=8, attention=AttentionConfig(chunk_size=16))
     model = StripesTransformer(cfg)
     x = torch.rand(2, 70, 8)
     code = model.draw_pe_code(70, None, torch.Generator().manual_seed(1))

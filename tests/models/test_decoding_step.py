@@ -5,9 +5,10 @@ off the module equal its own call."""
 import pytest
 import torch
 
+from stripes.attention import AttentionConfig
 from stripes.generation.decode import generate, parallel_log_probs, recurrent_log_probs
 from stripes.models import ModelConfig, ModelState, StripesTransformer
-from stripes.positional import RoPE, RoPEPool, available_kinds
+from stripes.positional import PositionalConfig, RoPE, RoPEPool, available_kinds
 from stripes.positional.ops.rotary_step import RotaryTable, pool_, rotate_
 
 NEEDS_LABELS = {"structure_ape"}
@@ -15,9 +16,12 @@ BIAS_KINDS = {"shaw_rpe", "structure_rpe", "nonstationary_rpe"}
 LM_KINDS = ["none"] + [k for k in available_kinds() if k not in NEEDS_LABELS | {"none"}]
 
 
-def _lm(pe="none", attention="linear", dtype=torch.float64, **kw):
+def _lm(pe="none", attention="linear", dtype=torch.float64, feature_map="elu1p", pe_params=None,
+        causal=True):
     cfg = ModelConfig(input_kind="tokens", input_dim=11, output_dim=11, d_model=24, n_layers=2,
-                      n_heads=3, chunk_size=8, attention=attention, pe=pe, max_len=64, **kw)
+                      n_heads=3, attention=AttentionConfig(attention, feature_map, chunk_size=8,
+                                                           causal=causal),
+                      pe=PositionalConfig(pe, pe_params or {}), max_len=64)
     torch.manual_seed(0)
     return StripesTransformer(cfg).to(dtype).eval()
 
@@ -67,7 +71,7 @@ def test_float32_step_at_a_large_position_equals_the_parallel_row(pe, monkeypatc
     monkeypatch.setenv("STRIPES_COMPILE", "0")  # the eager paths (compiling costs seconds)
     p = 4095
     cfg = ModelConfig(input_kind="tokens", input_dim=11, output_dim=11, d_model=16, n_layers=2,
-                      n_heads=2, chunk_size=64, pe=pe, max_len=p + 1)
+                      n_heads=2, pe=PositionalConfig(pe), max_len=p + 1)
     torch.manual_seed(0)
     model = StripesTransformer(cfg).eval()
     x = torch.randint(0, 11, (1, p + 1), generator=torch.Generator().manual_seed(1))
@@ -124,7 +128,7 @@ def test_step_log_probs_equal_parallel_for_learned_rotary_frequencies(pe, attent
 
 def test_step_of_a_pianoroll_model_equals_its_parallel_rows():
     cfg = ModelConfig(input_kind="pianoroll", input_dim=10, output_dim=7, d_model=24, n_layers=2,
-                      n_heads=3, pe="rope_pool", max_len=32)
+                      n_heads=3, pe=PositionalConfig("rope_pool"), max_len=32)
     torch.manual_seed(0)
     model = StripesTransformer(cfg).double().eval()
     x = (torch.rand(2, 9, 10, generator=torch.Generator().manual_seed(9)) > 0.7).double()

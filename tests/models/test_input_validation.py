@@ -7,13 +7,15 @@ import math
 import pytest
 import torch
 
+from stripes.attention import AttentionConfig
 from stripes.models import ModelConfig, StripesTransformer
+from stripes.positional import PositionalConfig
 
 
-def _model(**kw):
+def _model(pe="none", **kw):
     torch.manual_seed(0)
     cfg = ModelConfig(input_dim=12, output_dim=6, d_model=16, n_layers=1, n_heads=2,
-                      chunk_size=8, **kw)
+                      attention=AttentionConfig(chunk_size=8), pe=PositionalConfig(pe), **kw)
     return StripesTransformer(cfg).eval()
 
 

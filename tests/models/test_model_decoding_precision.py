@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from stripes.models import ModelConfig, StripesTransformer
+from stripes.positional import PositionalConfig
 
 P = 8191
 
@@ -16,8 +17,7 @@ P = 8191
 def test_one_token_step_at_8191_equals_the_parallel_row(pe, params, monkeypatch):
     monkeypatch.setenv("STRIPES_COMPILE", "0")  # the eager paths (compiling costs seconds)
     cfg = ModelConfig(input_kind="tokens", input_dim=11, output_dim=11, d_model=16, n_layers=2,
-                      n_heads=2, chunk_size=64, attention="linear", pe=pe, pe_params=params,
-                      max_len=P + 1)
+                      n_heads=2, pe=PositionalConfig(pe, params), max_len=P + 1)
     torch.manual_seed(0)
     model = StripesTransformer(cfg).eval()
     with torch.no_grad():

@@ -5,8 +5,9 @@ token from the carried state. Plus, where CUDA exists, the model on CUDA equals 
 import pytest
 import torch
 
+from stripes.attention import AttentionConfig
 from stripes.models import ModelConfig, StripesTransformer
-from stripes.positional import available_kinds
+from stripes.positional import PositionalConfig, available_kinds
 
 META = torch.device("meta")
 VOCAB, T = 11, 21
@@ -18,8 +19,9 @@ BIAS = ("shaw_rpe", "structure_rpe", "nonstationary_rpe")
 
 def _model(pe, attention, feature_map="elu1p"):
     cfg = ModelConfig(input_kind="tokens", input_dim=VOCAB, output_dim=VOCAB, d_model=16,
-                      n_layers=2, n_heads=2, chunk_size=8, attention=attention, pe=pe,
-                      pe_params=NEEDS.get(pe, {}), max_len=64, feature_map=feature_map)
+                      n_layers=2, n_heads=2,
+                      attention=AttentionConfig(attention, feature_map, chunk_size=8),
+                      pe=PositionalConfig(pe, NEEDS.get(pe, {})), max_len=64)
     torch.manual_seed(0)
     return StripesTransformer(cfg)
 

@@ -1,13 +1,17 @@
-"""The Transformer: decoding with a carried state equals the parallel forward; config round trip."""
+"""The Transformer: decoding with a carried state equals the parallel forward; config round trip
+and the migration of the flat shape."""
 
 import pytest
 import torch
 
+from stripes.attention import AttentionConfig
 from stripes.models import ModelConfig, StripesTransformer
+from stripes.positional import PositionalConfig
 
 
-def _tiny(**kw):
-    base = dict(d_model=32, n_layers=2, n_heads=4, chunk_size=8)
+def _tiny(attention="linear", pe="none", **kw):
+    base = dict(d_model=32, n_layers=2, n_heads=4,
+                attention=AttentionConfig(attention, chunk_size=8), pe=PositionalConfig(pe))
     return ModelConfig(**{**base, **kw})
 
 
@@ -35,23 +39,56 @@ def test_config_round_trip_and_unknown_fields():
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown key n_layer .did you mean 'n_layers'"):
         ModelConfig.from_dict({**cfg.to_dict(), "n_layer": 3})
+    with pytest.raises(ValueError, match=r"unknown key attention.kindd \(did you mean 'kind'"):
+        ModelConfig.from_dict({"attention": {"kindd": "softmax"}})
+    with pytest.raises(ValueError, match="attention.kind: unknown attention kind 'sofmax'"):
+        ModelConfig.from_dict({"attention": {"kind": "sofmax"}})
     with pytest.raises(ValueError, match="divisible"):
         ModelConfig(d_model=30, n_heads=4)
 
 
-def test_old_checkpoints_name_the_pe_pooling_rows_chunk_size_and_still_load():
-    old = {**_tiny(pe="sine_spe").to_dict(), "pe_params": {"n_realizations": 8, "chunk_size": 16}}
-    cfg = ModelConfig.from_dict(old)
-    assert cfg.pe_params == {"n_realizations": 8, "pool_rows": 16}
+FLAT = {"d_model": 32, "n_layers": 2, "n_heads": 4, "attention": "softmax", "feature_map": "relu",
+        "chunk_size": 8, "causal": True, "feature_seed": 0, "pe": "sine_spe",
+        "pe_params": {"n_realizations": 8, "chunk_size": 16}, "share_pe": True}
+
+
+def test_the_flat_shape_of_old_checkpoints_migrates_with_one_note():
+    with pytest.warns(DeprecationWarning, match="older shape") as notes:
+        cfg = ModelConfig.from_dict(FLAT)
+    assert len(notes) == 1 and len(str(notes[0].message).splitlines()) == 1
+    assert cfg.attention == AttentionConfig("softmax", "relu", chunk_size=8, feature_seed=0)
+    # the PE's pooling rows were once called chunk_size
+    assert cfg.pe == PositionalConfig("sine_spe", {"n_realizations": 8, "pool_rows": 16})
     assert StripesTransformer(cfg).qk_pes[0].pool_rows == 16
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg  # the nested shape: no note
+
+
+def test_a_model_of_the_flat_shape_is_the_same_model_bit_for_bit():
+    flat = {**FLAT, "attention": "linear", "feature_map": "favor", "n_features": 6}
+    with pytest.warns(DeprecationWarning):
+        old = ModelConfig.from_dict(flat)
+    nested = _tiny(pe="sine_spe", attention="linear").attention
+    assert old.attention.feature_seed == 0 and nested.feature_seed is None
+    torch.manual_seed(3)
+    a = StripesTransformer(old)
+    torch.manual_seed(3)
+    b = StripesTransformer(ModelConfig(**{**old.__dict__, "attention": AttentionConfig(
+        "linear", "favor", 6, chunk_size=8)}))
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name  # FAVOR projections drawn with seed 0 + i either way
+    torch.manual_seed(3)
+    c = StripesTransformer(ModelConfig(**{**old.__dict__, "attention": AttentionConfig(
+        "linear", "favor", 6, chunk_size=8, feature_seed=5)}))
+    key = "blocks.1.attn.phi.projection"
+    assert not torch.equal(a.state_dict()[key], c.state_dict()[key])  # the seed is what counts
 
 
 def test_every_block_builds_its_attention_from_the_model_config():
     model = StripesTransformer(_tiny(pe="none", attention="linear"))
     for i, block in enumerate(model.blocks):
-        cfg = model.config.attention_config(i)
+        cfg = model.config.layer_attention(i)
         assert (block.attn.kind, block.attn.chunk_size) == (cfg.kind, cfg.chunk_size)
-        assert cfg.feature_seed == model.config.feature_seed + i
+        assert cfg.feature_seed == (model.config.attention.feature_seed or 0) + i
 
 
 def test_causal_model_output_ignores_the_future():

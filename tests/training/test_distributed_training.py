@@ -8,7 +8,7 @@ import torch.multiprocessing as mp
 from torch.utils.data import TensorDataset
 
 from stripes.training.checkpoint import load_checkpoint
-from stripes.training.loop import TrainConfig, train
+from stripes.training.loop import RunConfig, TrainConfig, train
 
 
 def data(n: int, seed: int) -> TensorDataset:
@@ -28,17 +28,18 @@ def bce_loss(model, batch):
     return torch.nn.functional.binary_cross_entropy_with_logits(model(x), y)
 
 
-def config(out_dir: str) -> TrainConfig:
-    return TrainConfig(epochs=2, batch_size=8, lr=1e-2, warmup_steps=2, decay=0.5, grad_clip=0.3,
-                       log_every=1, eval_every=3, checkpoint_every=0, out_dir=out_dir,
-                       curriculum=[(1, 5)], progress=False, seed=3, tensorboard=False)
+def config(out_dir: str) -> tuple[TrainConfig, RunConfig]:
+    return (TrainConfig(epochs=2, batch_size=8, lr=1e-2, warmup_steps=2, decay=0.5, grad_clip=0.3,
+                        log_every=1, eval_every=3, checkpoint_every=0, curriculum=[(1, 5)],
+                        seed=3),
+            RunConfig(out_dir=out_dir, progress=False, tensorboard=False))
 
 
 def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
-    summary = train(make_model(), bce_loss, data(32, 0), data(8, 1), config(out_dir))
+    summary = train(make_model(), bce_loss, data(32, 0), data(8, 1), *config(out_dir))
     torch.save(summary, os.path.join(out_dir, f"summary{rank}.pt"))
 
 
@@ -49,7 +50,7 @@ def free_port() -> int:
 
 
 def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_path):
-    single = train(make_model(), bce_loss, data(32, 0), data(8, 1), config(str(tmp_path / "one")))
+    single = train(make_model(), bce_loss, data(32, 0), data(8, 1), *config(str(tmp_path / "one")))
     out_dir = str(tmp_path / "two")
     os.makedirs(out_dir)
     mp.spawn(worker, args=(2, free_port(), out_dir), nprocs=2, join=True)

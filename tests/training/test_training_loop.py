@@ -8,7 +8,8 @@ from torch.utils.data import TensorDataset
 
 from stripes.training.batches import crop_time, max_len_at
 from stripes.training.checkpoint import load_checkpoint
-from stripes.training.loop import TrainConfig, train
+from stripes.training.config import split_run_settings
+from stripes.training.loop import RunConfig, TrainConfig, train
 
 
 def data(n: int = 24, seed: int = 0) -> TensorDataset:
@@ -29,12 +30,13 @@ def bce_loss(model, batch):
     return torch.nn.functional.binary_cross_entropy_with_logits(model(x), y)
 
 
-def config(out_dir, **kw) -> TrainConfig:
+def config(out_dir, **kw) -> tuple[TrainConfig, RunConfig]:
+    """The recipe and the run settings (``kw`` may hold either)."""
     base = dict(epochs=3, batch_size=4, lr=1e-2, warmup_steps=3, decay=0.7, grad_clip=0.5,
                 log_every=1, eval_every=5, checkpoint_every=4, out_dir=str(out_dir),
                 curriculum=[(0, 6), (2, 12)], progress=False, seed=7)
-    base.update(kw)
-    return TrainConfig(**base)
+    recipe, run = split_run_settings({**base, **kw})
+    return TrainConfig(**recipe), RunConfig(**run)
 
 
 def final_state(run_dir):
@@ -53,12 +55,12 @@ def assert_same_states(a: dict, b: dict) -> None:
 
 @pytest.mark.parametrize("stop_at", [7, 12])  # mid-epoch and exactly at an epoch boundary
 def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, stop_at):
-    full = train(make_model(), bce_loss, data(), data(8, 1), config(tmp_path / "full"))
+    full = train(make_model(), bce_loss, data(), data(8, 1), *config(tmp_path / "full"))
     part = train(make_model(), bce_loss, data(), data(8, 1),
-                 config(tmp_path / "part", max_steps=stop_at))
+                 *config(tmp_path / "part", max_steps=stop_at))
     assert part["steps"] == stop_at
     resumed = train(make_model(), bce_loss, data(), data(8, 1),
-                    config(tmp_path / "part", resume_from=part["checkpoint"]))
+                    *config(tmp_path / "part", resume_from=part["checkpoint"]))
     assert resumed["steps"] == full["steps"] == 18
     a, b = final_state(tmp_path / "full"), final_state(tmp_path / "part")
     assert_same_states(a["model"], b["model"])
@@ -68,9 +70,9 @@ def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, stop_at):
 
 
 def test_same_seed_same_run_and_other_seed_differs(tmp_path):
-    train(make_model(), bce_loss, data(), None, config(tmp_path / "a", epochs=1))
-    train(make_model(), bce_loss, data(), None, config(tmp_path / "b", epochs=1))
-    train(make_model(), bce_loss, data(), None, config(tmp_path / "c", epochs=1, seed=8))
+    train(make_model(), bce_loss, data(), None, *config(tmp_path / "a", epochs=1))
+    train(make_model(), bce_loss, data(), None, *config(tmp_path / "b", epochs=1))
+    train(make_model(), bce_loss, data(), None, *config(tmp_path / "c", epochs=1, seed=8))
     a, b, c = (final_state(tmp_path / n)["model"] for n in "abc")
     assert_same_states(a, b)
     assert not torch.equal(a["0.weight"], c["0.weight"])
@@ -78,13 +80,14 @@ def test_same_seed_same_run_and_other_seed_differs(tmp_path):
 
 def test_run_folder_holds_config_log_and_checkpoints(tmp_path):
     summary = train(make_model(), bce_loss, data(), data(8, 1),
-                    config(tmp_path / "run", log_every=2), model_config={"d_model": 16})
+                    *config(tmp_path / "run", log_every=2), model_config={"d_model": 16})
     run = tmp_path / "run"
     assert (run / "config.yaml").exists()
     assert (run / "checkpoints" / "last.pt").exists() and (run / "checkpoints" / "best.pt").exists()
     ck = final_state(run)
     assert ck["config"]["model"] == {"d_model": 16}
     assert ck["config"]["train"]["curriculum"] == [[0, 6], [2, 12]]
+    assert ck["config"]["run"]["out_dir"] == str(run) and "out_dir" not in ck["config"]["train"]
     assert ck["data_position"] == {"epoch": 3, "batch": 0}
     rows = read_log(run)
     assert rows[0] == ["step", "epoch", "split", "loss", "lr"]
@@ -102,7 +105,7 @@ def test_length_curriculum_crops_training_batches(tmp_path):
         seen.append((model.training, batch[0].shape[1]))
         return bce_loss(model, batch)
 
-    train(make_model(), loss, data(8), data(4, 1), config(tmp_path / "cur", batch_size=4,
+    train(make_model(), loss, data(8), data(4, 1), *config(tmp_path / "cur", batch_size=4,
                                                           eval_every=0))
     train_lengths = [t for is_train, t in seen if is_train]
     assert train_lengths == [6, 6, 6, 6, 12, 12]
@@ -131,7 +134,8 @@ def test_language_model_cross_entropy_loss_decreases(tmp_path):
 
     summary = train(lm, ce, TensorDataset(tokens), TensorDataset(tokens[:8]),
                     TrainConfig(epochs=4, batch_size=8, lr=0.05, schedule="warmup_cosine",
-                                warmup_steps=2, out_dir=str(tmp_path / "lm"), progress=False))
+                                warmup_steps=2),
+                    RunConfig(out_dir=str(tmp_path / "lm"), progress=False))
     rows = read_log(tmp_path / "lm")
     first_val = float(next(r[3] for r in rows[1:] if r[2] == "val"))
     assert summary["val_loss"] < 0.5 * first_val
@@ -143,19 +147,19 @@ def test_batch_size_must_divide_over_processes(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "setup_distributed",
                         lambda device: loop.DistContext(rank=0, world_size=3))
     with pytest.raises(ValueError):
-        train(make_model(), bce_loss, data(), None, config(tmp_path / "x", batch_size=4))
+        train(make_model(), bce_loss, data(), None, *config(tmp_path / "x", batch_size=4))
 
 
 def test_bf16_autocast_and_adamw_train_with_float32_state(tmp_path):
     summary = train(make_model(), bce_loss, data(), data(8, 1),
-                    config(tmp_path / "bf16", precision="bf16", optimizer="adamw",
+                    *config(tmp_path / "bf16", precision="bf16", optimizer="adamw",
                            weight_decay=0.1))
     ck = final_state(tmp_path / "bf16")
     assert all(v.dtype == torch.float32 for v in ck["model"].values())
     assert ck["optimizer"]["param_groups"][0]["weight_decay"] == 0.1
     assert summary["val_loss"] == pytest.approx(summary["val_loss"])  # finite, not NaN
     with pytest.raises(ValueError, match="precision"):
-        train(make_model(), bce_loss, data(), None, config(tmp_path / "x", precision="fp8"))
+        train(make_model(), bce_loss, data(), None, *config(tmp_path / "x", precision="fp8"))
 
 
 def test_a_diverging_run_stops_and_never_saves_non_finite_weights(tmp_path):
@@ -169,7 +173,7 @@ def test_a_diverging_run_stops_and_never_saves_non_finite_weights(tmp_path):
     exploding_loss.calls = []
     with pytest.raises(TrainingDiverged):
         train(make_model(), exploding_loss, data(), data(8, 1),
-              config(tmp_path / "nan", eval_every=2, checkpoint_every=2, curriculum=[]))
+              *config(tmp_path / "nan", eval_every=2, checkpoint_every=2, curriculum=[]))
     for name in ("last.pt", "best.pt"):
         state = load_checkpoint(tmp_path / "nan" / "checkpoints" / name)["model"]
         assert all(bool(torch.isfinite(v).all()) for v in state.values())

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from stripes.arranger.pretrained import PRETRAINED, load_any_harmonizer
 from stripes.arranger.render import GM_PROGRAMS, TRACK_TITLES, write_arrangement
+from stripes.config import from_dict
 from stripes.evaluation.harmonization import score_harmonization
 from stripes.evaluation.harmonization.binarization import binarize
 from stripes.evaluation.harmonization.sanity import sanity_check, sanity_warning
@@ -37,12 +38,12 @@ LEAD_SHEET = Path(__file__).resolve().parents[3] / "examples" / "ode_to_joy"
 
 def fast_config() -> HarmonizationConfig:
     """A tiny chorale harmonizer that trains in seconds (tests of the pipeline, not music)."""
-    return HarmonizationConfig(
+    return from_dict(HarmonizationConfig, dict(
         data="chorales", context="bin", train_bars=4, test_bars=[None], max_train_windows=16,
         max_eval_windows=4, input_features=["chroma", "root", "meter"],
-        model={"d_model": 32, "n_layers": 1, "n_heads": 2, "pe": "rope_pool"},
-        train={"epochs": 1, "batch_size": 8, "lr": 2e-3, "optimizer": "adamw",
-               "progress": False, "tensorboard": False})
+        model={"d_model": 32, "n_layers": 1, "n_heads": 2, "pe": {"kind": "rope_pool"}},
+        train={"epochs": 1, "batch_size": 8, "lr": 2e-3, "optimizer": "adamw"},
+        run={"progress": False, "tensorboard": False}))
 
 
 def chorale_harmonizer(out: Path, fast: bool, train: bool) -> str | Path:
@@ -54,7 +55,7 @@ def chorale_harmonizer(out: Path, fast: bool, train: bool) -> str | Path:
 
     cfg = fast_config() if fast else HarmonizationConfig.from_yaml(RECIPE)
     if not fast:
-        cfg = replace(cfg, train={**cfg.train, "progress": True})
+        cfg = replace(cfg, run=replace(cfg.run, progress=True))
     prepare_task_corpus(cfg, progress=not fast)  # a fresh machine parses the chorales once
     train_harmonizer(cfg, out / "run", progress=not fast, overwrite=True)  # the demo's own run
     evaluate_harmonizer(out / "run")

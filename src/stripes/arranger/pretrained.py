@@ -15,17 +15,18 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from stripes.config import load_config
+from stripes.config import load_config, migration_note
 from stripes.models import StripesTransformer
 from stripes.music.chords import ChordVocabulary
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.data import task_corpus
 from stripes.tasks.harmonization.train import load_harmonizer
+from stripes.training.config import RunConfig
 
 WEIGHTS_ROOT = Path(__file__).resolve().parents[1] / "weights"
 PRETRAINED = {"pop909": WEIGHTS_ROOT / "pop909", "chorales": WEIGHTS_ROOT / "chorales"}
@@ -106,7 +107,7 @@ def export_weights(run_dir: str | Path, out_dir: str | Path) -> Path:
         rows = log.read_text().strip().splitlines()[1:]
         steps = int(rows[-1].split(",")[0]) if rows else 0
         shutil.copyfile(log, out / "log.csv")
-    meta = {"task": asdict(config), "model": model.config.to_dict(), "check": check_windows(
+    meta = {"task": config.recipe(), "model": model.config.to_dict(), "check": check_windows(
                 model, config, corpus, evaluation["binarization"]),
             "binarization": {k: evaluation["binarization"][k]
                              for k in ("criterion", "threshold", "merge_gap", "score")},
@@ -136,7 +137,9 @@ def load_pretrained(name_or_path: str | Path = "pop909",
     folder = resolve_weights(name_or_path)
     try:
         meta = json.loads((folder / "config.json").read_text())
-        config = load_config(HarmonizationConfig, meta["task"])
+        with migration_note(str(folder / "config.json")):  # an older shape: one note
+            config = load_config(HarmonizationConfig, meta["task"])
+        config = replace(config, run=RunConfig())  # the caller's data and cache, not the folder's
         tensors = load_file(str(folder / "model.safetensors"), device=str(device))
         table = tensors.pop(VOCAB_KEY)
     except (json.JSONDecodeError, KeyError, TypeError) as err:
@@ -146,7 +149,7 @@ def load_pretrained(name_or_path: str | Path = "pop909",
     except Exception as err:  # safetensors reports a truncated or foreign file as its own error
         raise CheckpointError(f"{folder}/model.safetensors: not readable ({err})") from None
     meta["vocab"] = ChordVocabulary(table.cpu().numpy())
-    model = StripesTransformer(config.model_config()).to(device)
+    model = StripesTransformer(config.model).to(device)
     load_weights(model, tensors, folder / "model.safetensors")
     return model.eval(), config, meta
 

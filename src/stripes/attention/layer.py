@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stripes.attention.feature_maps import build_feature_map
+from stripes.attention.feature_maps import FEATURE_MAPS, build_feature_map
 from stripes.attention.kv_cache import KVCache
 from stripes.attention.linear import linear_attention
 from stripes.attention.precision import autocast_off
@@ -52,10 +52,18 @@ ATTENTION_KINDS = ("softmax", "linear")
 
 @dataclass
 class AttentionConfig:
-    """Fields equal :class:`Attention`'s constructor arguments (the PE modules excepted)."""
+    """An attention layer as configuration: its fields equal :class:`Attention`'s constructor
+    arguments, less the sizes and the PE module, which the model gives to :meth:`build`.
 
-    d_model: int
-    n_heads: int
+    Attributes:
+        kind: ``"softmax"`` (quadratic) or ``"linear"`` (kernelized, O(T)).
+        feature_map: φ of linear attention: ``elu1p``, ``relu``, ``favor``, ``favor_hyperbolic``.
+        n_features: M for FAVOR (default ``D' log D'``).
+        causal: mask the future. chunk_size: C of the chunked causal linear path.
+        bias: biases in the projections. feature_seed: seed of FAVOR's projection (a model adds
+            the layer index; ``None`` counts as 0 there).
+    """
+
     kind: str = "linear"
     feature_map: str = "elu1p"
     n_features: int | None = None
@@ -64,8 +72,21 @@ class AttentionConfig:
     bias: bool = False
     feature_seed: int | None = None
 
-    def build(self, qk_pe: QKHook | None = None, bias_pe: BiasHook | None = None) -> Attention:
-        return Attention(**asdict(self), qk_pe=qk_pe, bias_pe=bias_pe)
+    def __post_init__(self):
+        if self.kind not in ATTENTION_KINDS:
+            raise ValueError(f"kind: unknown attention kind {self.kind!r}; choose from "
+                             f"{ATTENTION_KINDS}")
+        if self.feature_map not in FEATURE_MAPS:
+            raise ValueError(f"feature_map: unknown feature map {self.feature_map!r}; choose "
+                             f"from {FEATURE_MAPS}")
+        if self.chunk_size < 1 or (self.n_features is not None and self.n_features < 1):
+            raise ValueError(f"chunk_size and n_features must be >= 1, got {self.chunk_size} "
+                             f"and {self.n_features}")
+
+    def build(self, d_model: int, n_heads: int, qk_pe: QKHook | None = None,
+              bias_pe: BiasHook | None = None) -> Attention:
+        """The layer for a model of width ``d_model`` with ``n_heads`` heads."""
+        return Attention(d_model, n_heads, **asdict(self), qk_pe=qk_pe, bias_pe=bias_pe)
 
 
 class Attention(nn.Module):

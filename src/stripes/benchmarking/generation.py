@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from stripes.attention import AttentionConfig
 from stripes.benchmarking.common import (
     machine_header,
     markdown_header,
@@ -51,6 +52,7 @@ from stripes.benchmarking.common import (
     write_results,
 )
 from stripes.models import ModelConfig, ModelState, StripesTransformer
+from stripes.positional import PositionalConfig
 
 LAYERS, D_MODEL, HEADS, VOCAB = 4, 256, 8, 512
 WINDOW = 64
@@ -115,10 +117,9 @@ def decoder_factory(method: str, length: int, device: str = "cpu") -> Factory:
 
 
 def _model(attention: str, pe: str, length: int, device: str) -> StripesTransformer:
-
     cfg = ModelConfig(input_kind="tokens", input_dim=VOCAB, output_dim=VOCAB, d_model=D_MODEL,
-                      n_layers=LAYERS, n_heads=HEADS, attention=attention, pe=pe,
-                      max_len=length + 1)
+                      n_layers=LAYERS, n_heads=HEADS, attention=AttentionConfig(attention),
+                      pe=PositionalConfig(pe), max_len=length + 1)
     torch.manual_seed(0)
     return StripesTransformer(cfg).eval().to(device)
 

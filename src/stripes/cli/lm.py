@@ -18,8 +18,8 @@ def add(sub: argparse._SubParsersAction) -> None:
 def _add_train(lsub: argparse._SubParsersAction) -> None:
     t = lsub.add_parser("train", help="train a language model from an experiment YAML")
     t.add_argument("config", help="YAML with name/data/model/train/eval sections (configs/lm/)")
-    t.add_argument("--out", help="run folder (default: the config's train.out_dir)")
-    t.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.max_steps=100 "
+    t.add_argument("--out", help="run folder (default: the config's run.out_dir)")
+    t.add_argument("overrides", nargs="*", help="section.key=value, e.g. run.max_steps=100 "
                    "(right after CONFIG; after other options use --set)")
     t.add_argument("--set", dest="more", action="append", default=[], metavar="KEY=VALUE",
                    help="an override (repeatable)")
@@ -45,8 +45,9 @@ def _add_compare(lsub: argparse._SubParsersAction) -> None:
     c.add_argument("configs", nargs="+", help="experiment YAML files")
     c.add_argument("--name", default="comparison", help="results go to OUT/lm_NAME/")
     c.add_argument("--out", default="results", help="results root")
-    add_set_option(c, "of every config, e.g. train.max_steps=50")
-    c.add_argument("--device", default="cpu", help="where evaluation runs (training: the config)")
+    add_set_option(c, "of every config, e.g. run.max_steps=50")
+    c.add_argument("--device", default="cpu", help="where evaluation runs (training: the "
+                   "config's run.device)")
     c.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                    help="train every config once per seed (train.seed) and write table6.md: "
                         "mean ± std over seeds, [SPE] Table 6 beside, its claims tested")

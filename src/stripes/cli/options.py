@@ -15,7 +15,7 @@ def add_set_option(parser: argparse.ArgumentParser, example: str = "e.g. train.l
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """``--device``, and ``--resume`` / ``--overwrite`` for an existing run folder."""
     parser.add_argument("--device", help="training device: cpu, cuda, cuda:N or auto "
-                        "(default: the config's train.device, cpu)")
+                        "(default: the config's run.device, cpu)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true",
                       help="continue the run in --out from its checkpoints/last.pt")

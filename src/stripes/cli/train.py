@@ -54,7 +54,7 @@ def _run_train(args: argparse.Namespace) -> None:
     from stripes.tasks.harmonization.config import HarmonizationConfig
     from stripes.tasks.harmonization.train import train_harmonizer
 
-    overrides = [*args.overrides, *([f"train.device={args.device}"] if args.device else [])]
+    overrides = [*args.overrides, *([f"run.device={args.device}"] if args.device else [])]
     config = HarmonizationConfig.from_yaml(args.config, overrides)
     summary = train_harmonizer(config, args.out, resume=args.resume, overwrite=args.overwrite)
     val = summary["val_loss"]  # None when a resumed run stopped before validating again

@@ -15,9 +15,9 @@ An experiment YAML::
 
     name: st_table3_reduced
     scale: "what was reduced, in words"
-    base: {HarmonizationConfig fields}
-    methods:                       # explicit rows ...
-      - {pe: rope_pool, context: bin, pe_params: {...}}
+    base: {HarmonizationConfig fields}   # model: {pe: {kind, params}, attention: {...}}, ...
+    methods:                       # explicit rows (pe, pe_params, attention, feature_map set
+      - {pe: rope_pool, context: bin, pe_params: {...}}   # model.pe.kind/params, ...)
     grid: {pe: [...], context: [...]}   # ... and/or a product of values (merged into base)
     seeds: [0, 1, 2]
     reference: {pe: rope, context: time}
@@ -36,6 +36,7 @@ run whose saved task config differs from the one this experiment asks for is an 
 
 from __future__ import annotations
 
+import copy
 import errno
 import itertools
 import json
@@ -45,9 +46,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from stripes.config import ConfigError, closest, from_dict, load_config
+from stripes.config import (
+    ConfigError,
+    closest,
+    from_dict,
+    load_config,
+    migrate,
+    register_migration,
+)
 from stripes.evaluation.harmonization import HIGHER_IS_BETTER, METRICS
 from stripes.experiments.comparisons import comparison_rows, comparisons_markdown
 from stripes.experiments.grid import (
@@ -77,6 +83,10 @@ from stripes.training.checkpoint import write_config
 from stripes.training.config import check_device
 
 METHOD_KEYS = ("pe", "context", "pe_params", "attention", "feature_map")
+#: Where a method's model keys live in the model config.
+METHOD_MODEL_KEYS = {"pe": ("pe", "kind"), "pe_params": ("pe", "params"),
+                     "attention": ("attention", "kind"),
+                     "feature_map": ("attention", "feature_map")}
 
 
 @dataclass
@@ -144,17 +154,25 @@ class ExperimentConfig:
 
     def run_config(self, method: dict[str, Any], seed: int) -> HarmonizationConfig:
         """The :class:`HarmonizationConfig` of one (method, seed) run."""
-        base = HarmonizationConfig(**self.base)
-        model = dict(base.model)
-        for key in ("pe", "pe_params", "attention", "feature_map"):
+        data = copy.deepcopy(migrate(HarmonizationConfig, self.base))
+        model = data.setdefault("model", {})
+        for key, (section, name) in METHOD_MODEL_KEYS.items():
             if key in method:
-                model[key] = method[key]
-        return replace(
-            base,
-            context=method.get("context", base.context),
-            model=model,
-            train={**base.train, "seed": seed},
-        )
+                model.setdefault(section, {})[name] = method[key]
+        if "context" in method:
+            data["context"] = method["context"]
+        data.setdefault("train", {})["seed"] = seed
+        return from_dict(HarmonizationConfig, data)
+
+
+def migrate_experiment(data: dict[str, Any]) -> dict[str, Any]:
+    """An experiment mapping whose ``base`` is of an older task shape, in the current one."""
+    if isinstance(data.get("base"), dict):
+        return {**data, "base": migrate(HarmonizationConfig, data["base"], "base")}
+    return data
+
+
+register_migration(ExperimentConfig, migrate_experiment)
 
 
 def method_label(method: dict[str, Any], *, context: bool = True) -> str:
@@ -185,7 +203,7 @@ def run_experiment(
     exp = ExperimentConfig.from_yaml(path, overrides)
     if device is not None:
         check_device(device)
-        exp.base = {**exp.base, "train": {**exp.base.get("train", {}), "device": device}}
+        exp.base = {**exp.base, "run": {**exp.base.get("run", {}), "device": device}}
     out = Path(out_root) / exp.name
     out.mkdir(parents=True, exist_ok=True)
     write_config(asdict(exp), out / "experiment.yaml")
@@ -214,20 +232,12 @@ def run_path(exp: ExperimentConfig, out: Path, method: dict, seed: int) -> Path:
     return run_folder(runs_home(exp, out), method_label(method), seed)
 
 
-#: Task-config keys that may differ between runs that are still the same run.
-_RUN_LOCAL = ("resume_from", "device", "progress", "out_dir")
-
-
 def check_shared_run(cfg: HarmonizationConfig, run_dir: Path) -> None:
-    """Refuse to reuse a run trained with another config (e.g. another experiment's base)."""
+    """Refuse to reuse a run trained with another recipe (e.g. another experiment's base)."""
     saved_path = run_dir / "task.yaml"
     if not saved_path.exists():
         return
-    saved = yaml.safe_load(saved_path.read_text())
-    wanted = json.loads(json.dumps(asdict(cfg)))  # tuples -> lists, as YAML stores them
-    for conf in (saved, wanted):
-        for key in _RUN_LOCAL:
-            conf.get("train", {}).pop(key, None)
+    saved, wanted = load_config(HarmonizationConfig, saved_path).recipe(), cfg.recipe()
     if saved != wanted:
         diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
         raise ConfigError(f"{run_dir} was trained with another config (differs in {diff}); "
@@ -242,12 +252,12 @@ def run_one(exp: ExperimentConfig, method: dict, seed: int, run_dir: Path) -> bo
         return False
     last = run_dir / "checkpoints" / "last.pt"
     if last.exists() and not (run_dir / "trained").exists():
-        cfg = replace(cfg, train={**cfg.train, "resume_from": str(last)})
+        cfg = replace(cfg, run=replace(cfg.run, resume_from=str(last)))
     if not (run_dir / "trained").exists():
         # a folder without last.pt holds nothing worth keeping (cut off before its first save)
         train_harmonizer(cfg, run_dir, progress=False, overwrite=not last.exists())
         (run_dir / "trained").write_text("ok\n")
-    evaluate_harmonizer(run_dir)
+    evaluate_harmonizer(run_dir, settings=cfg.run)
     return True
 
 

@@ -40,9 +40,9 @@ from stripes.tasks.lm.evaluate import (
 from stripes.tasks.lm.floors import context_free_floors
 from stripes.tasks.lm.train import train_language_model
 
-#: Train fields that do not change what a run computes, set alike before matching a finished run.
-BOOKKEEPING: dict[str, Any] = {"out_dir": "", "resume_from": None, "progress": False,
-                               "log_every": 1, "tensorboard": False}
+#: Train fields that do not change what a run computes, set alike before matching a finished run
+#: (the run settings, ``exp.run``, are never compared).
+BOOKKEEPING: dict[str, Any] = {"log_every": 1}
 
 
 def run_lm_comparison(config_paths: Sequence[str | Path], out_dir: str | Path = "results",
@@ -54,8 +54,8 @@ def run_lm_comparison(config_paths: Sequence[str | Path], out_dir: str | Path = 
     Args:
         config_paths: experiment YAML files (their ``name`` fields must differ).
         out_dir: the results root; output goes to ``<out_dir>/lm_<name>/``.
-        overrides: ``section.key=value`` applied to every config (e.g. ``train.max_steps=50``).
-        device: where evaluation runs (training follows each config's ``train.device``).
+        overrides: ``section.key=value`` applied to every config (e.g. ``run.max_steps=50``).
+        device: where evaluation runs (training follows each config's ``run.device``).
         style: sample continuations for the style metrics (the slowest part of evaluation).
         seeds: training seeds (``train.seed``) to run every config with, seed-major (all
             models at the first seed, then the next); None: each config's own seed, once.
@@ -107,13 +107,14 @@ def run_one(exp: LMExperimentConfig, root: Path, seed: int | None, device: str,
 
 def same_experiment(saved: Path, exp: LMExperimentConfig) -> bool:
     """Whether the run folder's ``experiment.yaml`` is ``exp`` (up to bookkeeping fields and
-    the model fields training resolves). A folder with another experiment raises ConfigError:
-    it would be silently mixed into the table otherwise."""
+    the model fields training resolves), trained as far (``run.max_steps``). A folder with
+    another experiment raises ConfigError: it would be silently mixed into the table otherwise."""
     if not saved.is_file():
         return False
     old = load_experiment(saved)
     same = (old.data == exp.data and old.eval == exp.eval
             and replace(old.train, **BOOKKEEPING) == replace(exp.train, **BOOKKEEPING)
+            and old.run.max_steps == exp.run.max_steps  # a finished run's results stop there
             and old.model == resolve_model_config(exp, old.model.input_dim))
     if not same:
         raise ConfigError(f"{saved.parent}: holds a run of another experiment; move it away or "

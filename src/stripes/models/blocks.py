@@ -78,16 +78,17 @@ class Block(nn.Module):
     """Pre-norm residual block: ``x + attn(norm(x))``, then ``x + mlp(norm(x))``.
 
     Args:
-        d_model, d_ff, dropout: widths and dropout of the block.
-        attention: its attention layer's configuration (``d_model`` and ``n_heads`` included).
+        d_model, n_heads, d_ff, dropout: widths, heads and dropout of the block.
+        attention: its attention layer's configuration.
         qk_pe, bias_pe: the layer's positional hooks (shared between blocks or not).
     """
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float, attention: AttentionConfig,
-                 qk_pe: QKHook | None = None, bias_pe: BiasHook | None = None):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float,
+                 attention: AttentionConfig, qk_pe: QKHook | None = None,
+                 bias_pe: BiasHook | None = None):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.attn: Attention = attention.build(qk_pe, bias_pe)
+        self.attn: Attention = attention.build(d_model, n_heads, qk_pe, bias_pe)
         self.mlp = MLP(d_model, d_ff, dropout)
         self.dropout = nn.Dropout(dropout)
 

@@ -1,14 +1,21 @@
-"""``ModelConfig``: the one object that defines a model; saved inside every checkpoint."""
+"""``ModelConfig``: the one object that defines a model; saved inside every checkpoint.
+
+It nests the configs of its parts: ``attention`` (an
+:class:`~stripes.attention.AttentionConfig`, one for every block) and ``pe`` (a
+:class:`~stripes.positional.PositionalConfig`). The flat shape of older checkpoints and YAML
+files (``attention: linear``, ``feature_map``, ``pe: rope``, ``pe_params`` beside the sizes) is
+migrated on load (:func:`migrate_flat_model`, registered with :mod:`stripes.config`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from stripes.attention import AttentionConfig
-from stripes.config import ConfigError, from_dict
-from stripes.positional.registry import check_arguments, rename_params
+from stripes.config import ConfigError, from_dict, register_migration
+from stripes.positional.registry import PositionalConfig, check_arguments, rename_params
 
 INPUT_KINDS = ("pianoroll", "tokens")
 
@@ -18,7 +25,7 @@ class ModelConfig:
     """Every choice of a :class:`~stripes.models.transformer.StripesTransformer`.
 
     Defaults follow the harmonization papers ([FS] Sec. IV, [ST] Sec. IV-E): 2 layers, 4 heads,
-    d_model 512, causal.
+    d_model 512, causal linear attention.
 
     Attributes:
         input_kind: ``"pianoroll"`` (multi-hot ``[B, T, input_dim]`` through a linear layer) or
@@ -27,18 +34,15 @@ class ModelConfig:
         output_dim: logits per step (384 = 3 tracks × 128 pitches, or the vocabulary size).
         d_model, n_layers, n_heads: width, depth, heads; ``d_ff`` defaults to ``4 d_model``.
         dropout: after attention and MLP (0 disables).
-        attention: ``"softmax"`` or ``"linear"``; ``feature_map``, ``n_features``: φ of linear
-            attention (``elu1p``, ``relu``, ``favor``, ``favor_hyperbolic``).
-        causal: mask the future (the papers' harmonizer is a causal "encoder").
-        chunk_size: C of the chunked causal linear path (attention; a PE's pooling chunk is its
-            own ``pool_rows`` in ``pe_params``).
-        pe: a registered positional-encoding kind (``stripes.positional.available_kinds()``);
-            ``pe_params``: its constructor arguments.
+        attention: every block's attention (kind, feature map φ, causal, chunk size C, FAVOR
+            seed: block i draws with ``feature_seed + i``, ``None`` counting as 0).
+        pe: the positional encoding: a registered ``kind``
+            (``stripes.positional.available_kinds()``) and its constructor ``params``; sizes it
+            omits come from the model (``d_model``, ``n_heads``, ``position_dim``, ``max_len``).
         position_dim: L, the size of a structural position (1 for time).
         max_len: the longest sequence a table-based PE (learned APE) must hold.
         share_pe: one query/key PE module, and one drawn code, for every layer ([SPE] Fig. 2);
             per-layer gates remain per layer.
-        feature_seed: seed of FAVOR projections (layer i uses ``feature_seed + i``).
     """
 
     input_kind: str = "pianoroll"
@@ -49,17 +53,11 @@ class ModelConfig:
     n_heads: int = 4
     d_ff: int | None = None
     dropout: float = 0.0
-    attention: str = "linear"
-    feature_map: str = "elu1p"
-    n_features: int | None = None
-    causal: bool = True
-    chunk_size: int = 64
-    pe: str = "none"
-    pe_params: dict[str, Any] = field(default_factory=dict)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+    pe: PositionalConfig = field(default_factory=PositionalConfig)
     position_dim: int = 1
     max_len: int = 4096
     share_pe: bool = True
-    feature_seed: int = 0
 
     def __post_init__(self):
         if self.input_kind not in INPUT_KINDS:
@@ -67,26 +65,18 @@ class ModelConfig:
         if self.d_model % self.n_heads:
             raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         try:
-            check_arguments(self.pe, self.pe_params)
+            check_arguments(self.pe.kind, self.pe.params)
         except ValueError as err:
-            raise ConfigError(str(err)) from None
+            raise ConfigError(f"pe: {err}") from None
 
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_heads
 
-    def attention_config(self, layer: int = 0) -> AttentionConfig:
-        """The :class:`~stripes.attention.AttentionConfig` of block ``layer``."""
-        return AttentionConfig(
-            d_model=self.d_model,
-            n_heads=self.n_heads,
-            kind=self.attention,
-            feature_map=self.feature_map,
-            n_features=self.n_features,
-            causal=self.causal,
-            chunk_size=self.chunk_size,
-            feature_seed=self.feature_seed + layer,
-        )
+    def layer_attention(self, layer: int) -> AttentionConfig:
+        """Block ``layer``'s attention: this config's, drawing FAVOR features with seed
+        ``feature_seed + layer``."""
+        return replace(self.attention, feature_seed=(self.attention.feature_seed or 0) + layer)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,8 +84,36 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "") -> ModelConfig:
         """Rebuild from :meth:`to_dict` output or a YAML section, checked by
-        :func:`stripes.config.from_dict`; PE arguments renamed since (``chunk_size`` of the
-        pooling, now ``pool_rows``) are read under their new name, so old checkpoints load."""
-        if isinstance(d, Mapping) and isinstance(d.get("pe_params"), Mapping):
-            d = {**d, "pe_params": rename_params(d["pe_params"])}
+        :func:`stripes.config.from_dict` (an older shape migrated, with one note)."""
         return from_dict(cls, d, where)
+
+
+#: Keys of the flat shape that now live in ``attention``.
+FLAT_ATTENTION_KEYS = ("feature_map", "n_features", "causal", "chunk_size", "feature_seed")
+
+
+def migrate_flat_model(data: dict[str, Any]) -> dict[str, Any]:
+    """A model mapping of the flat shape (``attention: linear``, ``feature_map``, ``causal``,
+    ``chunk_size``, ``feature_seed``, ``pe: rope``, ``pe_params``) in the nested one; PE
+    arguments renamed since (``chunk_size`` of the pooling, now ``pool_rows``) under their new
+    name. The nested shape, and any part of one, passes unchanged."""
+    out = dict(data)
+    attention = out.get("attention")
+    moved = {k: out.pop(k) for k in FLAT_ATTENTION_KEYS if k in out}
+    if "attention" in out and not isinstance(attention, Mapping):
+        moved = {"kind": attention, **moved}
+    if moved:
+        out["attention"] = {**(attention if isinstance(attention, Mapping) else {}), **moved}
+    pe = out.get("pe")
+    pe_new: dict[str, Any] = dict(pe) if isinstance(pe, Mapping) else (
+        {"kind": pe} if "pe" in out else {})
+    if "pe_params" in out:
+        pe_new["params"] = out.pop("pe_params")
+    if isinstance(pe_new.get("params"), Mapping):
+        pe_new["params"] = rename_params(dict(pe_new["params"]))
+    if pe_new:
+        out["pe"] = pe_new
+    return out
+
+
+register_migration(ModelConfig, migrate_flat_model)

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from stripes.attention.state import AttentionState, LinearState
 from stripes.models.blocks import Block, BlockStep, _norm
 from stripes.models.config import ModelConfig
-from stripes.positional import AdditivePE, PositionalConfig, QKTransformPE, RelativeBiasPE
+from stripes.positional import AdditivePE, QKTransformPE, RelativeBiasPE
 from stripes.positional.base import PE
 
 
@@ -102,17 +102,18 @@ class StripesTransformer(nn.Module):
         bias = [p for p in layer_pes if isinstance(p, RelativeBiasPE)]
         self.qk_pes: list[QKTransformPE] = nn.ModuleList(qk)  # type: ignore[assignment]
         self.bias_pes: list[RelativeBiasPE] = nn.ModuleList(bias)  # type: ignore[assignment]
-        blocks = [Block(c.d_model, c.d_ff or 4 * c.d_model, c.dropout, c.attention_config(i),
-                        _layer_pe(qk, i), _layer_pe(bias, i)) for i in range(c.n_layers)]
+        blocks = [Block(c.d_model, c.n_heads, c.d_ff or 4 * c.d_model, c.dropout,
+                        c.layer_attention(i), _layer_pe(qk, i), _layer_pe(bias, i))
+                  for i in range(c.n_layers)]
         self.blocks: list[Block] = nn.ModuleList(blocks)  # type: ignore[assignment]
         self.norm = nn.LayerNorm(c.d_model)
         self.head = nn.Linear(c.d_model, c.output_dim)
 
     def _build_pe(self) -> PE | None:
         c = self.config
-        if c.pe in ("none", None):
+        if c.pe.kind == "none":
             return None
-        return PositionalConfig(c.pe, dict(c.pe_params)).build(
+        return c.pe.build(
             d_model=c.d_model,
             n_heads=c.n_heads,
             head_dim=c.head_dim,
@@ -204,7 +205,7 @@ class StripesTransformer(nn.Module):
             return f"parameters in {ref.dtype} (the step computes in float32 or float64)"
         if _autocast_on(ref.device):
             return "autocast is on (the step computes in the parameters' dtype)"
-        if not self.config.causal:
+        if not self.config.attention.causal:
             return "non-causal attention cannot decode one token at a time"
         return None
 

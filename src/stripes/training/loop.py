@@ -1,8 +1,10 @@
 """A task-agnostic training loop: one process or ``torchrun`` data parallelism, same code path.
 
-``train(model, loss_fn, train_dataset, val_dataset, config, collate_fn)`` trains any module whose
-loss ``loss_fn(model, batch) -> scalar`` can be computed from a batch (BCE on 384 logits per step
-for harmonization, cross-entropy for a language model). The loop never imports ``stripes.models``.
+``train(model, loss_fn, train_dataset, val_dataset, config, run, collate_fn)`` trains any module
+whose loss ``loss_fn(model, batch) -> scalar`` can be computed from a batch (BCE on 384 logits per
+step for harmonization, cross-entropy for a language model), following the recipe ``config`` (a
+:class:`TrainConfig`) with the run settings ``run`` (a :class:`RunConfig`: folder, device,
+workers, progress, resume, max_steps). The loop never imports ``stripes.models``.
 
 Contracts and choices:
 
@@ -29,14 +31,16 @@ Contracts and choices:
 - **Checkpoints**: ``checkpoints/last.pt`` every ``checkpoint_every`` steps (0: each epoch end) and
   at the end; ``checkpoints/best.pt`` at each new best validation loss; with ``keep_every``,
   the model weights alone every ``keep_every`` steps as ``checkpoints/step_NNNNNN.pt`` (for
-  learning curves scored after the run). Resuming from one
-  (``resume_from``) restores model, optimizer, schedule, step, data position and every rank's RNG
-  state, so on CPU (``num_workers=0``) the resumed run equals an uninterrupted one bit for bit.
-  With ``num_workers > 0`` this holds only for datasets without randomness of their own.
-- **Run folder** ``out_dir``: ``config.yaml`` (resolved config), ``log.csv`` (``step`` done,
-  ``epoch`` = epochs completed, ``split`` train/val, ``loss``: train rows average the steps since
-  the previous row, ``lr``: of the row's last step), ``tb/`` (TensorBoard, when installed),
-  ``checkpoints/``.
+  learning curves scored after the run). Resuming from one (``run.resume_from``) restores
+  model, optimizer, schedule, step, data position and every rank's RNG state, so on CPU
+  (``run.num_workers=0``) the resumed run equals an uninterrupted one bit for bit. With
+  ``num_workers > 0`` this holds only for datasets without randomness of their own.
+- **Stopping early**: ``run.max_steps`` ends this invocation after so many steps in all (the
+  schedule still spans every epoch); resuming with a larger one continues the same run.
+- **Run folder** ``run.out_dir``: ``config.yaml`` (the ``train``, ``run`` and ``model`` configs),
+  ``log.csv`` (``step`` done, ``epoch`` = epochs completed, ``split`` train/val, ``loss``: train
+  rows average the steps since the previous row, ``lr``: of the row's last step), ``tb/``
+  (TensorBoard, when installed), ``checkpoints/``.
 - **Distributed**: with ``WORLD_SIZE > 1`` in the environment (``torchrun``), the process group is
   initialized from the environment (gloo on CPU, nccl on CUDA) and the model wrapped in DDP.
 """
@@ -69,7 +73,7 @@ from stripes.training.checkpoint import (
     to_plain,
     write_config,
 )
-from stripes.training.config import PRECISIONS, TrainConfig, build_optimizer
+from stripes.training.config import PRECISIONS, RunConfig, TrainConfig, build_optimizer
 from stripes.training.distributed import DistContext, setup_distributed
 from stripes.training.schedule import build_schedule
 
@@ -93,7 +97,8 @@ class RunLog:
     FIELDS = ("step", "epoch", "split", "loss", "lr")
 
     def __init__(self, run_dir: Path, enabled: bool, resume_step: int | None, tensorboard: bool):
-        self.enabled, self.path, self.writer = enabled, run_dir / "log.csv", None
+        self.enabled, self.path = enabled, run_dir / "log.csv"
+        self.writer: Any = None
         if not enabled:
             return
         rows = []
@@ -104,11 +109,7 @@ class RunLog:
         csv.writer(text).writerows([self.FIELDS, *rows])
         atomic_write(self.path, lambda f: f.write(text.getvalue().encode()))  # never half-cut
         if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # optional dependency
-                SummaryWriter = None
-            self.writer = SummaryWriter(str(run_dir / "tb")) if SummaryWriter else None
+            self.writer = tensorboard_writer(run_dir / "tb")
 
     def write(self, step: int, epoch: int, split: str, loss: float, lr: float) -> None:
         if not self.enabled:
@@ -124,19 +125,29 @@ class RunLog:
             self.writer.close()
 
 
+def tensorboard_writer(folder: Path) -> Any:
+    """A TensorBoard ``SummaryWriter`` on ``folder``, or None without tensorboard installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # optional dependency
+        return None
+    return SummaryWriter(str(folder))
+
+
 class Trainer:
     """The state of one run; :func:`train` is its public face."""
 
     def __init__(self, model, loss_fn, train_dataset, val_dataset, config: TrainConfig,
-                 collate_fn, model_config, ctx: DistContext):
-        self.cfg, self.ctx, self.loss_fn, self.collate_fn = config, ctx, loss_fn, collate_fn
+                 run: RunConfig, collate_fn, model_config, ctx: DistContext):
+        self.cfg, self.run_cfg, self.ctx = config, run, ctx
+        self.loss_fn, self.collate_fn = loss_fn, collate_fn
         self.train_dataset, self.val_dataset = train_dataset, val_dataset
         if config.batch_size % ctx.world_size:
             raise ValueError(f"batch_size {config.batch_size} not divisible by {ctx.world_size}")
         self.local_batch = config.batch_size // ctx.world_size
-        self.run_dir = Path(config.out_dir)
-        self.resolved = {"train": to_plain(config), "model": to_plain(model_config),
-                         "world_size": ctx.world_size}
+        self.run_dir = Path(run.out_dir)
+        self.resolved = {"train": to_plain(config), "run": to_plain(run),
+                         "model": to_plain(model_config), "world_size": ctx.world_size}
         seed_everything(config.seed + ctx.rank)
         self.raw_model = model.to(ctx.device)
         if config.precision not in PRECISIONS:
@@ -150,9 +161,12 @@ class Trainer:
             steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * config.epochs,
             decay=config.decay, min_ratio=config.min_lr_ratio)
         self.step, self.epoch, self.batch = 0, 0, 0
-        self.best_val, self.last_val, self.last_eval_step, self.train_loss = None, None, -1, None
-        if config.resume_from:
-            self.resume(config.resume_from)
+        self.best_val: float | None = None
+        self.last_val: float | None = None
+        self.train_loss: float | None = None
+        self.last_eval_step = -1
+        if run.resume_from:
+            self.resume(run.resume_from)
         self.model = self.raw_model
         if ctx.world_size > 1:
             ids = [ctx.device.index] if ctx.device.type == "cuda" else None
@@ -160,8 +174,8 @@ class Trainer:
         self.is_main = ctx.rank == 0
         if self.is_main:
             write_config(self.resolved, self.run_dir / "config.yaml")
-        resume_step = self.step if config.resume_from else None
-        self.log = RunLog(self.run_dir, self.is_main, resume_step, config.tensorboard)
+        resume_step = self.step if run.resume_from else None
+        self.log = RunLog(self.run_dir, self.is_main, resume_step, run.tensorboard)
 
     def resume(self, path: str) -> None:
         ckpt = load_checkpoint(path)  # on CPU: RNG states must stay CPU tensors
@@ -176,8 +190,9 @@ class Trainer:
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """This rank's batches of sample indices for ``epoch``."""
-        sampler = DistributedSampler(self.train_dataset, num_replicas=self.ctx.world_size,
-                                     rank=self.ctx.rank, shuffle=True, seed=self.cfg.seed)
+        sampler: DistributedSampler[int] = DistributedSampler(
+            self.train_dataset, num_replicas=self.ctx.world_size, rank=self.ctx.rank,
+            shuffle=True, seed=self.cfg.seed)
         sampler.set_epoch(epoch)
         idx = list(sampler)
         b = self.local_batch
@@ -190,7 +205,7 @@ class Trainer:
         # An explicit generator keeps DataLoader from drawing on the global RNG (resume equality).
         gen = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
         return DataLoader(dataset, batch_sampler=batches, collate_fn=self.collate_fn,
-                          num_workers=self.cfg.num_workers, generator=gen,
+                          num_workers=self.run_cfg.num_workers, generator=gen,
                           pin_memory=self.ctx.device.type == "cuda")
 
     def mean_over_ranks(self, total: torch.Tensor, count: int) -> float:
@@ -224,8 +239,9 @@ class Trainer:
     def evaluate(self) -> float:
         """Sample-weighted mean validation loss over all ranks."""
         self.model.eval()
-        sampler = DistributedSampler(self.val_dataset, num_replicas=self.ctx.world_size,
-                                     rank=self.ctx.rank, shuffle=False)
+        sampler: DistributedSampler[int] = DistributedSampler(
+            self.val_dataset, num_replicas=self.ctx.world_size, rank=self.ctx.rank,
+            shuffle=False)
         idx = list(sampler)
         batches = [idx[i : i + self.local_batch] for i in range(0, len(idx), self.local_batch)]
         total, count = torch.zeros((), dtype=torch.float64, device=self.ctx.device), 0
@@ -257,7 +273,7 @@ class Trainer:
         if not all(bool(torch.isfinite(p).all()) for p in self.raw_model.parameters()):
             raise TrainingDiverged(f"non-finite parameters at step {self.step}; not saving "
                                    f"{name} (earlier checkpoints kept)")
-        rng = [capture_rng_state()]
+        rng: list[Any] = [capture_rng_state()]
         if self.ctx.world_size > 1:
             rng = [None] * self.ctx.world_size
             dist.all_gather_object(rng, capture_rng_state())
@@ -303,7 +319,7 @@ class Trainer:
                     self.step, self.train_loss, self.last_val)
 
     def stopped(self) -> bool:
-        return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps
+        return self.run_cfg.max_steps is not None and self.step >= self.run_cfg.max_steps
 
     def run_epoch(self) -> None:
         """Train from ``self.batch`` to the end of ``self.epoch`` (or until ``max_steps``)."""
@@ -311,7 +327,7 @@ class Trainer:
         max_len = max_len_at(self.cfg.curriculum, self.epoch)
         bar = tqdm(self.loader(self.train_dataset, batches[self.batch :], self.epoch),
                    total=len(batches), initial=self.batch, desc=f"epoch {self.epoch}",
-                   disable=not (self.cfg.progress and self.is_main), leave=False)
+                   disable=not (self.run_cfg.progress and self.is_main), leave=False)
         loss_sum, count = torch.zeros((), device=self.ctx.device), 0
         for batch in bar:
             loss_sum += self.train_step(crop_time(move_to(batch, self.ctx.device), max_len))
@@ -345,17 +361,18 @@ class Trainer:
 
 
 def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
-          train_dataset, val_dataset, config: TrainConfig, collate_fn: Callable | None = None,
-          *, model_config: Any = None) -> dict:
-    """Train ``model`` in place; see the module docstring for every convention.
+          train_dataset, val_dataset, config: TrainConfig, run: RunConfig,
+          collate_fn: Callable | None = None, *, model_config: Any = None) -> dict:
+    """Train ``model`` in place by the recipe ``config`` with the run settings ``run``; see the
+    module docstring for every convention.
 
     loss_fn: ``(model, batch) -> scalar loss``. model_config: the model's config (dataclass or
     dict), saved with the run. Returns a summary: ``run_dir, steps, epoch, train_loss, val_loss,
     best_val_loss, checkpoint, world_size``.
     """
-    ctx = setup_distributed(config.device)
+    ctx = setup_distributed(run.device)
     try:
-        return Trainer(model, loss_fn, train_dataset, val_dataset, config, collate_fn,
+        return Trainer(model, loss_fn, train_dataset, val_dataset, config, run, collate_fn,
                        model_config, ctx).run()
     finally:
         if ctx.owns_group:
@@ -368,4 +385,4 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torc
             time.sleep(0.1)
 
 
-__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "train"]
+__all__ = ["RunConfig", "TrainConfig", "Trainer", "TrainingDiverged", "train"]

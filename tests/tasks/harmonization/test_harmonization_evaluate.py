@@ -5,26 +5,29 @@ import json
 
 import pytest
 
-from stripes.config import ConfigError
+from stripes.config import ConfigError, from_dict
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.evaluate import evaluate_harmonizer
 from stripes.tasks.harmonization.train import load_harmonizer, train_harmonizer
 
 
 def tiny_config(cache_root, **kw) -> HarmonizationConfig:
-    base = dict(data="chorales", cache_dir=str(cache_root), context="bin", train_bars=4,
+    base = dict(data="chorales", context="bin", train_bars=4,
                 test_bars=[None], max_train_windows=8, max_eval_windows=4,
                 input_features=["chroma", "root", "meter"],
-                model={"d_model": 16, "n_layers": 1, "n_heads": 2, "pe": "rope_pool"},
-                train={"epochs": 1, "batch_size": 4, "progress": False, "tensorboard": False,
-                       "keep_every": 1, "precision": "bf16", "optimizer": "adamw"})
+                model={"d_model": 16, "n_layers": 1, "n_heads": 2, "pe": {"kind": "rope_pool"}},
+                train={"epochs": 1, "batch_size": 4, "keep_every": 1, "precision": "bf16",
+                       "optimizer": "adamw"},
+                run={"cache_dir": str(cache_root), "progress": False, "tensorboard": False})
     base.update(kw)
-    return HarmonizationConfig(**base)
+    return from_dict(HarmonizationConfig, base)
 
 
 def test_input_features_widen_the_model_input_and_unknown_ones_are_refused(tmp_path):
-    assert tiny_config(tmp_path).model_config().input_dim == 256 + 12 + 12 + 8
-    assert tiny_config(tmp_path, input_features=[]).model_config().input_dim == 256
+    assert tiny_config(tmp_path).model.input_dim == 256 + 12 + 12 + 8
+    assert tiny_config(tmp_path, input_features=[]).model.input_dim == 256
+    assert tiny_config(tmp_path, context="time").model.position_dim == 1  # set by the task
+    assert tiny_config(tmp_path).model.position_dim == 12
     with pytest.raises(ConfigError, match="input_features"):
         tiny_config(tmp_path, input_features=["melody"])
     with pytest.raises(ConfigError, match="binarization_criterion"):
@@ -38,7 +41,8 @@ def test_evaluation_reports_flavours_floors_rule_and_sanity(tmp_path, chorale_ca
         "step_000001.pt", "step_000002.pt"]
     model, loaded = load_harmonizer(tmp_path / "run")
     assert loaded.input_features == cfg.input_features and model.config.input_dim == 288
-    result = evaluate_harmonizer(tmp_path / "run")
+    assert loaded.recipe() == cfg.recipe() and loaded.run.cache_dir is None  # not the folder's
+    result = evaluate_harmonizer(tmp_path / "run", settings=cfg.run)
     assert result["binarization"]["criterion"] == "frame_f1_accompaniment"
     assert result["layout"]["accompaniment"] == [1, 2]  # alto+tenor and bass are invented
     test = result["test"]["None"]
@@ -68,7 +72,7 @@ def test_windows_are_scored_alike_whatever_the_token_budget_per_batch(tmp_path, 
 
     cfg = tiny_config(chorale_cache)
     train_harmonizer(cfg, tmp_path / "run", progress=False)
-    model, loaded = load_harmonizer(tmp_path / "run")
+    model, loaded = load_harmonizer(tmp_path / "run", cfg.run)
     test = build_dataset(task_corpus(loaded), loaded, "test", None, cap=4)
     longest = int(test.index[:, 2].max())
     whole = collect_windows(model, test, batch_size=4)

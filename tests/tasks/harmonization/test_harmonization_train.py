@@ -5,6 +5,7 @@ import torch
 
 from stripes.models import ModelConfig, StripesTransformer
 from stripes.music.windows import WindowDataset, collate_windows
+from stripes.positional import PositionalConfig
 from stripes.tasks.harmonization.train import harmonization_loss
 
 
@@ -12,7 +13,8 @@ def _overfit(corpus, bars: int, d_model: int, steps: int) -> list[float]:
     ds = WindowDataset(corpus, split="train", bars=bars, context="bin")
     batch = collate_windows([ds[0]])
     torch.manual_seed(0)
-    cfg = ModelConfig(d_model=d_model, n_layers=2, n_heads=4, pe="rope_pool", position_dim=12)
+    cfg = ModelConfig(d_model=d_model, n_layers=2, n_heads=4, pe=PositionalConfig("rope_pool"),
+                      position_dim=12)
     model = StripesTransformer(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []

@@ -7,10 +7,11 @@ import pytest
 import torch
 import yaml
 
+from stripes.attention import AttentionConfig
 from stripes.config import ConfigError, apply_overrides
 from stripes.models import ModelConfig, StripesTransformer
 from stripes.music.tokenizer import EventGrammar, build_tokenizer, notes_to_ids
-from stripes.positional import available_kinds
+from stripes.positional import PositionalConfig, available_kinds
 from stripes.tasks.lm.config import LMExperimentConfig, load_experiment, resolve_model_config
 from stripes.tasks.lm.data import (
     CropDataset,
@@ -27,7 +28,7 @@ from stripes.tasks.lm.train import (
     load_language_model,
     train_language_model,
 )
-from stripes.training.loop import TrainConfig, train
+from stripes.training.loop import RunConfig, TrainConfig, train
 
 CONFIGS = sorted((Path(__file__).parents[3] / "configs" / "lm").rglob("*.yaml"))
 
@@ -140,7 +141,9 @@ def test_prefix_windows_and_collation_pad_and_mask():
 def _tiny_lm(vocab: int = 12, pe: str = "none") -> StripesTransformer:
     torch.manual_seed(0)
     return StripesTransformer(ModelConfig(input_kind="tokens", input_dim=vocab, output_dim=vocab,
-                                          d_model=32, n_layers=2, n_heads=2, chunk_size=8, pe=pe))
+                                          d_model=32, n_layers=2, n_heads=2,
+                                          attention=AttentionConfig(chunk_size=8),
+                                          pe=PositionalConfig(pe)))
 
 
 def test_lm_loss_ignores_padding():
@@ -159,11 +162,11 @@ def test_a_tiny_language_model_learns_a_repeated_pattern(tmp_path):
     pattern = np.array([1, 5, 2, 7, 3] * 13)
     data = CropDataset([pattern], 24, transpose=None, crops_per_piece=64)
     cfg = TrainConfig(epochs=2, batch_size=8, lr=3e-3, schedule="warmup_cosine", warmup_steps=3,
-                      grad_clip=1.0, log_every=1, out_dir=str(tmp_path), progress=False,
-                      tensorboard=False)
+                      grad_clip=1.0, log_every=1)
+    run = RunConfig(out_dir=str(tmp_path), progress=False, tensorboard=False)
     model = _tiny_lm()
     first = lm_loss(model, collate_tokens([data[i] for i in range(8)])).item()
-    summary = train(model, lm_loss, data, PrefixDataset([pattern], 24), cfg, collate_tokens)
+    summary = train(model, lm_loss, data, PrefixDataset([pattern], 24), cfg, run, collate_tokens)
     assert first > 2.0  # about log(12) before training
     assert summary["val_loss"] < 0.3 * first
 
@@ -172,9 +175,17 @@ def test_experiment_config_refuses_unknown_fields_and_applies_overrides(tmp_path
     path = tmp_path / "x.yaml"
     path.write_text(yaml.safe_dump({"name": "x", "model": {"d_model": 64, "n_heads": 2},
                                     "train": {"batch_size": 4}}))
-    exp = load_experiment(path, ["train.max_steps=7", "data.transpose=null", "model.pe=none"])
-    assert (exp.train.max_steps, exp.data.transpose, exp.model.d_model) == (7, None, 64)
+    exp = load_experiment(path, ["run.max_steps=7", "data.transpose=null",
+                                 "model.pe.kind=rope", "model.attention.kind=softmax"])
+    assert (exp.run.max_steps, exp.data.transpose, exp.model.d_model) == (7, None, 64)
+    assert (exp.model.pe.kind, exp.model.attention.kind) == ("rope", "softmax")
     assert exp.model.input_kind == "tokens"
+    with pytest.warns(DeprecationWarning, match=r"--set train.max_steps, --set model.attention"):
+        old = load_experiment(path, ["train.max_steps=7", "model.attention=softmax",
+                                     "model.pe=rope", "model.feature_map=relu"])
+    assert (old.run.max_steps, old.model.attention.kind, old.model.pe.kind) == (7, "softmax",
+                                                                                "rope")
+    assert old.model.attention.feature_map == "relu"
     with pytest.raises(ConfigError, match="unknown key data.lenght"):
         LMExperimentConfig.from_dict({"data": {"lenght": 3}})
     with pytest.raises(ConfigError, match="section.key=value"):
@@ -189,15 +200,15 @@ def test_every_lm_config_loads_and_builds_its_model_config(path):
     assert exp.data.eval_length == 2 * exp.data.train_length
     assert model_cfg.max_len >= exp.data.eval_length
     assert exp.train.schedule == "warmup_cosine" and exp.train.grad_clip > 0
-    if model_cfg.pe != "none" and model_cfg.pe not in available_kinds():
-        pytest.skip(f"PE {model_cfg.pe!r} not registered yet")
+    if model_cfg.pe.kind != "none" and model_cfg.pe.kind not in available_kinds():
+        pytest.skip(f"PE {model_cfg.pe.kind!r} not registered yet")
     if model_cfg.n_layers <= 8:  # the paper-scale model is only configured here, not built
         assert StripesTransformer(model_cfg).num_parameters() > 0
 
 
 def test_lm_configs_exist_for_ape_and_both_spe_families_gated_and_not():
-    kinds = {(load_experiment(p).model.pe, bool(load_experiment(p).model.pe_params.get("gated")))
-             for p in CONFIGS}
+    kinds = {(load_experiment(p).model.pe.kind, bool(load_experiment(p).model.pe.params.get(
+        "gated"))) for p in CONFIGS}
     for kind in (("sine_spe", False), ("sine_spe", True), ("conv_spe", False), ("conv_spe", True),
                  ("sinusoidal", False)):
         assert kind in kinds
@@ -207,12 +218,13 @@ def test_train_language_model_saves_checkpoints_that_rebuild_everything(corpus_d
     pe = "sine_spe" if "sine_spe" in available_kinds() else "none"
     exp = LMExperimentConfig.from_dict({
         "name": "tiny", "data": {"corpus": str(corpus_dir), "train_length": 32, "eval_length": 64},
-        "model": {"d_model": 32, "n_layers": 1, "n_heads": 2, "chunk_size": 16, "pe": pe},
-        "train": {"epochs": 1, "batch_size": 3, "max_steps": 2, "progress": False,
-                  "tensorboard": False, "schedule": "warmup_cosine"}})
+        "model": {"d_model": 32, "n_layers": 1, "n_heads": 2, "attention": {"chunk_size": 16},
+                  "pe": {"kind": pe}},
+        "train": {"epochs": 1, "batch_size": 3, "schedule": "warmup_cosine"},
+        "run": {"max_steps": 2, "progress": False, "tensorboard": False}})
     run = train_language_model(exp, out_dir=tmp_path / "run")
     assert (run / "experiment.yaml").is_file() and (run / "tokenizer.json").is_file()
     model, loaded = load_language_model(run / "checkpoints" / "last.pt")
     assert loaded.name == "tiny" and loaded.model.input_dim == 194 == model.config.output_dim
-    assert loaded.train.out_dir == str(tmp_path / "run")
+    assert loaded.run.out_dir == str(tmp_path / "run") and loaded.train == exp.train
     assert len(load_checkpoint_tokenizer(run / "checkpoints" / "last.pt")) == 194

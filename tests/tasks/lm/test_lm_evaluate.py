@@ -9,12 +9,12 @@ import symusic
 import torch
 import yaml
 
-from stripes.attention import naive_linear_attention, softmax_attention
+from stripes.attention import AttentionConfig, naive_linear_attention, softmax_attention
 from stripes.cli import main
 from stripes.generation.decode import parallel_log_probs
 from stripes.models import ModelConfig, StripesTransformer
 from stripes.music.tokenizer import EventGrammar, build_tokenizer, ids_to_score, notes_to_ids
-from stripes.positional import available_kinds
+from stripes.positional import PositionalConfig, available_kinds
 from stripes.tasks.lm.attention_maps import (
     attention_map,
     identical_token_metrics,
@@ -36,10 +36,10 @@ NOT_FOR_TOKEN_LM = {"structure_ape", "shaw_rpe", "structure_rpe", "nonstationary
 LM_KINDS = ["none"] + [k for k in available_kinds() if k not in NOT_FOR_TOKEN_LM | {"none"}]
 
 
-def _lm(pe="none", attention="linear", vocab=11, **kw) -> StripesTransformer:
+def _lm(pe="none", attention="linear", vocab=11, pe_params=None) -> StripesTransformer:
     cfg = ModelConfig(input_kind="tokens", input_dim=vocab, output_dim=vocab, d_model=32,
-                      n_layers=2, n_heads=2, chunk_size=8, attention=attention, pe=pe,
-                      max_len=64, **kw)
+                      n_layers=2, n_heads=2, attention=AttentionConfig(attention, chunk_size=8),
+                      pe=PositionalConfig(pe, pe_params or {}), max_len=64)
     torch.manual_seed(0)
     return StripesTransformer(cfg).double().eval()
 
@@ -197,10 +197,11 @@ def trained(tmp_path_factory, tokenizer):
     pe = "sine_spe" if "sine_spe" in LM_KINDS else "none"
     config = {"name": "tiny",
               "data": {"corpus": str(corpus), "train_length": 32, "eval_length": 64},
-              "model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "chunk_size": 16, "pe": pe,
-                        "pe_params": {"n_realizations": 8} if pe != "none" else {}},
-              "train": {"epochs": 1, "batch_size": 2, "max_steps": 3, "progress": False,
-                        "tensorboard": False, "schedule": "warmup_cosine"},
+              "model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "attention": {"chunk_size": 16},
+                        "pe": {"kind": pe,
+                               "params": {"n_realizations": 8} if pe != "none" else {}}},
+              "train": {"epochs": 1, "batch_size": 2, "schedule": "warmup_cosine"},
+              "run": {"max_steps": 3, "progress": False, "tensorboard": False},
               "eval": {"checkpoint": "last.pt", "bucket": 8, "realizations": 2, "probe_length": 16,
                        "attention_length": 16, "prompts": 2, "prompt_tokens": 40,
                        "continuation_tokens": 24}}

@@ -1,35 +1,35 @@
 """What one harmonization run is: data, structure context, model and training (YAML-loadable).
 
-Loaded by the project's one loader (:mod:`stripes.config`): the ``model`` and ``train`` sections
-are checked against :class:`~stripes.models.ModelConfig` and
-:class:`~stripes.training.config.TrainConfig` (types, unknown keys with the closest valid one), so a
-typo or ``lr: fast`` fails at load time with the key's name, not deep inside training.
+Loaded by the project's one loader (:mod:`stripes.config`): the ``model``, ``train`` and ``run``
+sections are a :class:`~stripes.models.ModelConfig`, a
+:class:`~stripes.training.config.TrainConfig` and a :class:`~stripes.training.config.RunConfig`
+(types, unknown keys with the closest valid one), so a typo or ``lr: fast`` fails at load time
+with the key's name, not deep inside training. The older shape (``data_root``, ``cache_dir`` at
+the top, run settings inside ``train``, a flat ``model``) is migrated on load with one note.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from stripes.config import ConfigError, check_keys, check_sizes, from_dict, load_config
+from stripes.config import ConfigError, check_sizes, load_config, register_migration
 from stripes.models import ModelConfig
 from stripes.music.structure import CONTEXT_DIMS, check_features
-from stripes.training.config import TrainConfig
+from stripes.training.config import RunConfig, TrainConfig, migrate_run_settings
 
 DATASETS = ("chorales", "pop909")
 
 
 @dataclass
 class HarmonizationConfig:
-    """One harmonization run: data, context, model and training (YAML-loadable).
+    """One harmonization run: data, context, model and training (YAML-loadable); every field
+    but ``run`` is the recipe (saved as the run folder's ``task.yaml``).
 
     Attributes:
         data: ``"chorales"`` (offline default, music21) or ``"pop909"``.
-        data_root: the POP909 data folder (holding ``pop909/``, ``pop909_structure/``,
-            ``pop909_alignment/``); ``None`` uses ``$STRIPES_DATA``.
-        cache_dir: where prepared corpora live (``None``: ``$STRIPES_CACHE`` or ~/.cache).
         context: structure positions fed to the PE: ``time``, ``rep``, ``key``, ``bin``,
             ``melody``, ``chord``, ``phrase``, ``fs`` (docs/positional.md, structure contexts).
         train_bars: window length for training (16 in the papers; ``None``: whole pieces).
@@ -45,15 +45,17 @@ class HarmonizationConfig:
             its PE; the shipped harmonizers use all three (docs/harmonization.md).
         binarization_criterion: what the validation search of ``thresholds`` x
             ``merge_gaps`` maximises (``evaluation.binarization.BINARIZATION_CRITERIA``).
-        model: :class:`~stripes.models.ModelConfig` fields (input/output sizes and
-            ``position_dim`` are set from the task).
-        train: :class:`~stripes.training.config.TrainConfig` fields.
+        model: the model; ``input_kind``, ``input_dim``, ``output_dim`` and ``position_dim``
+            are set from the task (data, ``input_features``, ``context``) when the config is
+            built.
+        train: the training recipe.
         thresholds, merge_gaps: the binarization grid searched on the validation set.
+        run: how and where this invocation runs (device, folder, progress, ``data_root`` and
+            ``cache_dir`` of the corpus); not part of the recipe: never saved in a run folder,
+            never compared on resume.
     """
 
     data: str = "chorales"
-    data_root: str | None = None
-    cache_dir: str | None = None
     context: str = "time"
     train_bars: int | None = 16
     test_bars: list[int | None] = field(default_factory=lambda: [16, 64])
@@ -63,10 +65,11 @@ class HarmonizationConfig:
     eval_tracks: str = "all"
     input_features: list[str] = field(default_factory=list)
     binarization_criterion: str = "frame_f1_accompaniment"
-    model: dict[str, Any] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     thresholds: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5])
     merge_gaps: list[int] = field(default_factory=lambda: [0, 2, 4])
+    run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self):
         if self.data not in DATASETS:
@@ -88,10 +91,9 @@ class HarmonizationConfig:
                               f"{sorted(BINARIZATION_CRITERIA)}, got "
                               f"{self.binarization_criterion!r}")
         self.check_sizes()
-        self.model = check_keys(ModelConfig, self.model or {}, "model")
-        self.train = check_keys(TrainConfig, self.train or {}, "train")
-        from_dict(TrainConfig, self.train, "train")  # its ranges (epochs >= 1, lr, device)
-        self.model_config()  # the whole model is valid (sizes, PE kind and arguments)
+        self.model = replace(self.model, input_kind="pianoroll",
+                             input_dim=256 + check_features(self.input_features),
+                             output_dim=384, position_dim=CONTEXT_DIMS[self.context])
 
     def check_sizes(self) -> None:
         """Window lengths, caps, transposition range and binarization grid are usable."""
@@ -109,21 +111,22 @@ class HarmonizationConfig:
         if not self.merge_gaps or min(self.merge_gaps) < 0:
             raise ConfigError(f"merge_gaps: expected steps >= 0, got {self.merge_gaps}")
 
-    def model_config(self) -> ModelConfig:
-        """The model, with input/output sizes and ``position_dim`` set by the task."""
-        fixed = {
-            "input_kind": "pianoroll",
-            "input_dim": 256 + check_features(self.input_features),
-            "output_dim": 384,
-            "position_dim": CONTEXT_DIMS[self.context],
-        }
-        return ModelConfig.from_dict({**self.model, **fixed})
-
-    def train_config(self, out_dir: str | Path) -> TrainConfig:
-        """The training loop's config, writing into ``out_dir``."""
-        return from_dict(TrainConfig, {**self.train, "out_dir": str(out_dir)}, "train")
+    def recipe(self) -> dict[str, Any]:
+        """Every field but ``run``, as plain data: what ``task.yaml`` holds and resuming keeps."""
+        plain = asdict(self)
+        del plain["run"]
+        return plain
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> HarmonizationConfig:
         """A checked config from a YAML file, after ``section.key=value`` overrides."""
         return load_config(cls, path, overrides)
+
+
+def migrate_task(data: dict[str, Any]) -> dict[str, Any]:
+    """A task mapping of the older shape with ``data_root``, ``cache_dir`` and the run settings
+    of ``train`` (device, out_dir, progress, ...) moved into ``run``."""
+    return migrate_run_settings(data, top_level=("data_root", "cache_dir"))
+
+
+register_migration(HarmonizationConfig, migrate_task)

@@ -52,22 +52,22 @@ def prepared_corpus(name: str, cache_dir: str | Path | None = None) -> Corpus:
 
 def prepare_task_corpus(config: HarmonizationConfig, progress: bool = True) -> Path:
     """Prepare the config's corpus into its cache unless it is there (what ``stripes data
-    prepare`` does, with the config's ``data_root`` and ``cache_dir``); returns the folder.
+    prepare`` does, with the run settings' ``data_root`` and ``cache_dir``); returns the folder.
 
     The explicit step for callers that want a fresh machine to work (the demo, the experiment
     runner); training never prepares.
     """
-    folder = corpus_folder(config.data, config.cache_dir)
+    folder = corpus_folder(config.data, config.run.cache_dir)
     if (folder / "manifest.json").is_file():
         return folder
     if config.data == "chorales":
         return Path(prepare_chorales(folder, progress=progress))
-    return Path(prepare_pop909(config.data_root, folder, progress=progress, workers=2))
+    return Path(prepare_pop909(config.run.data_root, folder, progress=progress, workers=2))
 
 
 def task_corpus(config: HarmonizationConfig) -> Corpus:
     """The prepared corpus the config names (:func:`prepared_corpus`)."""
-    return prepared_corpus(config.data, config.cache_dir)
+    return prepared_corpus(config.data, config.run.cache_dir)
 
 
 def task_layout(corpus: Corpus) -> TrackLayout:

@@ -21,10 +21,12 @@ from stripes.tasks.harmonization.data import evaluation_sets
 from stripes.tasks.harmonization.predict import collect_windows
 from stripes.tasks.harmonization.train import load_harmonizer
 from stripes.training.checkpoint import atomic_write
+from stripes.training.config import RunConfig
 
 
-def evaluate_harmonizer(run_dir: str | Path) -> dict:
-    """Choose the binarization on validation windows, then score each test length.
+def evaluate_harmonizer(run_dir: str | Path, settings: RunConfig | None = None) -> dict:
+    """Choose the binarization on validation windows, then score each test length (the corpus
+    from the run settings ``settings``, default: the environment's; never the run folder's).
 
     Writes ``<run_dir>/evaluation.json`` and returns it: ``{"binarization": {criterion,
     threshold, merge_gap, score, grid}, "layout": {...}, "test": {bars: {"n", "songs",
@@ -32,7 +34,7 @@ def evaluate_harmonizer(run_dir: str | Path) -> dict:
     "summary": reference all-tracks {metric: {mean, std, n}}, "per_window", "sanity":
     {model|rule: ...}, "warning": str | None}}}`` (see ``score_harmonization``).
     """
-    model, config = load_harmonizer(run_dir)
+    model, config = load_harmonizer(run_dir, settings)
     sets = evaluation_sets(config)
     validation = collect_windows(model, sets.validation)
     # a generator: one test length's windows in memory at a time

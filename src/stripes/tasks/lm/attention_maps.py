@@ -111,7 +111,7 @@ def identical_token_metrics(model: StripesTransformer, length: int, token: int =
         "lower_is_better": True}``.
     """
     device = next(model.parameters()).device
-    causal = model.config.causal
+    causal = model.config.attention.causal
     n = realizations if is_stochastic(model) else 1
     n_layers = len(model.blocks)
     sums: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n_layers

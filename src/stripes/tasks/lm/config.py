@@ -1,7 +1,9 @@
-"""What a language-model experiment is: ``name``, ``data``, ``model``, ``train``, ``eval``.
+"""What a language-model experiment is: ``name``, ``data``, ``model``, ``train``, ``eval`` (the
+recipe) and ``run`` (where and how this invocation runs it).
 
 Loaded from YAML by the project's one loader (:mod:`stripes.config`): types checked, unknown keys
-refused with the closest valid one, ``section.key=value`` overrides.
+refused with the closest valid one, ``section.key=value`` overrides; the older shape (run
+settings inside ``train``, a flat ``model``) is migrated on load with one note.
 """
 
 from __future__ import annotations
@@ -11,9 +13,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from stripes.config import ConfigError, apply_overrides, check_sizes, from_dict, read_yaml
+from stripes.config import (
+    ConfigError,
+    apply_overrides,
+    check_sizes,
+    from_dict,
+    migrate,
+    migration_note,
+    read_yaml,
+    register_migration,
+)
 from stripes.models import ModelConfig
-from stripes.training.config import TrainConfig
+from stripes.training.config import RunConfig, TrainConfig, migrate_run_settings
 
 
 @dataclass
@@ -90,33 +101,50 @@ class LMEvalConfig:
 class LMExperimentConfig:
     """One language-model experiment: ``name``, ``data``, ``model`` (a :class:`ModelConfig`;
     ``input_kind``, ``input_dim``, ``output_dim`` are set from the vocabulary), ``train``
-    (a :class:`TrainConfig`), ``eval``."""
+    (a :class:`TrainConfig`), ``eval`` (the recipe), and ``run`` (a :class:`RunConfig`: the
+    default run folder ``out_dir``, device, progress...; not part of the recipe)."""
 
     name: str = "lm"
     data: LMDataConfig = field(default_factory=LMDataConfig)
     model: ModelConfig = field(default_factory=lambda: ModelConfig(input_kind="tokens"))
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: LMEvalConfig = field(default_factory=LMEvalConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> LMExperimentConfig:
-        """From plain data (sections as mappings), checked by :func:`stripes.config.from_dict`;
-        the model reads tokens unless it says otherwise."""
+    def from_dict(cls, d: Mapping[str, Any], source: str = "") -> LMExperimentConfig:
+        """From plain data (sections as mappings), checked by :func:`stripes.config.from_dict`
+        (an older shape migrated, with one note naming ``source``); the model reads tokens
+        unless it says otherwise."""
         if not isinstance(d, Mapping):
             raise ConfigError(f"expected a mapping of experiment sections, got {d!r}")
-        model = d.get("model") or {}
-        if isinstance(model, Mapping):  # ModelConfig.from_dict reads old PE argument names too
-            model = ModelConfig.from_dict({"input_kind": "tokens", **model}, "model")
-        return from_dict(cls, {**d, "model": model})
+        with migration_note(source or cls.__name__):
+            d = migrate(cls, d)
+            model = d.get("model") or {}
+            if isinstance(model, Mapping):
+                model = from_dict(ModelConfig, {"input_kind": "tokens", **model}, "model")
+            return from_dict(cls, {**d, "model": model})
+
+
+def migrate_experiment(data: dict[str, Any]) -> dict[str, Any]:
+    """An experiment mapping of the older shape with the run settings of ``train`` (out_dir,
+    device, progress, ...) moved into ``run``."""
+    return migrate_run_settings(data)
+
+
+register_migration(LMExperimentConfig, migrate_experiment)
 
 
 def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> LMExperimentConfig:
-    """An :class:`LMExperimentConfig` from a YAML file, with ``section.key=value`` overrides."""
-    raw = apply_overrides(read_yaml(path), overrides)
-    try:
-        return LMExperimentConfig.from_dict(raw)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+    """An :class:`LMExperimentConfig` from a YAML file, with ``section.key=value`` overrides (an
+    older shape of the file or of an override's key migrated, with one note)."""
+    data = read_yaml(path)
+    with migration_note(str(path)):
+        raw = apply_overrides(migrate(LMExperimentConfig, data), overrides, LMExperimentConfig)
+        try:
+            return LMExperimentConfig.from_dict(raw)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
 
 
 def resolve_model_config(exp: LMExperimentConfig, vocab_size: int) -> ModelConfig:

@@ -56,8 +56,9 @@ class TokenCorpus:
         return load_tokenizer(self.folder)
 
 
-def load_token_corpus(path: str | Path) -> TokenCorpus:
-    """Tokens of a prepared corpus: a folder with ``tokens.npz``, or a cache name (``'chorales'``).
+def load_token_corpus(path: str | Path, cache_dir: str | Path | None = None) -> TokenCorpus:
+    """Tokens of a prepared corpus: a folder with ``tokens.npz``, or a cache name (``'chorales'``)
+    in ``cache_dir`` (default: ``$STRIPES_CACHE`` or ~/.cache/stripes).
 
     The split is read from ``tokens.npz`` (``split``) when present, else from ``corpus.npz``.
     """
@@ -71,7 +72,7 @@ def load_token_corpus(path: str | Path) -> TokenCorpus:
 
     folder = Path(path).expanduser()
     if not (folder / "tokens.npz").is_file():
-        folder = default_cache_dir() / str(path)
+        folder = (Path(cache_dir) if cache_dir else default_cache_dir()) / str(path)
     if not (folder / "tokens.npz").is_file():
         raise FileNotFoundError(f"no tokens.npz at {path} or {folder}: prepare the corpus first "
                                 f"(`stripes data prepare {Path(path).name}`)")

@@ -208,8 +208,8 @@ def evaluate_language_model(checkpoint: str | Path, out_dir: str | Path | None =
     per_real = [split_losses(s, losses["counts"], data.train_length)
                 for s in losses["per_realization"]]
     results: dict[str, Any] = {
-        "name": exp.name, "checkpoint": str(checkpoint), "pe": exp.model.pe,
-        "pe_params": exp.model.pe_params, "attention": exp.model.attention,
+        "name": exp.name, "checkpoint": str(checkpoint), "pe": exp.model.pe.kind,
+        "pe_params": exp.model.pe.params, "attention": exp.model.attention.kind,
         "parameters": model.num_parameters(), "train_length": data.train_length,
         "eval_length": data.eval_length, "val_windows": len(windows),
         "loss": split_losses(losses["sums"], losses["counts"], data.train_length),

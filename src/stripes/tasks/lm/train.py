@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from stripes.config import migration_note
 from stripes.models import ModelConfig, StripesTransformer
 from stripes.tasks.lm.config import LMExperimentConfig, load_experiment, resolve_model_config
 from stripes.tasks.lm.data import (
@@ -83,7 +84,7 @@ def train_language_model(config: LMExperimentConfig | str | Path, out_dir: str |
 
     Args:
         config: an experiment, or the path of its YAML. out_dir: the run folder (default
-            ``config.train.out_dir``). overrides: ``section.key=value`` (YAML path only).
+            ``config.run.out_dir``). overrides: ``section.key=value`` (YAML path only).
 
     The run folder also gets ``experiment.yaml`` and ``tokenizer.json``; every checkpoint holds
     the experiment (``config["experiment"]``) and the tokenizer (``config["tokenizer"]``).
@@ -91,23 +92,23 @@ def train_language_model(config: LMExperimentConfig | str | Path, out_dir: str |
     unless ``resume`` (from its ``checkpoints/last.pt``) or ``overwrite``.
     """
     exp = config if isinstance(config, LMExperimentConfig) else load_experiment(config, overrides)
-    corpus = load_token_corpus(exp.data.corpus)
+    corpus = load_token_corpus(exp.data.corpus, exp.run.cache_dir)
     tokenizer = corpus.tokenizer()
     train_set, val_set = lm_datasets(exp, corpus, tokenizer)
     for split, ds in (("train", train_set), ("val", val_set)):
         if len(ds) == 0:
             raise ValueError(f"{exp.data.corpus}: no {split} piece to train on")
-    out = Path(out_dir or exp.train.out_dir)
-    last = None if exp.train.resume_from else claim_run_dir(out, resume=resume,
-                                                              overwrite=overwrite)
-    check_device(exp.train.device)
+    out = Path(out_dir or exp.run.out_dir)
+    last = None if exp.run.resume_from else claim_run_dir(out, resume=resume,
+                                                            overwrite=overwrite)
+    check_device(exp.run.device)
     exp = replace(exp, model=resolve_model_config(exp, len(tokenizer)),
-                  train=replace(exp.train, out_dir=str(out),
-                                resume_from=str(last) if last else exp.train.resume_from))
+                  run=replace(exp.run, out_dir=str(out),
+                              resume_from=str(last) if last else exp.run.resume_from))
     prepare_run_dir(out, overwrite=overwrite)
     torch.manual_seed(exp.train.seed)  # the initial weights
     summary = train(StripesTransformer(exp.model), lm_loss, train_set, val_set, exp.train,
-                    collate_tokens, model_config=exp.model)
+                    exp.run, collate_tokens, model_config=exp.model)
     run = Path(summary["run_dir"])
     write_config(exp, run / "experiment.yaml")
     tok_json = json.loads((corpus.folder / "tokenizer.json").read_text())
@@ -146,15 +147,16 @@ def load_language_model(checkpoint: str | Path, device: str | torch.device = "cp
     cfg = ckpt.get("config", {})
     if not isinstance(cfg, dict) or "model" not in cfg:
         raise ValueError(f"{checkpoint}: no model config inside the checkpoint")
-    try:
-        model_config = ModelConfig.from_dict(cfg["model"])
-    except ValueError as err:
-        raise CheckpointError(f"{checkpoint}: not a language-model checkpoint of `stripes lm "
-                              f"train` ({err})") from None
+    with migration_note(str(checkpoint)):  # a checkpoint of an older shape: one note
+        try:
+            model_config = ModelConfig.from_dict(cfg["model"])
+        except ValueError as err:
+            raise CheckpointError(f"{checkpoint}: not a language-model checkpoint of `stripes lm "
+                                  f"train` ({err})") from None
+        exp = LMExperimentConfig.from_dict(cfg["experiment"]) if "experiment" in cfg else None
     model = StripesTransformer(model_config)
     load_weights(model, ckpt["model"], checkpoint)
     model.to(device).eval()
-    exp = LMExperimentConfig.from_dict(cfg["experiment"]) if "experiment" in cfg else None
     return model, exp
 
 
