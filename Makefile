@@ -5,7 +5,7 @@ VENV    ?= .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.stripes-installed
 
-.PHONY: setup demo test test-slow lint bench bench-deps clean
+.PHONY: setup demo test test-slow typecheck lint bench bench-deps clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	PY=$(PY) VENV=$(VENV) bash scripts/setup.sh
@@ -19,6 +19,10 @@ demo: $(STAMP)
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
 test: $(STAMP)
 	@$(VPY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
+
+# mypy (pinned in the dev extra, configured in pyproject.toml): 0 errors on src/stripes.
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 test-slow: $(STAMP)
 	$(VPY) -m pytest -q -m slow

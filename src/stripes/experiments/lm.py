@@ -144,7 +144,7 @@ def write_plots(results: Sequence[dict], root: Path) -> None:
         by_name.setdefault(r["name"], []).append(r)
     curves = {n: mean_curve([loss_curve(r) for r in rs]) for n, rs in by_name.items()}
     plot_loss_by_position(curves, root / "loss_by_position.png", train_length=train_length)
-    pe = {n: pe_curves(rs[0]) for n, rs in by_name.items()}
+    pe = {n: c for n, rs in by_name.items() if (c := pe_curves(rs[0])) is not None}
     plot_pe_metrics_by_position(pe, root / "pe_metrics_by_position.png",
                                 train_length=train_length)
 

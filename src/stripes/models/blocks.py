@@ -68,10 +68,13 @@ class MLP(nn.Module):
 
 @dataclass
 class BlockStep:
-    """:meth:`Block.step`'s state: the attention's and the MLP's."""
+    """:meth:`Block.step`'s state: the attention's and the MLP's, and the two layer norms'
+    arguments (read once: a step is bound by per-op overhead)."""
 
     attn: AttentionStep
     mlp: MLPStep
+    norm1: tuple
+    norm2: tuple
 
 
 class Block(nn.Module):
@@ -103,13 +106,16 @@ class Block(nn.Module):
                    layer: int) -> BlockStep:
         """The buffers of :meth:`step`, continuing the attention ``state``."""
         return BlockStep(self.attn.start_step(state, batch, capacity, code, layer),
-                         self.mlp.start_step(batch))
+                         self.mlp.start_step(batch), norm_args(self.norm1),
+                         norm_args(self.norm2))
 
     def step(self, h: Tensor, st: BlockStep, offset: int, positions: Tensor | None) -> None:
         """One token, in place on ``h [B, d_model]``; equals :meth:`forward` on it in eval mode."""
-        self.attn.step(_norm(self.norm1, h), st.attn, offset, positions, residual=h)
-        self.mlp.step(_norm(self.norm2, h), st.mlp, residual=h)
+        self.attn.step(F.layer_norm(h, *st.norm1), st.attn, offset, positions, residual=h)
+        self.mlp.step(F.layer_norm(h, *st.norm2), st.mlp, residual=h)
 
 
-def _norm(norm: nn.LayerNorm, h: Tensor) -> Tensor:
-    return F.layer_norm(h, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+def norm_args(norm: nn.LayerNorm) -> tuple:
+    """``F.layer_norm``'s arguments after the input: shape, weight, bias, eps (detached)."""
+    bias = None if norm.bias is None else norm.bias.detach()
+    return norm.normalized_shape, norm.weight.detach(), bias, norm.eps

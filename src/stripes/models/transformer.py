@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stripes.attention.state import AttentionState, LinearState
-from stripes.models.blocks import Block, BlockStep, _norm
+from stripes.models.blocks import Block, BlockStep, norm_args
 from stripes.models.config import ModelConfig
 from stripes.positional import AdditivePE, QKTransformPE, RelativeBiasPE
 from stripes.positional.base import PE
@@ -68,6 +69,7 @@ class Decoder:
     logits: Tensor
     head: Tensor
     head_bias: Tensor | None
+    norm: tuple
 
     def state(self) -> ModelState:
         """The parallel form's state (copies), to continue with ``forward``."""
@@ -235,7 +237,7 @@ class StripesTransformer(nn.Module):
             return Decoder(state.offset, state.code, blocks,
                            ref.new_empty(batch, self.config.d_model),
                            ref.new_empty(batch, self.config.output_dim),
-                           ref.detach().t().contiguous(), head_bias)
+                           ref.detach().t().contiguous(), head_bias, norm_args(self.norm))
 
     @torch.no_grad()
     def step(self, x: Tensor, decoder: Decoder, positions: Tensor | None = None) -> Tensor:
@@ -255,7 +257,7 @@ class StripesTransformer(nn.Module):
             h.copy_(self.add_pe(h[:, None], positions=positions, offset=decoder.offset)[:, 0])
         for block, st in zip(self.blocks, decoder.blocks, strict=True):
             block.step(h, st, decoder.offset, positions)
-        x = _norm(self.norm, h)
+        x = F.layer_norm(h, *decoder.norm)
         if decoder.head_bias is None:
             torch.mm(x, decoder.head, out=decoder.logits)
         else:

@@ -156,6 +156,8 @@ class CropDataset(torch.utils.data.Dataset):
         self.pieces = [p for p in pieces if len(p) >= 2]
         if not self.pieces:
             raise ValueError("no piece with at least 2 tokens")
+        if transpose is not None and table is None:
+            raise ValueError("transposed crops need the tokenizer's pitch table")
         self.length, self.table, self.bar_id = length, table, bar_id
         self.transpose = tuple(transpose) if transpose is not None else None
         if self.transpose is not None and table is None:
@@ -182,7 +184,9 @@ class CropDataset(torch.utils.data.Dataset):
             shift = 0
             if self.transpose is not None:
                 shift = int(torch.randint(self.transpose[0], self.transpose[1] + 1, ()))
-            moved = transpose_ids(crop, shift, self.table) if shift else crop
+            moved = crop
+            if shift and self.table is not None:  # a table exists whenever transpose is set
+                moved = transpose_ids(crop, shift, self.table)
             if moved is not None:
                 return {"ids": torch.from_numpy(moved.astype(np.int64)), "shift": shift}
         return {"ids": torch.from_numpy(crop.astype(np.int64)), "shift": 0}

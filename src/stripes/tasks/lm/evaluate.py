@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from stripes.evaluation.style import notes_from_score, style_similarity
+from stripes.models import StripesTransformer
 from stripes.tasks.lm.attention_maps import (
     attention_map,
     identical_token_metrics,
@@ -43,7 +44,7 @@ from stripes.tasks.lm.train import load_language_model, resolve_lm_checkpoint, t
 
 
 @torch.no_grad()
-def position_loss_sums(model: torch.nn.Module, windows: Sequence[Tensor], *, batch_size: int = 8,
+def position_loss_sums(model: StripesTransformer, windows: Sequence[Tensor], *, batch_size: int = 8,
                        code: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Summed next-token losses and token counts per position over windows of token ids.
 
@@ -68,7 +69,7 @@ def position_loss_sums(model: torch.nn.Module, windows: Sequence[Tensor], *, bat
     return sums, counts
 
 
-def loss_by_position(model: torch.nn.Module, windows: Sequence[Tensor], *, realizations: int = 1,
+def loss_by_position(model: StripesTransformer, windows: Sequence[Tensor], *, realizations: int = 1,
                      seed: int = 0, batch_size: int = 8) -> dict[str, np.ndarray]:
     """:func:`position_loss_sums` averaged over frozen PE realizations (seeds ``seed + r``).
 
@@ -129,7 +130,7 @@ def prompt_at_bar(ids: np.ndarray, max_tokens: int, bar_id: int) -> np.ndarray:
     return ids[: int(bars[-1])] if len(bars) else ids[:max_tokens]
 
 
-def notes_of(tokenizer, ids: Sequence[int]) -> np.ndarray:
+def notes_of(tokenizer, ids: Sequence[int] | np.ndarray) -> np.ndarray:
     """``[N, 3]`` (onset_beats, duration_beats, pitch) of decoded token ids."""
     from stripes.music.tokenizer import ids_to_score
 
@@ -148,7 +149,7 @@ def new_notes(full: np.ndarray, prefix: np.ndarray) -> np.ndarray:
     return np.asarray(keep, dtype=np.float64).reshape(-1, 3)
 
 
-def continuation_style(model: torch.nn.Module, tokenizer, pieces: Sequence[np.ndarray],
+def continuation_style(model: StripesTransformer, tokenizer, pieces: Sequence[np.ndarray],
                        cfg: LMEvalConfig) -> dict[str, Any]:
     """Style similarity to the prompt of sampled continuations, and of the real ones.
 
@@ -160,7 +161,7 @@ def continuation_style(model: torch.nn.Module, tokenizer, pieces: Sequence[np.nd
         means over prompts (NaN-skipping), ``data_*`` for the corpus's own continuation.
     """
     allowed, bar_id = grammar_constraint(tokenizer), tokenizer.vocab["Bar_None"]
-    rows = {"model": [], "data": []}
+    rows: dict[str, list[dict[str, float]]] = {"model": [], "data": []}
     for i, piece in enumerate(pieces[: cfg.prompts]):
         prompt = prompt_at_bar(piece, cfg.prompt_tokens, bar_id)
         out = sample_continuation(model, prompt, cfg.continuation_tokens, allowed=allowed,
@@ -243,9 +244,11 @@ def _write_plots(model, results: dict, windows: Sequence[Tensor], cfg: LMEvalCon
     files = {"loss_by_position": str(plot_loss_by_position(
         {results["name"]: loss_curve(results)}, out / "loss_by_position.png",
         train_length=results["train_length"]))}
-    files["pe_metrics_by_position"] = str(plot_pe_metrics_by_position(
-        {results["name"]: pe_curves(results)}, out / "pe_metrics_by_position.png",
-        train_length=results["train_length"]))
+    curves = pe_curves(results)
+    if curves is not None:
+        files["pe_metrics_by_position"] = str(plot_pe_metrics_by_position(
+            {results["name"]: curves}, out / "pe_metrics_by_position.png",
+            train_length=results["train_length"]))
     ids = windows[0][: cfg.attention_length][None].to(next(model.parameters()).device)
     code = model.draw_pe_code(ids.shape[1], None, torch.Generator().manual_seed(cfg.seed))
     amap = attention_map(model, ids, cfg.attention_layer, code)[0].cpu().numpy()

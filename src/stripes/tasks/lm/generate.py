@@ -8,10 +8,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from stripes.generation.decode import generate
+from stripes.models import StripesTransformer
 from stripes.tasks.lm.train import load_checkpoint_tokenizer, load_language_model
 
 SPECIAL_TOKENS = ("PAD", "BOS", "EOS", "MASK")
@@ -34,7 +36,8 @@ def grammar_constraint(tokenizer) -> Callable[[Tensor], Tensor]:
     return allowed
 
 
-def sample_continuation(model: torch.nn.Module, prompt: Sequence[int] | Tensor, n_tokens: int, *,
+def sample_continuation(model: StripesTransformer, prompt: Sequence[int] | np.ndarray | Tensor,
+                        n_tokens: int, *,
                         allowed: Callable | None = None, temperature: float = 1.0,
                         top_k: int | None = None, top_p: float | None = None, seed: int = 0,
                         progress: Callable[[int], None] | None = None) -> Tensor:
