@@ -184,7 +184,7 @@ class CropDataset(torch.utils.data.Dataset):
             shift = 0
             if self.transpose is not None:
                 shift = int(torch.randint(self.transpose[0], self.transpose[1] + 1, ()))
-            moved = crop
+            moved: np.ndarray | None = crop
             if shift and self.table is not None:  # a table exists whenever transpose is set
                 moved = transpose_ids(crop, shift, self.table)
             if moved is not None:
