@@ -31,6 +31,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     lo.set_defaults(func=run_listops)
     add_train(lsub)
     add_evaluate(lsub)
+    add_grid(lsub)
 
 
 def add_train(lsub: argparse._SubParsersAction) -> None:
@@ -58,6 +59,26 @@ def add_evaluate(lsub: argparse._SubParsersAction) -> None:
     e.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     e.add_argument("--data-root", help="the folder of the task's files (default: the recipe's)")
     e.set_defaults(func=run_evaluate)
+
+
+def add_grid(lsub: argparse._SubParsersAction) -> None:
+    g = lsub.add_parser(
+        "grid", help="methods x seeds of a grid (configs/lra/grid_*.yaml), tables and curves",
+        description="Train and evaluate every method at every seed (seed-major, resumable), "
+        "then write OUT/table.md (mean ± std, tests against the reference row with Holm's "
+        "correction, the majority floor, the paper beside) and OUT/curves.png.")
+    g.add_argument("grid", help="the grid, e.g. configs/lra/grid_listops_cpu.yaml")
+    g.add_argument("--out", default="results/lra_listops_cpu", help="the results folder")
+    g.add_argument("--seeds", type=int, nargs="+", help="training seeds (default: the grid's)")
+    add_set_option(g, "of every run's recipe, e.g. train.epochs=2")
+    g.set_defaults(func=run_grid_command)
+
+
+def run_grid_command(args: argparse.Namespace) -> None:
+    from stripes.experiments.lra import run_lra_grid
+
+    table = run_lra_grid(args.grid, args.out, args.overrides, args.seeds)
+    print(f"table: {table}")
 
 
 def run_train(args: argparse.Namespace) -> None:

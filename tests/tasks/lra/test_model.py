@@ -29,6 +29,8 @@ PES = [
     PositionalConfig("sine_spe", {"n_sines": 10, "n_realizations": 16, "gated": True}),
     PositionalConfig("conv_spe", {"kernel_size": 8, "n_realizations": 16, "gated": True}),
     PositionalConfig("rope"),
+    PositionalConfig("rope_pool"),
+    PositionalConfig("fstripe"),
 ]
 # awkward lengths: 1 token, odd, a prime, one past a chunk, the longest
 LENGTHS = [1, 6, 13, 65, 70]

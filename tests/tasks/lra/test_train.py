@@ -15,7 +15,8 @@ from stripes.tasks.lra.config import LRAConfig, load_lra_config
 from stripes.tasks.lra.data import collate_lra, load_split
 from stripes.tasks.lra.train import evaluate_lra, load_classifier, train_lra
 
-CONFIGS = sorted((Path(__file__).resolve().parents[3] / "configs" / "lra").glob("*.yaml"))
+CONFIGS = [p for p in sorted((Path(__file__).resolve().parents[3] / "configs" / "lra")
+                             .glob("*.yaml")) if not p.name.startswith("grid_")]
 
 
 def tiny(tmp_path: Path, attention: dict | None = None, **train) -> LRAConfig:

@@ -97,10 +97,17 @@ def load_run_config(run: str | Path) -> LRAConfig:
     return load_lra_config(Path(run) / "task.yaml")
 
 
-def load_classifier(checkpoint: str | Path, device: str = "cpu") -> LRAClassifier:
-    """The classifier of a checkpoint (its config is inside), in eval mode."""
+def load_classifier(checkpoint: str | Path, device: str = "cpu",
+                    config: ClassifierConfig | None = None) -> LRAClassifier:
+    """The classifier of a checkpoint, in eval mode; ``config`` is needed for the kept
+    weights-only checkpoints (``step_NNNNNN.pt``), the others hold it."""
     ckpt = load_checkpoint(checkpoint, map_location=device)
-    model = LRAClassifier(ClassifierConfig.from_dict(ckpt["config"]["model"]))
+    if config is None:
+        if "model" not in ckpt.get("config", {}):
+            raise ValueError(f"{checkpoint}: holds no model config; pass the run's classifier "
+                             "config")
+        config = ClassifierConfig.from_dict(ckpt["config"]["model"])
+    model = LRAClassifier(config)
     load_weights(model, ckpt["model"], checkpoint)
     return model.to(device).eval()
 
