@@ -50,7 +50,7 @@ class LRAMethod:
 @dataclass
 class LRAGrid:
     """Methods × seeds on one base recipe (``base``: a path relative to the grid file's
-    folder); ``paper``: [SPE] Table 1's accuracy (%) per label
+    folder), under ``title``; ``paper``: [SPE] Table 1's accuracy (%) per label
     for this task (what it reports), ``paper_source`` says where from."""
 
     base: str
@@ -59,6 +59,7 @@ class LRAGrid:
     reference: str = ""
     paper: dict[str, float] = field(default_factory=dict)
     paper_source: str = ""
+    title: str = "LRA, [SPE] Table 1 layout"
 
     def __post_init__(self):
         labels = [m.label for m in self.methods]
@@ -88,10 +89,12 @@ def method_overrides(method: LRAMethod) -> list[str]:
 
 def run_config(grid: LRAGrid, method: LRAMethod, seed: int, overrides: Sequence[str] = (),
                root: Path = Path(".")) -> LRAConfig:
-    """The recipe of one run: the base, the method's entries, ``train.seed``, then
+    """The recipe of one run: the base, the method's entries, the seed (``train.seed``, and
+    ``attention.feature_seed`` so that FAVOR+ draws differ between seeds too), then
     ``overrides``."""
     base = Path(grid.base) if Path(grid.base).is_absolute() else root / grid.base
-    return load_lra_config(base, [*method_overrides(method), f"train.seed={seed}", *overrides])
+    seeds = [f"train.seed={seed}", f"classifier.model.attention.feature_seed={seed}"]
+    return load_lra_config(base, [*method_overrides(method), *seeds, *overrides])
 
 
 def learning_curve(run: Path, cfg: LRAConfig) -> list[tuple[int, float]]:
@@ -200,7 +203,7 @@ def write_tables(grid: LRAGrid, results: Sequence[Mapping], out: Path, command: 
     rows: dict[Hashable, Mapping[str, Sequence[float]]] = {k: v for k, v in per_seed.items()}
     paths = write_report(rows, out / "table", higher_is_better=METRICS,
                          reference=grid.reference or None, appendix=appendix,
-                         title="ListOps at CPU scale (structure intact), [SPE] Table 1 layout",
+                         title=grid.title,
                          extra={"runs": list(results)})
     write_curves(results, out)
     return paths["markdown"]

@@ -7,10 +7,17 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from stripes.config import load_config
-from stripes.experiments.lra import LRAGrid, holm_lines, method_overrides, run_lra_grid
+from stripes.experiments.lra import (
+    LRAGrid,
+    holm_lines,
+    method_overrides,
+    run_config,
+    run_lra_grid,
+)
 
 GRID = Path(__file__).resolve().parents[3] / "configs" / "lra" / "grid_listops_cpu.yaml"
 
@@ -72,9 +79,13 @@ def test_holm_corrects_the_family():
     assert holm_a >= p_a
 
 
-def test_the_shipped_grid_resolves_every_row():
-    grid = load_config(LRAGrid, GRID)
+@pytest.mark.parametrize("path", sorted(GRID.parent.glob("grid_*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_grid_resolves_every_row(path):
+    grid = load_config(LRAGrid, path)
     assert grid.reference == "Linear-ReLU APE" and len(grid.seeds) >= 3
+    for method in grid.methods:
+        cfg = run_config(grid, method, 7, root=path.parent)
+        assert cfg.train.seed == 7 and cfg.classifier.model.attention.feature_seed == 7
     performer = next(m for m in grid.methods if m.label == "Performer sineSPE")
     assert "classifier.redraw_every=1" in method_overrides(performer)
     assert "classifier.model.pe.params.gated=true" in method_overrides(performer)
