@@ -92,9 +92,17 @@ def _resumable(out: Path, cfg: LRAConfig) -> bool:
     return True
 
 
-def load_run_config(run: str | Path) -> LRAConfig:
-    """The recipe saved in a run folder (``task.yaml``), with default run settings."""
-    return load_lra_config(Path(run) / "task.yaml")
+def load_run_config(run: str | Path, data_root: str | None = None) -> LRAConfig:
+    """The recipe saved in a run folder (``task.yaml``) with the data locations the run was
+    trained with (``run.data_root``, ``run.cache_dir`` of its ``config.yaml``); ``data_root``
+    replaces the first."""
+    run = Path(run)
+    cfg = load_lra_config(run / "task.yaml")
+    saved = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() \
+        else {}
+    settings = saved.get("run", {}) if isinstance(saved, dict) else {}
+    return replace(cfg, run=replace(cfg.run, data_root=data_root or settings.get("data_root"),
+                                    cache_dir=settings.get("cache_dir")))
 
 
 def load_classifier(checkpoint: str | Path, device: str = "cpu",
@@ -132,9 +140,7 @@ def evaluate_lra(run: str | Path, checkpoint: str = "best.pt", device: str = "cp
     ``<run>/evaluation.json`` and returned. ``checkpoint``: a name in ``checkpoints/``
     (``last.pt`` when ``best.pt`` is missing)."""
     run = Path(run)
-    cfg = load_run_config(run)
-    if data_root is not None:
-        cfg = replace(cfg, run=replace(cfg.run, data_root=data_root))
+    cfg = load_run_config(run, data_root)
     path = run / "checkpoints" / checkpoint
     if not path.is_file():
         path = run / "checkpoints" / "last.pt"
