@@ -52,10 +52,11 @@ def add_train(lsub: argparse._SubParsersAction) -> None:
 
 def add_evaluate(lsub: argparse._SubParsersAction) -> None:
     e = lsub.add_parser("evaluate", help="accuracy of an LRA run beside the majority floor",
-                        description="Score RUN's best checkpoint (last.pt when none) on the "
-                        "validation and test splits; writes RUN/evaluation.json.")
+                        description="Score RUN's final weights (or --checkpoint) on the validation "
+                        "and test splits; writes RUN/evaluation.json.")
     e.add_argument("run", help="a run folder of `stripes lra train`")
-    e.add_argument("--checkpoint", default="best.pt", help="a file name in RUN/checkpoints/")
+    e.add_argument("--checkpoint", default="last.pt", help="a file name in RUN/checkpoints/ "
+                   "(default last.pt, the final weights, as LRA scores them; or best.pt)")
     e.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     e.add_argument("--data-root", help="the folder of the task's files (default: the recipe's)")
     e.set_defaults(func=run_evaluate)

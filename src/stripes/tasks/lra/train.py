@@ -7,8 +7,9 @@
   into a folder whose ``task.yaml`` equals the recipe resumes it from ``checkpoints/last.pt``
   (bit for bit on CPU, :mod:`stripes.training.loop`); another recipe there is refused.
 - :func:`load_classifier`: the model from a checkpoint alone. :func:`evaluate_lra`: accuracy on
-  the validation and test splits with a frozen PE code (``eval_seed``), beside the majority-class
-  floor (the training set's most frequent label), into ``evaluation.json``.
+  the validation and test splits with a frozen PE code (``eval_seed``), of the final weights as
+  LRA scores them, beside the majority-class floor (the training set's most frequent label), into
+  ``evaluation.json``.
 """
 
 from __future__ import annotations
@@ -134,16 +135,15 @@ def accuracy(model: LRAClassifier, split: LRASplit, seed: int, batch_size: int =
     return right / max(len(split), 1)
 
 
-def evaluate_lra(run: str | Path, checkpoint: str = "best.pt", device: str = "cpu",
+def evaluate_lra(run: str | Path, checkpoint: str = "last.pt", device: str = "cpu",
                  data_root: str | None = None, batch_size: int = 32) -> dict[str, Any]:
     """Accuracy of a run on ``val`` and ``test`` beside the majority-class floor; written to
-    ``<run>/evaluation.json`` and returned. ``checkpoint``: a name in ``checkpoints/``
-    (``last.pt`` when ``best.pt`` is missing)."""
+    ``<run>/evaluation.json`` and returned. ``checkpoint``: a name in ``checkpoints/``; the
+    default, the final weights, is what LRA's ``test_only`` scores (``best.pt``: the lowest
+    validation loss)."""
     run = Path(run)
     cfg = load_run_config(run, data_root)
     path = run / "checkpoints" / checkpoint
-    if not path.is_file():
-        path = run / "checkpoints" / "last.pt"
     model = load_classifier(path, device)
     majority = load_split(cfg, "train").head(cfg.data.train_examples).majority_class()
     result: dict[str, Any] = {"checkpoint": path.name, "step": load_checkpoint(path)["step"],
