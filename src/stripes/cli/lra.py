@@ -1,8 +1,11 @@
-"""``stripes lra``: Long-Range Arena data (ListOps in the LRA release format; docs/lra.md)."""
+"""``stripes lra``: Long-Range Arena data (ListOps in the LRA release format), training and
+evaluation of the classifier (docs/lra.md)."""
 
 from __future__ import annotations
 
 import argparse
+
+from stripes.cli.options import add_set_option
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +29,82 @@ def add(sub: argparse._SubParsersAction) -> None:
                     help="keep lengths below this, exclusive (default 2000)")
     lo.add_argument("--force", action="store_true", help="overwrite existing split files")
     lo.set_defaults(func=run_listops)
+    add_train(lsub)
+    add_evaluate(lsub)
+    add_grid(lsub)
+
+
+def add_train(lsub: argparse._SubParsersAction) -> None:
+    t = lsub.add_parser(
+        "train", help="train an LRA classifier from a recipe (configs/lra/)",
+        description="Train the LRA classifier of CONFIG into --out. A folder holding a run of "
+        "the same recipe is resumed from its checkpoints/last.pt; another recipe is refused.")
+    t.add_argument("config", help="the recipe (YAML), e.g. configs/lra/listops_cpu.yaml")
+    t.add_argument("--out", required=True, help="the run folder")
+    t.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: run.device)")
+    t.add_argument("--data-root", help="the folder of the task's files (default: run.data_root)")
+    t.add_argument("--max-steps", type=int, help="stop this invocation after so many steps in "
+                   "all (rerun to continue)")
+    t.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    add_set_option(t, "e.g. train.seed=1")
+    t.set_defaults(func=run_train)
+
+
+def add_evaluate(lsub: argparse._SubParsersAction) -> None:
+    e = lsub.add_parser("evaluate", help="accuracy of an LRA run beside the majority floor",
+                        description="Score RUN's final weights (or --checkpoint) on the validation "
+                        "and test splits; writes RUN/evaluation.json.")
+    e.add_argument("run", help="a run folder of `stripes lra train`")
+    e.add_argument("--checkpoint", default="last.pt", help="a file name in RUN/checkpoints/ "
+                   "(default last.pt, the final weights, as LRA scores them; or best.pt)")
+    e.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    e.add_argument("--data-root", help="the folder of the task's files (default: the recipe's)")
+    e.set_defaults(func=run_evaluate)
+
+
+def add_grid(lsub: argparse._SubParsersAction) -> None:
+    g = lsub.add_parser(
+        "grid", help="methods x seeds of a grid (configs/lra/grid_*.yaml), tables and curves",
+        description="Train and evaluate every method at every seed (seed-major, resumable), "
+        "then write OUT/table.md (mean ± std, tests against the reference row with Holm's "
+        "correction, the majority floor, the paper beside) and OUT/curves.png.")
+    g.add_argument("grid", help="the grid, e.g. configs/lra/grid_listops_cpu.yaml")
+    g.add_argument("--out", default="results/lra_listops_cpu", help="the results folder")
+    g.add_argument("--seeds", type=int, nargs="+", help="training seeds (default: the grid's)")
+    add_set_option(g, "of every run's recipe, e.g. train.epochs=2")
+    g.set_defaults(func=run_grid_command)
+
+
+def run_grid_command(args: argparse.Namespace) -> None:
+    from stripes.experiments.lra import run_lra_grid
+
+    table = run_lra_grid(args.grid, args.out, args.overrides, args.seeds)
+    print(f"table: {table}")
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from stripes.tasks.lra.train import train_lra
+
+    overrides = list(args.overrides)
+    if args.device:
+        overrides.append(f"run.device={args.device}")
+    if args.data_root:
+        overrides.append(f"run.data_root={args.data_root}")
+    run = train_lra(args.config, args.out, overrides, overwrite=args.overwrite,
+                    max_steps=args.max_steps)
+    print(f"run folder: {run} (score it with `stripes lra evaluate {run}`)")
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from stripes.tasks.lra.train import evaluate_lra
+
+    res = evaluate_lra(args.run, args.checkpoint, args.device, args.data_root)
+    print(f"{args.run} ({res['checkpoint']}, step {res['step']}), majority class "
+          f"{res['majority_class']}:")
+    for split in ("val", "test"):
+        r = res[split]
+        print(f"  {split}: accuracy {r['accuracy']:.2%} over {r['examples']} examples "
+              f"(majority floor {r['majority_floor']:.2%})")
 
 
 def run_listops(args: argparse.Namespace) -> None:
