@@ -24,6 +24,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
+from bad_inputs_sacred import make_user_files, user_cases
 
 from stripes.cli import main
 
@@ -111,6 +112,7 @@ def world(tmp_path_factory, chorale_cache):
     w.empty = _write(bad / "empty.txt", "")
     w.foreign_folder = bad / "foreign"
     _write(w.foreign_folder / "thesis.tex", "keep me\n")
+    w.user = make_user_files(root, w.run)  # the user's own songs, chords, picture and run
     return w
 
 
@@ -539,10 +541,11 @@ CASES = [
     Case("stripes: unknown command", lambda w, t: ["trian"], "invalid choice: 'trian'"),
     Case("stripes: no command", lambda w, t: [], "the following arguments are required"),
 ]
+CASES += user_cases(Case, _task, _lm, _grid)  # the user's music and files (bad_inputs_sacred)
 
 
 def _protected(w) -> tuple[Path, ...]:
-    return (w.run, w.lm, w.cache, w.root / "bad", w.task.parent / "task.yaml")
+    return (w.run, w.lm, w.cache, w.root / "bad", w.task.parent / "task.yaml", w.user.folder)
 
 
 def _check(case: Case, rc: int | None, err: str, crashed: str | None, before, after,

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from stripes.attention import AttentionConfig
-from stripes.config import ConfigError, from_dict, register_migration
+from stripes.config import ConfigError, check_sizes, from_dict, register_migration
 from stripes.positional.registry import PositionalConfig, check_arguments, rename_params
 
 INPUT_KINDS = ("pianoroll", "tokens")
@@ -62,6 +62,10 @@ class ModelConfig:
     def __post_init__(self):
         if self.input_kind not in INPUT_KINDS:
             raise ConfigError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        check_sizes(self, 1, "input_dim", "output_dim", "d_model", "n_layers", "n_heads", "d_ff",
+                    "position_dim", "max_len")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout}")
         if self.d_model % self.n_heads:
             raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         try:

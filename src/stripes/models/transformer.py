@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from stripes.attention.state import AttentionState, LinearState
+from stripes.config import ConfigError
 from stripes.models.blocks import Block, BlockStep, _norm
 from stripes.models.config import ModelConfig
 from stripes.positional import AdditivePE, QKTransformPE, RelativeBiasPE
@@ -292,3 +293,12 @@ def _autocast_on(device: torch.device) -> bool:
         return torch.is_autocast_enabled(device.type)
     except (TypeError, RuntimeError):  # older torch, or a device type without autocast
         return False
+
+
+def build_model(config: ModelConfig) -> StripesTransformer:
+    """The model of ``config``; a size or PE argument its parts refuse becomes a ConfigError
+    (one line), raised before a caller writes anything."""
+    try:
+        return StripesTransformer(config)
+    except (TypeError, ValueError, ZeroDivisionError) as err:
+        raise ConfigError(f"model: {err}") from None
