@@ -60,6 +60,8 @@ def melody_for_model(native: TrackTick, grid: TrackTick) -> tuple[np.ndarray, li
     where several pitches sound at once, only the highest is kept (the top line).
     """
     name = native.name or "(unnamed)"
+    if not len(native.notes):
+        raise MissingTrackError(f"melody track {name!r} has no notes")
     durations = native.notes.numpy()["duration"]
     zero = durations <= 0
     if zero.all():

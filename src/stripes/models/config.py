@@ -18,6 +18,10 @@ from stripes.config import ConfigError, check_sizes, from_dict, register_migrati
 from stripes.positional.registry import PositionalConfig, check_arguments, rename_params
 
 INPUT_KINDS = ("pianoroll", "tokens")
+#: PE constructor arguments that are sizes or counts (>= 1), checked when the config loads.
+PE_SIZE_ARGUMENTS = frozenset({"n_sines", "n_realizations", "n_layers", "pool_rows",
+                               "position_dim", "block_size", "kernel_size", "max_distance",
+                               "ndim", "head_dim", "d_model", "n_heads", "max_bytes"})
 
 
 @dataclass
@@ -72,6 +76,11 @@ class ModelConfig:
             check_arguments(self.pe.kind, self.pe.params)
         except ValueError as err:
             raise ConfigError(f"pe: {err}") from None
+        for key in PE_SIZE_ARGUMENTS & self.pe.params.keys():
+            value = self.pe.params[key]
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(v, int) and not isinstance(v, bool) and v < 1:
+                    raise ConfigError(f"pe.params.{key}: must be >= 1, got {value}")
 
     @property
     def head_dim(self) -> int:

@@ -300,5 +300,5 @@ def build_model(config: ModelConfig) -> StripesTransformer:
     (one line), raised before a caller writes anything."""
     try:
         return StripesTransformer(config)
-    except (TypeError, ValueError, ZeroDivisionError) as err:
+    except (TypeError, ValueError, ZeroDivisionError, RuntimeError) as err:  # torch's size errors
         raise ConfigError(f"model: {err}") from None
