@@ -3,8 +3,9 @@
 Every case runs ``stripes.cli.main(argv)`` in-process (a handful also through a subprocess) and
 checks that an error is one line on stderr starting ``stripes: error:`` with exit code 2 (or, for
 documented behaviour, exit 0 and only documented warnings), that no traceback escaped, and that
-the protected folders (a trained harmonizer run, a language-model run, the corpus cache) are
-byte for byte what they were. The tally (``tests/cli/conftest.py``) is printed at the end.
+the protected folders (a trained harmonizer run, a language-model run, the corpus cache, the
+user's own songs and files of ``bad_inputs_sacred.py``) are byte for byte what they were. The
+tally (``tests/cli/conftest.py``) is printed at the end.
 """
 
 from __future__ import annotations
@@ -594,7 +595,8 @@ def test_bad_input_is_one_clear_line_and_damages_nothing(case, world, tmp_path, 
 
 SUBPROCESS_CASES = [c for c in CASES if c.name in (
     "train: --device gpu0", "generate: --tokens 0", "data prepare: --threshold nan",
-    "generate: malicious pickle", "evaluate: malicious pickle", "train: into an existing run")]
+    "generate: malicious pickle", "evaluate: malicious pickle", "train: into an existing run",
+    "harmonize: --out is the input", "train: n_heads 0")]
 
 
 @pytest.mark.parametrize("case", SUBPROCESS_CASES, ids=[c.name for c in SUBPROCESS_CASES])
