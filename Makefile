@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/stripes demo
+	$(VENV)/bin/stripes demo --overwrite  # its own outputs/demo, replaced on a rerun
 
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
 test: $(STAMP)

@@ -69,6 +69,16 @@ def check_sizes(obj: Any, minimum: int | float, *names: str) -> None:
             raise ConfigError(f"{name}: must be >= {minimum}, got {value}")
 
 
+def check_plain_name(name: Any, key: str = "name") -> None:
+    """Refuse (:class:`ConfigError`) a name that would lead a folder out of the one it is made
+    in: empty, ``.`` or ``..``, holding a slash, or absolute."""
+    text = str(name)
+    if (not isinstance(name, str) or text.strip() in ("", ".", "..") or "/" in text
+            or "\\" in text or text.startswith("~")):
+        raise ConfigError(f"{key}: {name!r} must be a plain name (letters, digits, '-', '_', "
+                          "'.'; no slash, not '..', not absolute): it names a folder inside --out")
+
+
 # --- YAML and overrides --------------------------------------------------------------------------
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """The mapping in a YAML file (``{}`` for an empty file).

@@ -2,16 +2,21 @@
 
 :func:`atomic_write` writes to a temporary file beside the target, flushes it to disk and moves it
 over the target with ``os.replace``; on any failure the temporary file is removed and the old
-target is intact. :func:`file_record` is what a cache's manifest keeps of each of its files (size
+target is intact; :class:`OutputSet` does the same for the several files of one command (all or
+none), and :func:`check_outputs` refuses an output that is an input or an existing file without
+``--overwrite``. :func:`file_record` is what a cache's manifest keeps of each of its files (size
 and SHA-256), and :func:`check_file_records` what it checks before the cache is trusted.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
+import signal
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,7 +25,10 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then move it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:  # a read-only folder: name it, not the temporary file
+        raise type(err)(err.errno, err.strerror, str(path.parent)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -28,6 +36,11 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; artifacts are meant to be shared
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.filename is None or err.filename == tmp:  # a full disk: name the file written
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -75,3 +88,77 @@ def remove_stale_tmp(folder: str | Path) -> list[Path]:
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+def check_outputs(outputs: Sequence[str | Path], inputs: Sequence[str | Path] = (),
+                  overwrite: bool = False) -> None:
+    """Refuse outputs that are inputs of the same command, or existing files without
+    ``overwrite`` (one ``ValueError`` naming the file, raised before anything is written)."""
+    def same(a: Path, b: Path) -> bool:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+
+    for out in map(Path, outputs):
+        for src in map(Path, inputs):
+            if same(out, src):
+                raise ValueError(f"{out}: this output is also an input of the command ({src}); "
+                                 "choose another --out")
+        if out.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(out))
+        if out.exists() and not overwrite:
+            raise ValueError(f"{out} exists: pass --overwrite to replace it")
+
+
+class OutputSet:
+    """Files a command writes together: all of them or none.
+
+    ``stage(target)`` gives the path to write ``target`` to, inside a hidden folder beside it;
+    leaving the ``with`` block without an error moves every staged file over its target with
+    ``os.replace`` (Ctrl-C held back for those few renames); any error, ``KeyboardInterrupt``
+    included, removes the staged files and leaves the targets as they were. An OS error without a
+    file name (a full disk) is raised again naming the folder written to.
+    """
+
+    def __init__(self) -> None:
+        self._staged: dict[Path, Path] = {}
+        self._folders: dict[Path, Path] = {}
+
+    def stage(self, target: str | Path) -> Path:
+        target = Path(target)
+        parent = target.parent
+        if parent not in self._folders:
+            parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._folders[parent] = Path(tempfile.mkdtemp(dir=parent, prefix=".stripes-"))
+            except OSError as err:
+                raise type(err)(err.errno, err.strerror, str(parent)) from None
+        staged = self._folders[parent] / target.name
+        self._staged[target] = staged
+        return staged
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def __exit__(self, kind, err, tb) -> None:
+        try:
+            if err is None:
+                self._commit()
+        finally:
+            for folder in self._folders.values():
+                shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(err, OSError) and err.filename is None and self._folders:
+            where = ", ".join(str(p) for p in self._folders)
+            raise OSError(err.errno, err.strerror or str(err), where) from err
+
+    def _commit(self) -> None:
+        missing = [str(t) for t, s in self._staged.items() if not s.is_file()]
+        if missing:
+            raise RuntimeError(f"staged outputs were not written: {missing}")
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            for target, staged in self._staged.items():
+                os.chmod(staged, 0o644)
+                os.replace(staged, target)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

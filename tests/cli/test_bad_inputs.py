@@ -3,8 +3,9 @@
 Every case runs ``stripes.cli.main(argv)`` in-process (a handful also through a subprocess) and
 checks that an error is one line on stderr starting ``stripes: error:`` with exit code 2 (or, for
 documented behaviour, exit 0 and only documented warnings), that no traceback escaped, and that
-the protected folders (a trained harmonizer run, a language-model run, the corpus cache) are
-byte for byte what they were. The tally (``tests/cli/conftest.py``) is printed at the end.
+the protected folders (a trained harmonizer run, a language-model run, the corpus cache, the
+user's own songs and files of ``bad_inputs_sacred.py``) are byte for byte what they were. The
+tally (``tests/cli/conftest.py``) is printed at the end.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
+from bad_inputs_sacred import make_user_files, user_cases
 
 from stripes.cli import main
 
@@ -111,6 +113,7 @@ def world(tmp_path_factory, chorale_cache):
     w.empty = _write(bad / "empty.txt", "")
     w.foreign_folder = bad / "foreign"
     _write(w.foreign_folder / "thesis.tex", "keep me\n")
+    w.user = make_user_files(root, w.run)  # the user's own songs, chords, picture and run
     return w
 
 
@@ -539,10 +542,11 @@ CASES = [
     Case("stripes: unknown command", lambda w, t: ["trian"], "invalid choice: 'trian'"),
     Case("stripes: no command", lambda w, t: [], "the following arguments are required"),
 ]
+CASES += user_cases(Case, _task, _lm, _grid)  # the user's music and files (bad_inputs_sacred)
 
 
 def _protected(w) -> tuple[Path, ...]:
-    return (w.run, w.lm, w.cache, w.root / "bad", w.task.parent / "task.yaml")
+    return (w.run, w.lm, w.cache, w.root / "bad", w.task.parent / "task.yaml", w.user.folder)
 
 
 def _check(case: Case, rc: int | None, err: str, crashed: str | None, before, after,
@@ -591,7 +595,8 @@ def test_bad_input_is_one_clear_line_and_damages_nothing(case, world, tmp_path, 
 
 SUBPROCESS_CASES = [c for c in CASES if c.name in (
     "train: --device gpu0", "generate: --tokens 0", "data prepare: --threshold nan",
-    "generate: malicious pickle", "evaluate: malicious pickle", "train: into an existing run")]
+    "generate: malicious pickle", "evaluate: malicious pickle", "train: into an existing run",
+    "harmonize: --out is the input", "train: n_heads 0")]
 
 
 @pytest.mark.parametrize("case", SUBPROCESS_CASES, ids=[c.name for c in SUBPROCESS_CASES])

@@ -1,11 +1,12 @@
 """Harmonize a user's song: a melody MIDI plus chords in, a three-track arrangement out.
 
-``harmonize_song`` reads the melody (a named track, or the only non-empty one), takes the chords
-from a text file in POP909's ``finalized_chord.txt`` format (``label [pitch classes] bass
+``harmonize_song`` reads the melody (a named track, or the one ``arranger.melody`` picks), takes
+the chords from a text file in POP909's ``finalized_chord.txt`` format (``label [pitch classes] bass
 duration_in_beats`` per line, from the first bar) or from a MIDI track of block chords (one
 chord per beat: the pitch classes sounding on it, the lowest note as bass), builds the structure
 labels and positions the trained model expects, predicts, binarizes with the run's validated
-grid, and writes the arrangement as MIDI (the input melody kept as the first track) and a PNG.
+grid, and writes the arrangement as MIDI (the input melody track kept note for note as the first
+track, the song's tempo map and time signatures), a WAV and a PNG.
 """
 
 from __future__ import annotations
@@ -14,10 +15,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from symusic.core import ScoreTick
 
+from stripes.arranger.melody import check_four_four, choose_melody, melody_for_model
+from stripes.files import check_outputs
 from stripes.music.chords import chord_keys, parse_chord_line, parse_key
-from stripes.music.errors import MissingTrackError, UnsupportedMeterError
-from stripes.music.midi_io import STEPS_PER_QUARTER, find_track, read_midi, track_to_notes
+from stripes.music.errors import MissingTrackError
+from stripes.music.midi_io import (
+    STEPS_PER_QUARTER,
+    find_track,
+    read_midi,
+    resample_score,
+    track_to_notes,
+)
 from stripes.music.pianoroll import notes_to_pianoroll
 from stripes.music.structure import (
     PAD_PHRASE,
@@ -33,25 +43,12 @@ from stripes.tasks.harmonization.predict import harmonize_pianoroll
 STEPS_PER_BEAT = STEPS_PER_QUARTER  # the chords file counts quarter-note beats
 
 
-def read_melody(score, track: str | None) -> np.ndarray:
-    """Melody notes ``[N, 3]`` (start, duration, pitch) on the 16-per-quarter grid."""
-    for ts in score.time_signatures:
-        if (ts.numerator, ts.denominator) != (4, 4):
-            raise UnsupportedMeterError(
-                f"meter {ts.numerator}/{ts.denominator} at tick {ts.time} is not supported "
-                "(the harmonizer works on 4/4 bars)"
-            )
-    if track is not None:
-        notes = track_to_notes(find_track(score, track))
-    else:
-        filled = [t for t in score.tracks if len(t.notes)]
-        named = [t for t in filled if t.name.strip().lower() == "melody"]
-        if len(named) != 1 and len(filled) != 1:
-            raise MissingTrackError(
-                f"cannot tell the melody among tracks {[t.name for t in score.tracks]}: "
-                "name it with --melody-track"
-            )
-        notes = track_to_notes((named or filled)[0])
+def read_melody(score: ScoreTick, track: str | None) -> np.ndarray:
+    """Melody notes ``[N, 3]`` (start, duration, pitch) on the 16-per-quarter grid of the track
+    :func:`choose_melody` picks."""
+    check_four_four(score)
+    index, _ = choose_melody(score, track)
+    notes = track_to_notes(score.tracks[index])
     if len(notes) == 0:
         raise MissingTrackError("the melody track has no notes")
     return notes
@@ -91,7 +88,10 @@ def song_labels(
     melody: np.ndarray, bass1: np.ndarray, chroma: np.ndarray, vocab, key: int, tempo_bucket: int
 ) -> tuple[dict, list[str]]:
     """Every structure label ``[T]`` of the song, and warnings (chords outside the vocabulary
-    become "no chord"; phrases are unknown and get the unlabelled letter)."""
+    become "no chord"; phrases are unknown and get the unlabelled letter).
+
+    melody: the binary pianoroll ``[T, 128]`` the harmonizer hears (its highest pitch per step
+    is the melody label)."""
     n = len(bass1)
     warnings = []
     keys = chord_keys(bass1, chroma)
@@ -105,9 +105,8 @@ def song_labels(
                 "model's vocabulary: treated as no chord"
             )
             ids[keys == k] = _no_chord_id(vocab)
-    mel = np.zeros(n, np.int64)
-    for start, dur, pitch in melody:
-        mel[start : start + dur] = pitch
+    sounding = melody.any(axis=1)
+    mel = np.where(sounding, 127 - np.argmax(melody[:, ::-1], axis=1), 0).astype(np.int64)
     base = {
         "chord": ids,
         "root": np.where(chroma > 0, bass1, 0),
@@ -136,12 +135,12 @@ def arrange_melody(model, config, binarization: dict, vocab, melody: np.ndarray,
                    seed: int = 0) -> tuple[np.ndarray, dict, list[str]]:
     """The harmonizer's arrangement ``[T, 384]`` of a melody over given chords.
 
-    melody: notes ``[N, 3]`` (start, duration, pitch); bass1, chroma: ``[T]`` chords per step.
-    Returns ``(arrangement with the melody as its first track, labels, warnings)``.
+    melody: binary pianoroll ``[T, 128]``; bass1, chroma: ``[T]`` chords per step. Returns
+    ``(arrangement with the melody roll as its first track, labels, warnings)``.
     """
     n = len(chroma)
-    labels, warnings = song_labels(melody, bass1, chroma, vocab, key, tempo_bucket(qpm))
-    roll = notes_to_pianoroll(melody, n) > 0
+    roll = np.asarray(melody, bool)
+    labels, warnings = song_labels(roll, bass1, chroma, vocab, key, tempo_bucket(qpm))
     inputs = torch.zeros(1, n, 256)
     inputs[0, :, :128] = torch.from_numpy(roll.astype(np.float32))
     if config.input_features:
@@ -149,7 +148,7 @@ def arrange_melody(model, config, binarization: dict, vocab, melody: np.ndarray,
         inputs = torch.cat([inputs, feats], dim=-1)
     positions = torch.from_numpy(structure_positions(labels, config.context))[None]
     pred = harmonize_pianoroll(model, inputs, positions, binarization, seed)
-    pred[:, :128] = roll  # keep the user's melody as the first track
+    pred[:, :128] = roll  # the picture and sanity checks; the MIDI keeps the user's track
     return restrike_at_chord_changes(pred, labels["root"], labels["chroma"]), labels, warnings
 
 
@@ -181,34 +180,48 @@ def harmonize_song(
     key: str = "C:maj",
     seed: int = 0,
     renderer: str = "auto",
+    overwrite: bool = False,
 ) -> dict:
     """Arrange ``midi_path`` with a harmonizer (a shipped name such as ``pop909``, a weights
-    folder, a run folder or a checkpoint in one); writes MIDI (at the input's tempo), WAV and
-    PNG beside ``out_path`` and returns their paths, the binarization, the warnings, and the
+    folder, a run folder or a checkpoint in one); writes the MIDI at ``out_path`` (the user's
+    melody track note for note, the song's tempo map and time signatures), a WAV that follows
+    that tempo map and a PNG beside it (all or none; an input is never replaced, an existing
+    output only with ``overwrite``). Returns their paths, the binarization, the warnings, and the
     ``arrangement`` ``[T, 384]`` with the chord ``labels`` (root, chroma ``[T]``) it follows."""
     from stripes.arranger.pretrained import load_any_harmonizer
-    from stripes.arranger.render import GM_PROGRAMS, TRACK_TITLES, write_arrangement
+    from stripes.arranger.render import (
+        GM_PROGRAMS,
+        TRACK_TITLES,
+        arrangement_paths,
+        write_arrangement,
+    )
 
     if (chords is None) == (chord_track is None):
         raise ValueError("give exactly one of --chords FILE or --chord-track NAME")
     key_id = parse_key(key, source="--key")  # before any file is read
-    model, cfg, choice, vocab = load_any_harmonizer(checkpoint)
-    score = read_midi(midi_path)
-    melody = read_melody(score, melody_track)
-    n = int((melody[:, 0] + melody[:, 1]).max())
+    inputs = [p for p in (midi_path, chords, checkpoint) if p is not None]
+    check_outputs(list(arrangement_paths(out_path).values()), inputs, overwrite)
+    song = read_midi(midi_path, tpq=None)  # the user's notes as written
+    grid = resample_score(song)  # the same notes on the model's 16-per-quarter grid
+    check_four_four(grid)
+    index, warnings = choose_melody(grid, melody_track)
+    roll, notes_warnings = melody_for_model(song.tracks[index], grid.tracks[index])
+    n = len(roll)
     if chords is not None:
         bass1, chroma = chords_from_file(chords, n)
     elif chord_track is not None:  # one of the two, checked above
-        bass1, chroma = chords_from_track(score, chord_track, n)
-    qpm = float(score.tempos[0].qpm) if len(score.tempos) else 120.0
+        bass1, chroma = chords_from_track(grid, chord_track, n)
+    qpm = float(song.tempos[0].qpm) if len(song.tempos) else 120.0
+    model, cfg, choice, vocab = load_any_harmonizer(checkpoint)
     vocab = vocab if vocab is not None else task_corpus(cfg).vocab
-    pred, labels, warnings = arrange_melody(model, cfg, choice, vocab, melody, bass1, chroma,
-                                            key_id, qpm, seed)
+    pred, labels, label_warnings = arrange_melody(model, cfg, choice, vocab, roll, bass1,
+                                                  chroma, key_id, qpm, seed)
     gap = chord_coverage_warning(bass1, chroma)
-    warnings += [gap] if gap else []
+    warnings += notes_warnings + label_warnings + ([gap] if gap else [])
     files = write_arrangement(pred, TRACK_TITLES[cfg.data], out_path, root=labels["root"],
                               chroma=labels["chroma"], qpm=qpm, programs=GM_PROGRAMS[cfg.data],
-                              title=Path(midi_path).stem, renderer=renderer)
+                              title=Path(midi_path).stem, renderer=renderer, song=song,
+                              melody=song.tracks[index], inputs=inputs, overwrite=overwrite)
     return {**files, "steps": n, "qpm": qpm, "warnings": warnings,
             "threshold": choice["threshold"], "merge_gap": choice["merge_gap"],
             "arrangement": pred, "labels": {k: labels[k] for k in ("root", "chroma")}}

@@ -22,6 +22,7 @@ from stripes.config import from_dict
 from stripes.evaluation.harmonization import score_harmonization
 from stripes.evaluation.harmonization.binarization import binarize
 from stripes.evaluation.harmonization.sanity import sanity_check, sanity_warning
+from stripes.files import atomic_write_text, check_outputs
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.data import (
     build_dataset,
@@ -46,7 +47,7 @@ def fast_config() -> HarmonizationConfig:
         run={"progress": False, "tensorboard": False}))
 
 
-def chorale_harmonizer(out: Path, fast: bool, train: bool) -> str | Path:
+def chorale_harmonizer(out: Path, fast: bool, train: bool, overwrite: bool) -> str | Path:
     """The checkpoint the demo uses: shipped weights, or a run it trains now."""
     if not (fast or train):
         return "chorales"
@@ -57,12 +58,12 @@ def chorale_harmonizer(out: Path, fast: bool, train: bool) -> str | Path:
     if not fast:
         cfg = replace(cfg, run=replace(cfg.run, progress=True))
     prepare_task_corpus(cfg, progress=not fast)  # a fresh machine parses the chorales once
-    train_harmonizer(cfg, out / "run", progress=not fast, overwrite=True)  # the demo's own run
+    train_harmonizer(cfg, out / "run", progress=not fast, overwrite=overwrite)
     evaluate_harmonizer(out / "run")
     return out / "run"
 
 
-def harmonize_chorales(checkpoint, out: Path) -> dict:
+def harmonize_chorales(checkpoint, out: Path, overwrite: bool = False) -> dict:
     """Score the held-out chorales with floors, rule and sanity; arrange the first one."""
     model, cfg, choice, _ = load_any_harmonizer(checkpoint)
     prepare_task_corpus(cfg)  # a fresh machine parses the chorales once
@@ -77,43 +78,58 @@ def harmonize_chorales(checkpoint, out: Path) -> dict:
     tracks, programs = TRACK_TITLES["chorales"], GM_PROGRAMS["chorales"]
     files = write_arrangement(pred, tracks, out / "chorale", root=first["root"],
                               chroma=first["chroma"], qpm=CHORALE_QPM, programs=programs,
-                              reference=first["targets"] > 0.5, title=f"{name} (held out)")
+                              reference=first["targets"] > 0.5, title=f"{name} (held out)",
+                              overwrite=overwrite)
     original = write_arrangement(first["targets"] > 0.5, tracks, out / "chorale_original",
                                  root=first["root"], chroma=first["chroma"], qpm=CHORALE_QPM,
-                                 programs=programs, title=f"{name}: Bach")
+                                 programs=programs, title=f"{name}: Bach", overwrite=overwrite)
     example = sanity_check(pred, first["root"], first["chroma"], layout=layout)
     return {"chorale": name, "files": files, "original": original["midi"],
             "example_sanity": example, "test_set": scores, "binarization": choice}
 
 
-def arrange_lead_sheet(folder: Path, out: Path, checkpoint: str | Path = "pop909") -> dict:
+def arrange_lead_sheet(folder: Path, out: Path, checkpoint: str | Path = "pop909",
+                       overwrite: bool = False) -> dict:
     """The POP909 harmonizer's arrangement of a melody MIDI + chords file, with its sanity."""
     from stripes.arranger.arrange import harmonize_song
     from stripes.evaluation.harmonization.layout import POP909_LAYOUT
 
     res = harmonize_song(checkpoint, folder / "melody.mid", out / f"{folder.name}.mid",
-                         chords=folder / "chords.txt")
+                         chords=folder / "chords.txt", overwrite=overwrite)
     pred, labels = res.pop("arrangement"), res.pop("labels")
     return {**res, "sanity": sanity_check(pred, labels["root"], labels["chroma"],
                                           layout=POP909_LAYOUT)}
 
 
+def demo_outputs(out: Path, sheet: Path) -> list[Path]:
+    """The files the demo writes under ``out`` (its run folder aside)."""
+    names = ["chorale", "chorale_original", sheet.name]
+    return [out / f"{n}{s}" for n in names for s in (".mid", ".wav", ".png")] + [
+        out / "report.json"]
+
+
 def run_demo(out_dir: str | Path = "outputs/demo", fast: bool = False, train: bool = False,
-             lead_sheet: str | Path | None = None) -> dict:
-    """Write the demo's files under ``out_dir``; returns the report (also ``report.json``)."""
+             lead_sheet: str | Path | None = None, overwrite: bool = False) -> dict:
+    """Write the demo's files under ``out_dir``; returns the report (also ``report.json``).
+    Files already there (and a run folder, with ``fast`` or ``train``) are replaced only with
+    ``overwrite``: checked before anything is trained or written."""
     out = Path(out_dir)
     sheet = Path(lead_sheet) if lead_sheet else LEAD_SHEET
     missing = [p for p in (sheet / "melody.mid", sheet / "chords.txt",
                            PRETRAINED["pop909"] / "model.safetensors") if not p.exists()]
     if lead_sheet and missing:  # before anything is trained or written
         raise FileNotFoundError(f"lead sheet: {missing[0]} is missing")
+    check_outputs(demo_outputs(out, sheet), [sheet / "melody.mid", sheet / "chords.txt"],
+                  overwrite)
+    if (fast or train) and (out / "run").exists() and not overwrite:
+        raise ValueError(f"{out / 'run'} exists: pass --overwrite to train the demo's run again")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    checkpoint = chorale_harmonizer(out, fast, train)
-    chorales = harmonize_chorales(checkpoint, out)
+    checkpoint = chorale_harmonizer(out, fast, train, overwrite)
+    chorales = harmonize_chorales(checkpoint, out, overwrite)
     report = {"chorale_harmonizer": str(checkpoint), **chorales}
     if not missing:
-        report["lead_sheet"] = arrange_lead_sheet(sheet, out)
+        report["lead_sheet"] = arrange_lead_sheet(sheet, out, overwrite=overwrite)
     report["warnings"] = [f"no lead sheet arranged: {missing[0]} is missing"] if missing else []
     report["warnings"] += [w for w in (
         chorales["test_set"]["warning"],
@@ -121,6 +137,6 @@ def run_demo(out_dir: str | Path = "outputs/demo", fast: bool = False, train: bo
         sanity_warning(report["lead_sheet"]["sanity"], "the lead sheet")
         if "lead_sheet" in report else None) if w]
     report["seconds"] = round(time.perf_counter() - t0, 1)
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    atomic_write_text(out / "report.json", json.dumps(report, indent=1, default=str))
     report["report"] = str(out / "report.json")
     return report

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from stripes.config import load_config, migration_note
+from stripes.files import OutputSet, check_outputs
 from stripes.models import StripesTransformer
 from stripes.music.chords import ChordVocabulary
 from stripes.tasks.harmonization.config import HarmonizationConfig
@@ -82,8 +83,10 @@ def check_windows(model, config, corpus, binarization: dict, n: int = 4) -> list
     return rows
 
 
-def export_weights(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write a weights folder from an evaluated run (``evaluation.json`` must exist)."""
+def export_weights(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write a weights folder from an evaluated run (``evaluation.json`` must exist): its three
+    files all or none, never into the run folder, replacing existing ones only with
+    ``overwrite``."""
     from safetensors.torch import save_file
 
     run, out = Path(run_dir), Path(out_dir)
@@ -92,13 +95,15 @@ def export_weights(run_dir: str | Path, out_dir: str | Path) -> Path:
     evaluation_path = run / "evaluation.json"
     if not evaluation_path.exists():
         raise FileNotFoundError(f"{evaluation_path}: run `stripes evaluate {run}` first")
+    if out.exists() and out.resolve() == run.resolve():
+        raise ValueError(f"{out}: the weights folder cannot be the run folder it is exported from")
+    check_outputs([out / n for n in ("model.safetensors", "config.json", "log.csv")], [],
+                  overwrite)
     model, config = load_harmonizer(run)
     corpus = task_corpus(config)
     evaluation = json.loads(evaluation_path.read_text())
-    out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     tensors[VOCAB_KEY] = torch.from_numpy(corpus.vocab.table.astype("int64"))
-    save_file(tensors, str(out / "model.safetensors"))
     names = corpus.arrays["names"]
     split = {s: [str(names[i]) for i in corpus.songs_in(s)] for s in ("train", "val", "test")}
     steps = 0
@@ -106,14 +111,17 @@ def export_weights(run_dir: str | Path, out_dir: str | Path) -> Path:
     if log.exists():
         rows = log.read_text().strip().splitlines()[1:]
         steps = int(rows[-1].split(",")[0]) if rows else 0
-        shutil.copyfile(log, out / "log.csv")
     meta = {"task": config.recipe(), "model": model.config.to_dict(), "check": check_windows(
                 model, config, corpus, evaluation["binarization"]),
             "binarization": {k: evaluation["binarization"][k]
                              for k in ("criterion", "threshold", "merge_gap", "score")},
             "scores": _scores(evaluation), "split": split, "steps": steps,
             "parameters": model.num_parameters(), "commit": _commit(), "run": str(run)}
-    (out / "config.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+    with OutputSet() as files:
+        save_file(tensors, str(files.stage(out / "model.safetensors")))
+        files.stage(out / "config.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+        if log.exists():
+            shutil.copyfile(log, files.stage(out / "log.csv"))
     return out
 
 
@@ -161,11 +169,14 @@ def load_any_harmonizer(checkpoint: str | Path, device: str | torch.device = "cp
     if str(checkpoint) in PRETRAINED or (path / "model.safetensors").is_file():
         model, config, meta = load_pretrained(checkpoint, device)
         return model, config, meta["binarization"], meta["vocab"]
-    run = path.parent.parent if path.is_file() and path.parent.name == "checkpoints" else path
+    named = path.suffix == ".pt"  # a checkpoint file: that file is loaded, or refused
+    if named and not path.is_file():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    run = path.parent.parent if named and path.parent.name == "checkpoints" else path
     if not (run / "task.yaml").is_file():
         raise FileNotFoundError(f"{checkpoint}: not a weights folder, a run folder or a "
                                 f"checkpoint inside one (shipped: {sorted(PRETRAINED)})")
-    model, config = load_harmonizer(run)
+    model, config = load_harmonizer(run, checkpoint=path if named else None)
     evaluation = run / "evaluation.json"
     choice = (json.loads(evaluation.read_text())["binarization"] if evaluation.exists()
               else {"threshold": 0.5, "merge_gap": 0})

@@ -7,7 +7,8 @@ share); heavy imports happen inside the handlers so that ``stripes --help`` stay
 
 A user's mistake (a bad config, a missing file, a YAML syntax error, any ``ValueError`` of the
 library's validation, a diverged training) ends the command with one line on stderr,
-``stripes: error: ...``, and exit code 2, never a traceback (docs/cli.md).
+``stripes: error: ...``, and exit code 2, never a traceback (docs/cli.md); Ctrl-C ends it with
+one line and exit code 130.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from stripes.config import ConfigError
 
 #: What a user can cause: reported as one line and exit code 2.
 USER_ERRORS = (ConfigError, ValueError, OSError, yaml.YAMLError)
+#: What Ctrl-C prints (exit code 130, the shell's for SIGINT).
+INTERRUPTED = "stripes: interrupted: no file was left half-written"
 
 
 class Parser(argparse.ArgumentParser):
@@ -70,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(done.code or 0)
     try:
         args.func(args)
+    except KeyboardInterrupt:  # every write is atomic: what is on disk is whole
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
     except USER_ERRORS as err:
         print(error_line(err), file=sys.stderr)
         return 2

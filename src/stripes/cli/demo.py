@@ -18,6 +18,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--lead-sheet", help="folder with melody.mid and chords.txt "
                    "(default: examples/ode_to_joy)")
     d.add_argument("--fast", action="store_true", help="tiny run (seconds), for tests")
+    d.add_argument("--overwrite", action="store_true",
+                   help="replace the demo's files (and its run folder) in --out if they exist")
     d.set_defaults(func=_run_demo)
 
 
@@ -26,7 +28,8 @@ def _run_demo(args: argparse.Namespace) -> None:
 
     print("stripes demo: the shipped harmonizers arrange a held-out Bach chorale and a lead sheet "
           "(offline, CPU)")
-    report = run_demo(args.out, fast=args.fast, train=args.train, lead_sheet=args.lead_sheet)
+    report = run_demo(args.out, fast=args.fast, train=args.train, lead_sheet=args.lead_sheet,
+                      overwrite=args.overwrite)
     res = report["test_set"]
     ref = res["flavours"]["reference"]
     print(f"\nheld-out chorales (n = {res['n']}), accompaniment (alto+tenor, bass), "

@@ -43,7 +43,9 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="seed of the PE realization and the sampling noise (default 0)")
     g.add_argument("--no-grammar", action="store_true", help="sample without the REMI grammar")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-    g.add_argument("--out", required=True, help="the .mid file to write")
+    g.add_argument("--out", required=True,
+                   help="the .mid file to write (never the prompt; written atomically)")
+    g.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     g.set_defaults(func=_run_generate)
 
 
@@ -75,5 +77,6 @@ def _run_generate(args: argparse.Namespace) -> None:
             grammar=not args.no_grammar,
             device=args.device,
             progress=advance,
+            overwrite=args.overwrite,
         )
     print(f"wrote {info['path']} ({info['tokens']} tokens, {info['notes']} notes)")

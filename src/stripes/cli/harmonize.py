@@ -18,7 +18,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--melody-track", help="melody track name (default: MELODY or the only one)")
     h.add_argument("--key", default="C:maj", help="key of the song, e.g. 'Gb:maj' (KEY context)")
     h.add_argument("--out", default="harmonized.mid",
-                   help="output MIDI (a WAV and a PNG are written beside)")
+                   help="output MIDI, written at exactly this path (.mid or .midi; a WAV and a "
+                        "PNG are written beside it); never one of the inputs")
+    h.add_argument("--overwrite", action="store_true",
+                   help="replace the MIDI, WAV or PNG if they exist (default: refuse)")
     h.set_defaults(func=_run_harmonize)
 
 
@@ -35,6 +38,7 @@ def _run_harmonize(args: argparse.Namespace) -> None:
         chord_track=args.chord_track,
         melody_track=args.melody_track,
         key=args.key,
+        overwrite=args.overwrite,
     )
     for warning in res["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)

@@ -47,6 +47,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                        "(safetensors + config.json + log.csv)")
     w.add_argument("run", help="run folder (trained and evaluated)")
     w.add_argument("--out", required=True, help="weights folder, e.g. src/stripes/weights/pop909")
+    w.add_argument("--overwrite", action="store_true",
+                   help="replace the weights folder's files if they exist (default: refuse)")
     w.set_defaults(func=_run_export)
 
 
@@ -102,6 +104,6 @@ def _run_curves(args: argparse.Namespace) -> None:
 def _run_export(args: argparse.Namespace) -> None:
     from stripes.arranger.pretrained import export_weights
 
-    out = export_weights(args.run, args.out)
+    out = export_weights(args.run, args.out, overwrite=args.overwrite)
     size = (out / "model.safetensors").stat().st_size
     print(f"weights: {out} (model.safetensors {size / 1e6:.1f} MB, config.json, log.csv)")

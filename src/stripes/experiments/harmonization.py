@@ -48,6 +48,7 @@ from typing import Any
 
 from stripes.config import (
     ConfigError,
+    check_plain_name,
     closest,
     from_dict,
     load_config,
@@ -107,6 +108,7 @@ class ExperimentConfig:
     comparisons: list[list[str]] = field(default_factory=list)
 
     def __post_init__(self):
+        check_plain_name(self.name)  # the experiment's folder inside --out
         from_dict(HarmonizationConfig, self.base, "base")  # every key and type of the base
         for chain in self.order_chains:
             if len(set(chain)) != len(chain):

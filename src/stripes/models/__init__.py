@@ -2,7 +2,7 @@
 
 from stripes.models.blocks import MLP, Block
 from stripes.models.config import INPUT_KINDS, ModelConfig
-from stripes.models.transformer import Decoder, ModelState, StripesTransformer
+from stripes.models.transformer import Decoder, ModelState, StripesTransformer, build_model
 
 __all__ = ["INPUT_KINDS", "MLP", "Block", "Decoder", "ModelConfig", "ModelState",
-           "StripesTransformer"]
+           "StripesTransformer", "build_model"]

@@ -14,10 +14,14 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from stripes.attention import AttentionConfig
-from stripes.config import ConfigError, from_dict, register_migration
+from stripes.config import ConfigError, check_sizes, from_dict, register_migration
 from stripes.positional.registry import PositionalConfig, check_arguments, rename_params
 
 INPUT_KINDS = ("pianoroll", "tokens")
+#: PE constructor arguments that are sizes or counts (>= 1), checked when the config loads.
+PE_SIZE_ARGUMENTS = frozenset({"n_sines", "n_realizations", "n_layers", "pool_rows",
+                               "position_dim", "block_size", "kernel_size", "max_distance",
+                               "ndim", "head_dim", "d_model", "n_heads", "max_bytes"})
 
 
 @dataclass
@@ -62,12 +66,21 @@ class ModelConfig:
     def __post_init__(self):
         if self.input_kind not in INPUT_KINDS:
             raise ConfigError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        check_sizes(self, 1, "input_dim", "output_dim", "d_model", "n_layers", "n_heads", "d_ff",
+                    "position_dim", "max_len")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout}")
         if self.d_model % self.n_heads:
             raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         try:
             check_arguments(self.pe.kind, self.pe.params)
         except ValueError as err:
             raise ConfigError(f"pe: {err}") from None
+        for key in PE_SIZE_ARGUMENTS & self.pe.params.keys():
+            value = self.pe.params[key]
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(v, int) and not isinstance(v, bool) and v < 1:
+                    raise ConfigError(f"pe.params.{key}: must be >= 1, got {value}")
 
     @property
     def head_dim(self) -> int:

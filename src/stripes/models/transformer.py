@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stripes.attention.state import AttentionState, LinearState
+from stripes.config import ConfigError
 from stripes.models.blocks import Block, BlockStep, norm_args
 from stripes.models.config import ModelConfig
 from stripes.positional import AdditivePE, QKTransformPE, RelativeBiasPE
@@ -294,3 +295,12 @@ def _autocast_on(device: torch.device) -> bool:
         return torch.is_autocast_enabled(device.type)
     except (TypeError, RuntimeError):  # older torch, or a device type without autocast
         return False
+
+
+def build_model(config: ModelConfig) -> StripesTransformer:
+    """The model of ``config``; a size or PE argument its parts refuse becomes a ConfigError
+    (one line), raised before a caller writes anything."""
+    try:
+        return StripesTransformer(config)
+    except (TypeError, ValueError, ZeroDivisionError, RuntimeError) as err:  # torch's size errors
+        raise ConfigError(f"model: {err}") from None

@@ -26,8 +26,9 @@ BAR_STEPS = 64  # one 4/4 bar
 SUPPORTED_METERS = ((4, 4),)
 
 
-def read_midi(path: str | Path, tpq: int = STEPS_PER_QUARTER) -> ScoreTick:
-    """Read a MIDI file and resample it to ``tpq`` ticks per quarter (notes keep >= 1 tick).
+def read_midi(path: str | Path, tpq: int | None = STEPS_PER_QUARTER) -> ScoreTick:
+    """Read a MIDI file and resample it to ``tpq`` ticks per quarter (notes keep >= 1 tick);
+    ``tpq=None`` keeps the file's own grid (a user's notes exactly as written).
 
     Raises :class:`UnreadableMidiError` for a file symusic cannot parse (truncated, not MIDI) and
     :class:`EmptyMidiError` for a file without notes; a missing path raises FileNotFoundError.
@@ -41,7 +42,7 @@ def read_midi(path: str | Path, tpq: int = STEPS_PER_QUARTER) -> ScoreTick:
         raise UnreadableMidiError(f"{path}: unreadable MIDI ({err})") from err
     if score.note_num() == 0:
         raise EmptyMidiError(f"{path}: the MIDI file has no notes")
-    return resample_score(score, tpq)
+    return score if tpq is None else resample_score(score, tpq)
 
 
 def resample_score(score: ScoreTick, tpq: int = STEPS_PER_QUARTER) -> ScoreTick:

@@ -5,12 +5,19 @@ temporary files, replaced only on request.
 before the first byte is written: an existing non-empty folder is refused unless the run is
 resumed (from its ``checkpoints/last.pt``) or explicitly overwritten; ``prepare_run_dir`` then
 empties an overwritten folder (run artifacts only) and removes ``*.tmp`` files that a killed
-process left behind.
+process left behind. ``hold_run_dir`` holds the folder's lock (``.stripes.lock``, an exclusive
+``flock`` that the system releases when the process ends, however it ends) while the run is
+written: of two commands that claimed one empty folder at once, the second to take the lock is
+refused with one line (the folder is busy, or no longer empty).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from stripes.files import remove_stale_tmp
@@ -19,6 +26,8 @@ from stripes.files import remove_stale_tmp
 #: removes these and nothing else.
 RUN_ARTIFACTS = ("task.yaml", "config.yaml", "log.csv", "checkpoints", "tb", "evaluation.json",
                  "trained", "experiment.yaml", "tokenizer.json", "eval")
+#: The lock file of a run folder (kept; empty).
+LOCK_NAME = ".stripes.lock"
 
 
 def claim_run_dir(path: str | Path, *, resume: bool = False, overwrite: bool = False
@@ -39,7 +48,7 @@ def claim_run_dir(path: str | Path, *, resume: bool = False, overwrite: bool = F
         if not last.is_file():
             raise ValueError(f"{path}: nothing to resume (no checkpoints/last.pt)")
         return last
-    entries = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    entries = sorted(p.name for p in path.iterdir() if p.name != LOCK_NAME) if path.is_dir() else []
     if entries and not overwrite:
         raise ValueError(f"{path}: the run folder exists and is not empty; pass --resume to "
                          "continue it or --overwrite to replace it")
@@ -65,3 +74,30 @@ def prepare_run_dir(path: str | Path, *, overwrite: bool = False) -> Path:
     remove_stale_tmp(path / "checkpoints")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextmanager
+def hold_run_dir(path: str | Path, *, fresh: bool) -> Iterator[Path]:
+    """Hold the run folder's lock while the run is written (the folder is created).
+
+    Raises ValueError when another process holds it, or, for a ``fresh`` run (neither resumed
+    nor overwritten), when the folder is no longer empty once the lock is held: another command
+    claimed it between :func:`claim_run_dir` and now.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / LOCK_NAME, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"{path}: another stripes command is writing this run folder now; "
+                             "wait for it to end or choose another --out") from None
+        others = [p.name for p in path.iterdir() if p.name != LOCK_NAME
+                  and not p.name.endswith(".tmp")]
+        if fresh and others:
+            raise ValueError(f"{path}: another command started a run in this folder first "
+                             f"(it holds {', '.join(sorted(others)[:3])}); choose another --out")
+        yield path
+    finally:
+        os.close(fd)  # releases the lock

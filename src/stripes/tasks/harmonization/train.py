@@ -16,14 +16,14 @@ import torch
 import torch.nn.functional as F
 
 from stripes.config import load_config
-from stripes.models import StripesTransformer
+from stripes.models import StripesTransformer, build_model
 from stripes.music.windows import collate_windows
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.data import model_inputs, training_windows
 from stripes.training.checkpoint import load_checkpoint, load_weights, write_config
 from stripes.training.config import RunConfig, check_device
 from stripes.training.loop import train
-from stripes.training.run_dir import claim_run_dir, prepare_run_dir
+from stripes.training.run_dir import claim_run_dir, hold_run_dir, prepare_run_dir
 
 
 def harmonization_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
@@ -56,21 +56,22 @@ def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress:
     config = replace(config, run=run)
     train_ds, val_ds = training_windows(config)  # the prepared corpus, asked for by name
     check_device(run.device)
-    prepare_run_dir(out, overwrite=overwrite)
-    if not run.resume_from:
-        write_config(config.recipe(), out / "task.yaml")
     torch.manual_seed(config.train.seed)
-    model = StripesTransformer(config.model)
-    summary = train(
-        model,
-        harmonization_loss,
-        train_ds,
-        val_ds,
-        config.train,
-        run,
-        collate_windows,
-        model_config={"model": config.model.to_dict(), "task": config.recipe()},
-    )
+    model = build_model(config.model)  # before the folder: a model it cannot build writes none
+    with hold_run_dir(out, fresh=not (run.resume_from or overwrite)):
+        prepare_run_dir(out, overwrite=overwrite)
+        if not run.resume_from:
+            write_config(config.recipe(), out / "task.yaml")
+        summary = train(
+            model,
+            harmonization_loss,
+            train_ds,
+            val_ds,
+            config.train,
+            run,
+            collate_windows,
+            model_config={"model": config.model.to_dict(), "task": config.recipe()},
+        )
     return {**summary, "parameters": model.num_parameters()}
 
 
@@ -86,16 +87,17 @@ def check_same_task(config: HarmonizationConfig, run: Path) -> None:
                          f"in {', '.join(diff)}")
 
 
-def load_harmonizer(run_dir: str | Path, settings: RunConfig | None = None
+def load_harmonizer(run_dir: str | Path, settings: RunConfig | None = None,
+                    checkpoint: str | Path | None = None
                     ) -> tuple[StripesTransformer, HarmonizationConfig]:
-    """The model of a run folder (its last checkpoint) and the run's task config, whose run
-    settings are ``settings`` (default: ``RunConfig()``, the environment's data and cache):
-    never those the folder was trained with, so that a run folder cannot redirect where a
-    corpus is read or written."""
+    """The model of a run folder (``checkpoint``, a file of the run, default its last one) and
+    the run's task config, whose run settings are ``settings`` (default: ``RunConfig()``, the
+    environment's data and cache): never those the folder was trained with, so that a run
+    folder cannot redirect where a corpus is read or written."""
     run = Path(run_dir)
     config = load_config(HarmonizationConfig, run / "task.yaml")
     config = replace(config, run=settings or RunConfig(out_dir=str(run)))
-    path = run / "checkpoints" / "last.pt"
+    path = Path(checkpoint) if checkpoint is not None else run / "checkpoints" / "last.pt"
     ckpt = load_checkpoint(path)
     model = StripesTransformer(config.model)
     load_weights(model, ckpt["model"], path)

@@ -16,6 +16,7 @@ from typing import Any
 from stripes.config import (
     ConfigError,
     apply_overrides,
+    check_plain_name,
     check_sizes,
     from_dict,
     migrate,
@@ -110,6 +111,9 @@ class LMExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: LMEvalConfig = field(default_factory=LMEvalConfig)
     run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self):
+        check_plain_name(self.name)  # a folder inside --out (`stripes lm experiment`)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "") -> LMExperimentConfig:

@@ -66,8 +66,9 @@ def check_sampling(n_tokens: int, temperature: float, top_p: float | None,
         raise ValueError(f"--top-k must be >= 1, got {top_k}")
 
 
-def read_prompt(tokenizer, prompt: str | Path) -> list[int]:
-    """The REMI ids of a prompt MIDI file; one clear error for a file that is not MIDI."""
+def read_prompt(tokenizer, prompt: str | Path) -> tuple[list[int], Any]:
+    """``(REMI ids, score)`` of a prompt MIDI file; one clear error for a file that is not
+    MIDI."""
     import symusic
 
     from stripes.music.errors import UnreadableMidiError
@@ -83,19 +84,34 @@ def read_prompt(tokenizer, prompt: str | Path) -> list[int]:
     ids = score_to_ids(tokenizer, score)
     if not ids:
         raise ValueError(f"{prompt}: the prompt gives no tokens (no notes on programs 0-3?)")
-    return ids
+    return ids, score
+
+
+def carry_timing(score: Any, prompt: Any | None) -> None:
+    """Give ``score`` (the continuation) the prompt's tempo map and time signatures, on its own
+    tick grid (REMI keeps neither): a prompt at 60 qpm is continued at 60 qpm, not 120."""
+    from stripes.music.midi_io import resample_score
+
+    if prompt is None:
+        return
+    timing = resample_score(prompt, score.ticks_per_quarter)
+    if len(timing.tempos):
+        score.tempos = timing.tempos.copy()
+    if len(timing.time_signatures):
+        score.time_signatures = timing.time_signatures.copy()
 
 
 def generate_midi(checkpoint: str | Path, out_path: str | Path, *, prompt: str | Path | None = None,
                   n_tokens: int = 512, temperature: float = 1.2, top_p: float | None = 0.9,
                   top_k: int | None = None, seed: int = 0, grammar: bool = True,
-                  device: str = "cpu", progress: Callable[[int], None] | None = None
-                  ) -> dict[str, Any]:
+                  device: str = "cpu", progress: Callable[[int], None] | None = None,
+                  overwrite: bool = False) -> dict[str, Any]:
     """Sample ``n_tokens`` REMI tokens after a prompt and write them as a MIDI file.
 
     Args:
         checkpoint: a checkpoint of :func:`stripes.tasks.lm.train.train_language_model`.
-        out_path: the ``.mid`` to write (folders are created).
+        out_path: the ``.mid`` to write, atomically (folders are created); never the prompt or
+            the checkpoint, an existing file only with ``overwrite``.
         prompt: a MIDI file to continue (tracks by program 0-3); None starts from one bar line.
         temperature, top_p, top_k: sampling ([SPE] App. C.2 uses top-p 0.9, temperature 1.2);
             temperature 0 is greedy decoding (:func:`check_sampling` gives the ranges).
@@ -106,18 +122,22 @@ def generate_midi(checkpoint: str | Path, out_path: str | Path, *, prompt: str |
     Returns:
         ``{"path", "prompt_tokens", "tokens", "notes"}``.
     """
+    from stripes.files import atomic_write, check_outputs
     from stripes.music.tokenizer import ids_to_score
 
     check_sampling(n_tokens, temperature, top_p, top_k)
+    check_outputs([out_path], [p for p in (prompt, checkpoint) if p is not None], overwrite)
     model, _ = load_language_model(checkpoint, device)
     tokenizer = load_checkpoint_tokenizer(checkpoint)
-    ids = [tokenizer.vocab["Bar_None"]] if prompt is None else read_prompt(tokenizer, prompt)
+    ids, timing = [tokenizer.vocab["Bar_None"]], None
+    if prompt is not None:
+        ids, timing = read_prompt(tokenizer, prompt)
     allowed = grammar_constraint(tokenizer) if grammar else None
     out = sample_continuation(model, ids, n_tokens, allowed=allowed, temperature=temperature,
                               top_k=top_k, top_p=top_p, seed=seed, progress=progress)
     score = ids_to_score(tokenizer, out.tolist())
+    carry_timing(score, timing)
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    score.dump_midi(str(out_path))
+    atomic_write(out_path, lambda f: f.write(score.dumps_midi()))
     return {"path": str(out_path), "prompt_tokens": len(ids), "tokens": len(out),
             "notes": sum(len(t.notes) for t in score.tracks)}

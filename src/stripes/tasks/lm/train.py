@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stripes.config import migration_note
-from stripes.models import ModelConfig, StripesTransformer
+from stripes.models import ModelConfig, StripesTransformer, build_model
 from stripes.tasks.lm.config import LMExperimentConfig, load_experiment, resolve_model_config
 from stripes.tasks.lm.data import (
     CropDataset,
@@ -41,7 +41,7 @@ from stripes.training.checkpoint import (
 )
 from stripes.training.config import check_device
 from stripes.training.loop import train
-from stripes.training.run_dir import claim_run_dir, prepare_run_dir
+from stripes.training.run_dir import claim_run_dir, hold_run_dir, prepare_run_dir
 
 
 def token_nll(logits: Tensor, ids: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -105,17 +105,19 @@ def train_language_model(config: LMExperimentConfig | str | Path, out_dir: str |
     exp = replace(exp, model=resolve_model_config(exp, len(tokenizer)),
                   run=replace(exp.run, out_dir=str(out),
                               resume_from=str(last) if last else exp.run.resume_from))
-    prepare_run_dir(out, overwrite=overwrite)
     torch.manual_seed(exp.train.seed)  # the initial weights
-    summary = train(StripesTransformer(exp.model), lm_loss, train_set, val_set, exp.train,
-                    exp.run, collate_tokens, model_config=exp.model)
-    run = Path(summary["run_dir"])
-    write_config(exp, run / "experiment.yaml")
-    tok_json = json.loads((corpus.folder / "tokenizer.json").read_text())
-    text = json.dumps(tok_json, indent=1)
-    atomic_write(run / "tokenizer.json", lambda f: f.write(text.encode()))
-    for path in sorted((run / "checkpoints").glob("*.pt")):
-        attach_to_checkpoint(path, experiment=to_plain(exp), tokenizer=tok_json)
+    model = build_model(exp.model)  # before the folder: a model it cannot build writes none
+    with hold_run_dir(out, fresh=not (exp.run.resume_from or overwrite)):
+        prepare_run_dir(out, overwrite=overwrite)
+        summary = train(model, lm_loss, train_set, val_set, exp.train,
+                        exp.run, collate_tokens, model_config=exp.model)
+        run = Path(summary["run_dir"])
+        write_config(exp, run / "experiment.yaml")
+        tok_json = json.loads((corpus.folder / "tokenizer.json").read_text())
+        text = json.dumps(tok_json, indent=1)
+        atomic_write(run / "tokenizer.json", lambda f: f.write(text.encode()))
+        for path in sorted((run / "checkpoints").glob("*.pt")):
+            attach_to_checkpoint(path, experiment=to_plain(exp), tokenizer=tok_json)
     return run
 
 

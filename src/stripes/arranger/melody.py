@@ -1,0 +1,93 @@
+"""The user's melody: which track it is, what the harmonizer hears of it, and what is kept.
+
+``choose_melody`` picks the melody track of a score (``--melody-track NAME``, else a track named
+"melody", else the only pitched track with notes; drum tracks, channel 10 / ``is_drum``, are never
+taken) and says what it could not keep for the harmonizer: zero-length notes are ignored (all of
+them: refused), a polyphonic part is reduced to its top line for the model. The arrangement's
+melody track is always the chosen track as written (notes, durations, velocities, on the file's own
+tick grid); only the model's input is reduced.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from symusic.core import ScoreTick, TrackTick
+
+from stripes.music.errors import MissingTrackError, UnsupportedMeterError
+from stripes.music.midi_io import find_track, sort_notes
+from stripes.music.pianoroll import notes_to_pianoroll
+
+
+def check_four_four(score: ScoreTick) -> None:
+    """Refuse any meter but 4/4 (the harmonizer works on 4/4 bars)."""
+    for ts in score.time_signatures:
+        if (ts.numerator, ts.denominator) != (4, 4):
+            raise UnsupportedMeterError(
+                f"meter {ts.numerator}/{ts.denominator} at tick {ts.time} is not supported "
+                "(the harmonizer works on 4/4 bars)"
+            )
+
+
+def choose_melody(score: ScoreTick, name: str | None) -> tuple[int, list[str]]:
+    """``(index of the melody track in score.tracks, warnings)``; drum tracks are skipped."""
+    tracks = list(score.tracks)
+    if name is not None:
+        track = find_track(score, name)
+        if track.is_drum:
+            raise MissingTrackError(f"track {track.name!r} is a drum track (MIDI channel 10), "
+                                    "not a melody: name another with --melody-track")
+        return tracks.index(track), []
+    drums = [t for t in tracks if t.is_drum and len(t.notes)]
+    pitched = [t for t in tracks if not t.is_drum and len(t.notes)]
+    named = [t for t in pitched if t.name.strip().lower() == "melody"]
+    if len(named) != 1 and len(pitched) != 1:
+        skipped = f" (drum tracks skipped: {[t.name for t in drums]})" if drums else ""
+        raise MissingTrackError(
+            f"cannot tell the melody among tracks {[t.name for t in tracks]}{skipped}: "
+            "name it with --melody-track")
+    chosen = (named or pitched)[0]
+    warnings = [f"track {t.name!r} is a drum track (MIDI channel 10): not taken for the melody"
+                for t in drums]
+    return tracks.index(chosen), warnings
+
+
+def melody_for_model(native: TrackTick, grid: TrackTick) -> tuple[np.ndarray, list[str]]:
+    """The melody the harmonizer hears: a binary pianoroll ``[T, 128]`` on the 16-per-quarter
+    grid, with warnings naming the track and what was done.
+
+    native: the chosen track on the file's own grid (zero lengths as written); grid: the same
+    track resampled to 16 steps per quarter. Zero-length notes are dropped (all zero: refused);
+    where several pitches sound at once, only the highest is kept (the top line).
+    """
+    name = native.name or "(unnamed)"
+    if not len(native.notes):
+        raise MissingTrackError(f"melody track {name!r} has no notes")
+    durations = native.notes.numpy()["duration"]
+    zero = durations <= 0
+    if zero.all():
+        raise MissingTrackError(f"melody track {name!r}: all {len(zero)} notes have zero length "
+                                "(nothing to harmonize)")
+    warnings = []
+    g = grid.notes.numpy()  # the same notes in the same order, on the 16-per-quarter grid
+    notes = sort_notes(np.stack([g["time"], g["duration"], g["pitch"]], axis=1)[~zero])
+    if zero.any():
+        warnings.append(f"melody track {name!r}: {int(zero.sum())} zero-length notes are not "
+                        "given to the harmonizer (kept in the MIDI as written)")
+    n = int((notes[:, 0] + notes[:, 1]).max())
+    roll = notes_to_pianoroll(notes, n) > 0
+    chords = roll.sum(axis=1) > 1
+    if chords.any():
+        roll = top_line(roll)
+        warnings.append(f"melody track {name!r} is polyphonic ({int(chords.sum())} of {n} steps "
+                        "sound several pitches): the harmonizer follows its top line; the track "
+                        "is kept in the MIDI as written")
+    return roll, warnings
+
+
+def top_line(roll: np.ndarray) -> np.ndarray:
+    """The highest sounding pitch of each step of a binary pianoroll ``[T, 128]``."""
+    out = np.zeros_like(roll, dtype=bool)
+    sounding = roll.any(axis=1)
+    highest = 127 - np.argmax(roll[:, ::-1], axis=1)
+    out[np.flatnonzero(sounding), highest[sounding]] = True
+    return out
