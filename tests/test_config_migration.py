@@ -12,9 +12,11 @@ import yaml
 
 from stripes.config import ConfigError, from_dict, load_config
 from stripes.experiments.harmonization import ExperimentConfig, check_shared_run, run_path
+from stripes.experiments.lra import LRAGrid
 from stripes.models import ModelConfig
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.lm.config import LMExperimentConfig, load_experiment
+from stripes.tasks.lra.config import load_lra_config
 from stripes.training.config import RunConfig, TrainConfig, split_run_settings
 
 ROOT = Path(__file__).parents[1]
@@ -109,6 +111,11 @@ def test_every_shipped_recipe_is_written_in_the_nested_shape(path):
         _quietly(load_experiment, path)
     elif kind == "harmonization":
         _quietly(load_config, HarmonizationConfig, path)
+    elif kind == "lra":
+        if path.name.startswith("grid_"):
+            _quietly(load_config, LRAGrid, path)
+        else:
+            _quietly(load_lra_config, path)
     else:
         _quietly(ExperimentConfig.from_yaml, path)
 
@@ -136,6 +143,14 @@ def _seeded(model: ModelConfig) -> ModelConfig:
 
 
 def _load_committed(path: Path) -> None:
+    if any(part.startswith("lra_") for part in path.parts):  # Long-Range Arena runs
+        if path.name == "task.yaml":
+            load_lra_config(path)
+        else:  # a checkpoint's resolved config: recipe, run settings, the classifier
+            data = yaml.safe_load(path.read_text())
+            from_dict(TrainConfig, data["train"], "train")
+            ModelConfig.from_dict(data["model"]["model"])
+        return
     if path.name == "task.yaml":
         load_config(HarmonizationConfig, path)
     elif path.name == "config.yaml":
