@@ -94,36 +94,12 @@ class StripesTransformer(nn.Module):
             if c.input_kind == "tokens"
             else nn.Linear(c.input_dim, c.d_model)
         )
-        # The PE's contract decides where it acts: on the embeddings (additive), on every
-        # layer's queries and keys, or on every layer's logits (one module per layer unless
-        # share_pe).
-        first = self._build_pe()
-        self.add_pe = first if isinstance(first, AdditivePE) else None
-        layer_pes = [first] if c.share_pe or self.add_pe is not None else \
-            [first] + [self._build_pe() for _ in range(c.n_layers - 1)]
-        qk = [p for p in layer_pes if isinstance(p, QKTransformPE)]
-        bias = [p for p in layer_pes if isinstance(p, RelativeBiasPE)]
+        self.add_pe, qk, bias, blocks = build_stack(c)
         self.qk_pes: list[QKTransformPE] = nn.ModuleList(qk)  # type: ignore[assignment]
         self.bias_pes: list[RelativeBiasPE] = nn.ModuleList(bias)  # type: ignore[assignment]
-        blocks = [Block(c.d_model, c.n_heads, c.d_ff or 4 * c.d_model, c.dropout,
-                        c.layer_attention(i), _layer_pe(qk, i), _layer_pe(bias, i))
-                  for i in range(c.n_layers)]
         self.blocks: list[Block] = nn.ModuleList(blocks)  # type: ignore[assignment]
         self.norm = nn.LayerNorm(c.d_model)
         self.head = nn.Linear(c.d_model, c.output_dim)
-
-    def _build_pe(self) -> PE | None:
-        c = self.config
-        if c.pe.kind == "none":
-            return None
-        return c.pe.build(
-            d_model=c.d_model,
-            n_heads=c.n_heads,
-            head_dim=c.head_dim,
-            position_dim=c.position_dim,
-            max_len=c.max_len,
-            n_layers=c.n_layers,
-        )
 
     def draw_pe_code(
         self, length: int, positions: Tensor | None = None, generator: torch.Generator | None = None
@@ -277,6 +253,33 @@ class StripesTransformer(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def build_pe(config: ModelConfig) -> PE | None:
+    """The config's positional encoding (None for ``kind: none``), sized for the model."""
+    c = config
+    if c.pe.kind == "none":
+        return None
+    return c.pe.build(d_model=c.d_model, n_heads=c.n_heads, head_dim=c.head_dim,
+                      position_dim=c.position_dim, max_len=c.max_len, n_layers=c.n_layers)
+
+
+def build_stack(config: ModelConfig) -> tuple[AdditivePE | None, list[QKTransformPE],
+                                              list[RelativeBiasPE], list[Block]]:
+    """The PE modules and the blocks of a model (for every encoder built on these blocks):
+    the PE's contract decides where it acts: on the embeddings (additive), on every layer's
+    queries and keys, or on every layer's logits (one module per layer unless ``share_pe``)."""
+    c = config
+    first = build_pe(c)
+    add_pe = first if isinstance(first, AdditivePE) else None
+    layer_pes = [first] if c.share_pe or add_pe is not None else \
+        [first] + [build_pe(c) for _ in range(c.n_layers - 1)]
+    qk = [p for p in layer_pes if isinstance(p, QKTransformPE)]
+    bias = [p for p in layer_pes if isinstance(p, RelativeBiasPE)]
+    blocks = [Block(c.d_model, c.n_heads, c.d_ff or 4 * c.d_model, c.dropout,
+                    c.layer_attention(i), _layer_pe(qk, i), _layer_pe(bias, i))
+              for i in range(c.n_layers)]
+    return add_pe, qk, bias, blocks
 
 
 def _layer_pe(pes: list, layer: int):

@@ -29,8 +29,8 @@ from stripes.attention.feature_maps import FAVOR
 from stripes.config import ConfigError, from_dict
 from stripes.models.blocks import Block
 from stripes.models.config import ModelConfig
-from stripes.positional import AdditivePE, QKTransformPE, RelativeBiasPE
-from stripes.positional.base import PE
+from stripes.models.transformer import build_stack
+from stripes.positional import QKTransformPE, RelativeBiasPE
 
 INTERACTIONS = ("concat", "nli")
 
@@ -81,26 +81,11 @@ class Encoder(nn.Module):
         super().__init__()
         c = self.config = config
         self.embed = nn.Embedding(c.input_dim, c.d_model)
-        first = self._build_pe()
-        self.add_pe = first if isinstance(first, AdditivePE) else None
-        layer_pes = [first] if c.share_pe or self.add_pe is not None else \
-            [first] + [self._build_pe() for _ in range(c.n_layers - 1)]
-        qk = [p for p in layer_pes if isinstance(p, QKTransformPE)]
-        bias = [p for p in layer_pes if isinstance(p, RelativeBiasPE)]
+        self.add_pe, qk, bias, blocks = build_stack(c)  # the model's own PEs and blocks
         self.qk_pes: list[QKTransformPE] = nn.ModuleList(qk)  # type: ignore[assignment]
         self.bias_pes: list[RelativeBiasPE] = nn.ModuleList(bias)  # type: ignore[assignment]
-        blocks = [Block(c.d_model, c.n_heads, c.d_ff or 4 * c.d_model, c.dropout,
-                        c.layer_attention(i), _layer_pe(qk, i), _layer_pe(bias, i))
-                  for i in range(c.n_layers)]
         self.blocks: list[Block] = nn.ModuleList(blocks)  # type: ignore[assignment]
         self.norm = nn.LayerNorm(c.d_model)
-
-    def _build_pe(self) -> PE | None:
-        c = self.config
-        if c.pe.kind == "none":
-            return None
-        return c.pe.build(d_model=c.d_model, n_heads=c.n_heads, head_dim=c.head_dim,
-                          position_dim=c.position_dim, max_len=c.max_len, n_layers=c.n_layers)
 
     def draw_pe_code(self, length: int, generator: torch.Generator | None = None
                      ) -> list[Any] | None:
@@ -187,8 +172,3 @@ def _stack(ids: Tensor, mask: Tensor, ids2: Tensor, mask2: Tensor) -> tuple[Tens
     return torch.cat([pad(ids), pad(ids2)]), torch.cat([pad(mask), pad(mask2)])
 
 
-def _layer_pe(pes: list, layer: int):
-    """Block ``layer``'s PE of a list holding one (shared) or one per layer (or none)."""
-    if not pes:
-        return None
-    return pes[0] if len(pes) == 1 else pes[layer]
