@@ -13,19 +13,16 @@ from __future__ import annotations
 import numpy as np
 from symusic.core import ScoreTick, TrackTick
 
-from stripes.music.errors import MissingTrackError, UnsupportedMeterError
-from stripes.music.midi_io import find_track, sort_notes
+from stripes.music.errors import MissingTrackError
+from stripes.music.midi_io import check_meter, find_track, sort_notes
 from stripes.music.pianoroll import notes_to_pianoroll
 
 
 def check_four_four(score: ScoreTick) -> None:
-    """Refuse any meter but 4/4 (the harmonizer works on 4/4 bars)."""
+    """Refuse any meter but 4/4 (the harmonizer works on 4/4 bars): the corpus's own check,
+    :func:`~stripes.music.midi_io.check_meter`, on every time signature."""
     for ts in score.time_signatures:
-        if (ts.numerator, ts.denominator) != (4, 4):
-            raise UnsupportedMeterError(
-                f"meter {ts.numerator}/{ts.denominator} at tick {ts.time} is not supported "
-                "(the harmonizer works on 4/4 bars)"
-            )
+        check_meter(ts.numerator, ts.denominator, f"time signature at tick {ts.time}")
 
 
 def choose_melody(score: ScoreTick, name: str | None) -> tuple[int, list[str]]:
