@@ -147,8 +147,10 @@ def arrange_melody(model, config, binarization: dict, vocab, melody: np.ndarray,
         feats = torch.from_numpy(structure_features(labels, config.input_features))[None]
         inputs = torch.cat([inputs, feats], dim=-1)
     positions = torch.from_numpy(structure_positions(labels, config.context))[None]
-    pred = harmonize_pianoroll(model, inputs, positions, binarization, seed)
+    pred, onsets = harmonize_pianoroll(model, inputs, positions, binarization, seed)
     pred[:, :128] = roll  # the picture and sanity checks; the MIDI keeps the user's track
+    if onsets is not None:  # an onset harmonizer strikes its own notes
+        return pred, labels, warnings
     return restrike_at_chord_changes(pred, labels["root"], labels["chroma"]), labels, warnings
 
 

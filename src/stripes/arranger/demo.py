@@ -20,7 +20,7 @@ from stripes.arranger.pretrained import PRETRAINED, load_any_harmonizer
 from stripes.arranger.render import GM_PROGRAMS, TRACK_TITLES, write_arrangement
 from stripes.config import from_dict
 from stripes.evaluation.harmonization import score_harmonization
-from stripes.evaluation.harmonization.binarization import binarize
+from stripes.evaluation.harmonization.binarization import decode_window
 from stripes.evaluation.harmonization.sanity import sanity_check, sanity_warning
 from stripes.files import atomic_write_text, check_outputs
 from stripes.tasks.harmonization.config import HarmonizationConfig
@@ -73,16 +73,17 @@ def harmonize_chorales(checkpoint, out: Path, overwrite: bool = False) -> dict:
     windows = collect_windows(model, test)
     scores = score_harmonization([("None", windows)], layout, binarization=choice)["test"]["None"]
     first = windows[0]
-    pred = binarize(first["probs"], choice["threshold"], choice["merge_gap"])
+    pred, onsets = decode_window(first, choice)
     name = str(corpus.arrays["names"][first["song"]])
     tracks, programs = TRACK_TITLES["chorales"], GM_PROGRAMS["chorales"]
     files = write_arrangement(pred, tracks, out / "chorale", root=first["root"],
                               chroma=first["chroma"], qpm=CHORALE_QPM, programs=programs,
                               reference=first["targets"] > 0.5, title=f"{name} (held out)",
-                              overwrite=overwrite)
+                              overwrite=overwrite, onsets=onsets)
     original = write_arrangement(first["targets"] > 0.5, tracks, out / "chorale_original",
                                  root=first["root"], chroma=first["chroma"], qpm=CHORALE_QPM,
-                                 programs=programs, title=f"{name}: Bach", overwrite=overwrite)
+                                 programs=programs, title=f"{name}: Bach", overwrite=overwrite,
+                                 onsets=first["onsets"] > 0.5)
     example = sanity_check(pred, first["root"], first["chroma"], layout=layout)
     return {"chorale": name, "files": files, "original": original["midi"],
             "example_sanity": example, "test_set": scores, "binarization": choice}

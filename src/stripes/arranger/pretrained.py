@@ -64,7 +64,7 @@ def _scores(evaluation: dict) -> dict:
 def check_windows(model, config, corpus, binarization: dict, n: int = 4) -> list[dict]:
     """The first ``n`` test windows (song name, start, length) and the model's reference scores
     on them: a committed record that a test recomputes from the shipped weights."""
-    from stripes.evaluation.harmonization.binarization import binarize
+    from stripes.evaluation.harmonization.binarization import decode_window
     from stripes.evaluation.harmonization.scoring import evaluate_window
     from stripes.tasks.harmonization.data import build_dataset, task_layout
     from stripes.tasks.harmonization.predict import collect_windows
@@ -75,7 +75,7 @@ def check_windows(model, config, corpus, binarization: dict, n: int = 4) -> list
     layout = task_layout(corpus)
     rows = []
     for (song, start, length), w in zip(test.index, collect_windows(model, test), strict=True):
-        pred = binarize(w["probs"], binarization["threshold"], binarization["merge_gap"])
+        pred = decode_window(w, binarization).frames
         score = evaluate_window(pred, w["targets"], layout=layout, per_track=False)
         rows.append({"song": str(corpus.arrays["names"][song]), "start": int(start),
                      "length": int(length), "all": score["all"],

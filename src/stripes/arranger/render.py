@@ -49,11 +49,13 @@ def arrangement_paths(out: str | Path) -> dict[str, Path]:
 
 def arrangement_score(pred: np.ndarray, names: Sequence[str], programs: Sequence[int] | None,
                       qpm: float, song: ScoreTick | None = None,
-                      melody: TrackTick | None = None) -> ScoreTick:
-    """The arrangement ``[T, n*128]`` as a score; with a user's ``song`` (any tick grid), on its
-    grid with its tempos, time and key signatures, and ``melody`` (a track of ``song``) as the
-    first track, its notes, durations and velocities as written."""
-    score = pianoroll_to_score(np.asarray(pred, bool), list(names), programs)
+                      melody: TrackTick | None = None,
+                      onsets: np.ndarray | None = None) -> ScoreTick:
+    """The arrangement ``[T, n*128]`` as a score (``onsets``, same shape, split repeated
+    notes); with a user's ``song`` (any tick grid), on its grid with its tempos, time and key
+    signatures, and ``melody`` (a track of ``song``) as the first track, its notes, durations
+    and velocities as written."""
+    score = pianoroll_to_score(np.asarray(pred, bool), list(names), programs, onsets=onsets)
     if song is None:
         score.tempos[0].qpm = float(qpm)
         return score
@@ -79,10 +81,11 @@ def write_arrangement(pred: np.ndarray, names: Sequence[str], out: str | Path, *
                       reference: np.ndarray | None = None, title: str | None = None,
                       renderer: str = "auto", song: ScoreTick | None = None,
                       melody: TrackTick | None = None, inputs: Sequence[str | Path] = (),
-                      overwrite: bool = False) -> dict:
+                      overwrite: bool = False, onsets: np.ndarray | None = None) -> dict:
     """Write the MIDI, WAV and PNG of :func:`arrangement_paths` (all or none).
 
-    pred, reference: binary ``[T, n*128]`` (``n = len(names)``); root, chroma: ``[T]`` chord
+    pred, reference: binary ``[T, n*128]`` (``n = len(names)``), ``onsets`` (same shape) where
+    the notes of ``pred`` begin (repeated notes kept apart); root, chroma: ``[T]`` chord
     labels (root pitch class + 1, 12-bit chroma) for the chord symbols; song, melody: see
     :func:`arrangement_score`. Refuses (before writing) a file that is one of ``inputs``, or one
     that exists without ``overwrite``. Returns the paths, the renderer used and the WAV's
@@ -90,7 +93,7 @@ def write_arrangement(pred: np.ndarray, names: Sequence[str], out: str | Path, *
     """
     paths = arrangement_paths(out)
     check_outputs(list(paths.values()), inputs, overwrite)
-    score = arrangement_score(pred, names, programs, qpm, song, melody)
+    score = arrangement_score(pred, names, programs, qpm, song, melody, onsets)
     chords = chord_symbols(root, chroma) if root is not None and chroma is not None else None
     with OutputSet() as files:
         score.dump_midi(str(files.stage(paths["midi"])))

@@ -145,7 +145,8 @@ def test_choose_binarization_names_its_criterion():
     target[:, 256 + 60] = 1
     probs = target * 0.35 + 0.01
     probs[30:33] = 0.01                                 # a dropout inside the note
-    choice = choose_binarization([probs], [target], "frame_f1_accompaniment",
+    windows = [{"probs": probs, "targets": target}]
+    choice = choose_binarization(windows, "frame_f1_accompaniment",
                                  thresholds=(0.2, 0.5), merge_gaps=(0, 4))
     assert choice["criterion"] == "frame_f1_accompaniment"
     assert (choice["threshold"], choice["merge_gap"]) == (0.2, 4)
@@ -153,8 +154,8 @@ def test_choose_binarization_names_its_criterion():
     assert frame_f1(target, target) == 1.0
     assert set(BINARIZATION_CRITERIA) >= {"frame_f1", "cs", "neg_mse"}
     with pytest.raises(ValueError, match="criterion"):
-        choose_binarization([probs], [target], "f2")
-    by_mse = choose_binarization([probs], [target], "neg_mse", thresholds=(0.2, 0.5),
+        choose_binarization(windows, "f2")
+    by_mse = choose_binarization(windows, "neg_mse", thresholds=(0.2, 0.5),
                                  merge_gaps=(0, 4))
     assert by_mse["criterion"] == "neg_mse" and by_mse["score"] == 0.0
 

@@ -13,7 +13,8 @@ The parts below it: :mod:`.rolls` (the pianoroll grid), :mod:`.reference_flavour
 them), :mod:`.layout` (which slots a harmonizer copies and which it invents).
 
 A window is a mapping with ``probs`` and ``targets`` ``[T, n*128]``, ``inputs`` ``[T, m*128]``,
-the given chords ``root`` and ``chroma`` ``[T]`` and its ``song`` id.
+the given chords ``root`` and ``chroma`` ``[T]`` and its ``song`` id; an onset harmonizer's
+windows also hold ``onset_probs`` and the original's ``onsets`` ``[T, n*128]``.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from stripes.evaluation.harmonization.baselines import baseline_predictions
 from stripes.evaluation.harmonization.binarization import (
     MERGE_GAPS,
+    ONSET_THRESHOLDS,
     THRESHOLDS,
-    binarize,
     choose_binarization,
     criteria_for,
+    decode_window,
 )
 from stripes.evaluation.harmonization.layout import TrackLayout, layout_from_slots
 from stripes.evaluation.harmonization.sanity import sanity_check, sanity_warning, summarize_sanity
@@ -47,6 +49,7 @@ def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: T
                         validation: Sequence[Window] | None = None,
                         criterion: str = "frame_f1", thresholds: Sequence[float] = THRESHOLDS,
                         merge_gaps: Sequence[int] = MERGE_GAPS,
+                        onset_thresholds: Sequence[float] = ONSET_THRESHOLDS,
                         binarization: Mapping | None = None) -> dict:
     """Score the test windows of every length, binarized as chosen on ``validation`` windows.
 
@@ -66,9 +69,9 @@ def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: T
     if binarization is not None and validation is None:
         choice = dict(binarization)
     elif validation is not None and binarization is None:
-        choice = choose_binarization(
-            [w["probs"] for w in validation], [w["targets"] for w in validation], criterion,
-            thresholds=thresholds, merge_gaps=merge_gaps, criteria=criteria_for(layout))
+        choice = choose_binarization(validation, criterion, thresholds=thresholds,
+                                     merge_gaps=merge_gaps, onset_thresholds=onset_thresholds,
+                                     criteria=criteria_for(layout))
     else:
         raise ValueError("give validation windows to choose the binarization on, or a chosen "
                          "binarization: one of the two")
@@ -82,7 +85,7 @@ def score_windows(windows: Sequence[Window], choice: Mapping, layout: TrackLayou
     """The model, the floors and the rule baseline on the same windows, in every flavour, and
     the sanity of the model's and the rule's arrangements (one test length of
     :func:`score_harmonization`)."""
-    preds = [binarize(w["probs"], choice["threshold"], choice["merge_gap"]) for w in windows]
+    preds = [decode_window(w, choice).frames for w in windows]
     targets = [w["targets"] for w in windows]
     base = baseline_predictions([w["inputs"] for w in windows], [w["root"] for w in windows],
                                 [w["chroma"] for w in windows], layout=layout)

@@ -1,16 +1,25 @@
 """Choosing the binarization of predicted probabilities on validation, by a named criterion.
 
-A harmonizer outputs probabilities ``[T, n*128]``; a binary pianoroll comes from a threshold and
-an optional gap filling (runs of at most ``merge_gap`` off-steps inside a pitch become on, which
-turns per-step flicker into held notes). :func:`choose_binarization` searches a grid of both on
-validation windows and keeps the best mean of one criterion of :data:`BINARIZATION_CRITERIA`,
-returned by name with the chosen values, so a report can say how its rolls were made.
+A frame harmonizer (the papers' setting) outputs probabilities ``[T, n*128]``; a binary pianoroll
+comes from a threshold and an optional gap filling (runs of at most ``merge_gap`` off-steps inside
+a pitch become on, which turns per-step flicker into held notes).
+
+An onset harmonizer (``HarmonizationConfig.output = "onsets_frames"``, as in Onsets and Frames,
+Hawthorne et al. 2018) also outputs onset probabilities ``[T, n*128]``; :func:`decode_notes`
+starts a note only where an onset is predicted and holds it while the frame stays on, so an
+uncertain figure no longer averages into a held pad. The decoded :class:`NoteRoll` keeps both
+rolls: frames for the papers' metrics, onsets for the rhythm figures and the MIDI.
+
+:func:`choose_binarization` searches the thresholds (and gaps, or onset thresholds) on validation
+windows and keeps the best mean of one criterion of :data:`BINARIZATION_CRITERIA`, returned by
+name with the chosen values, so a report can say how its rolls were made.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -18,9 +27,30 @@ from stripes.evaluation.harmonization.layout import POP909_LAYOUT, TrackLayout
 from stripes.evaluation.harmonization.reference_flavour import chroma_similarity_reference
 from stripes.evaluation.harmonization.rolls import select_slots
 
-Criterion = Callable[[np.ndarray, np.ndarray], float]
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 MERGE_GAPS = (0, 2, 4, 8)
+ONSET_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+class NoteRoll(NamedTuple):
+    """A binary arrangement: ``frames [T, P]`` (sounding cells) and ``onsets [T, P]`` (where a
+    note begins), or ``onsets`` None when only frames are known (a run of frames is one note)."""
+
+    frames: np.ndarray
+    onsets: np.ndarray | None = None
+
+    def note_onsets(self) -> np.ndarray:
+        """``[T, P]`` bool: the onsets, or the first step of each run of frames."""
+        if self.onsets is not None:
+            return np.asarray(self.onsets, dtype=bool)
+        on = np.asarray(self.frames) > 0.5
+        before = np.zeros_like(on)
+        before[1:] = on[:-1]
+        return on & ~before
+
+
+#: ``(pred, target) -> float``, higher is better.
+Criterion = Callable[[NoteRoll, NoteRoll], float]
 
 
 def fill_gaps(roll: np.ndarray, max_gap: int) -> np.ndarray:
@@ -40,9 +70,59 @@ def fill_gaps(roll: np.ndarray, max_gap: int) -> np.ndarray:
 
 def binarize(probs, threshold: float = 0.5, merge_gap: int = 0) -> np.ndarray:
     """``probs [T, P]`` -> bool ``[T, P]``: ``probs >= threshold``, then :func:`fill_gaps`."""
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+    check_threshold(threshold)
     return fill_gaps(np.asarray(probs) >= threshold, merge_gap)
+
+
+def check_threshold(threshold: float, name: str = "threshold") -> None:
+    """ValueError unless ``0 < threshold < 1``."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"{name} must lie in (0, 1), got {threshold}")
+
+
+def decode_notes(frame_probs, onset_probs, threshold: float = 0.5,
+                 onset_threshold: float = 0.5) -> NoteRoll:
+    """Notes from onset and frame probabilities (both ``[T, P]``), as Onsets and Frames decodes.
+
+    A note begins at the first step of each run of ``onset_probs >= onset_threshold`` and lasts
+    while ``frame_probs >= threshold``, up to the next onset of its pitch; a frame never starts a
+    note. A note struck again is released one step before (a piano key comes up before it is
+    struck again), so the frame roll alone still shows every strike to the papers' metrics.
+    Returns a :class:`NoteRoll` of bool ``[T, P]`` rolls.
+    """
+    check_threshold(threshold)
+    check_threshold(onset_threshold, "onset_threshold")
+    frame_on = np.asarray(frame_probs) >= threshold
+    strike = np.asarray(onset_probs) >= onset_threshold
+    if frame_on.shape != strike.shape:
+        raise ValueError(f"frame {frame_on.shape} and onset {strike.shape} probabilities differ")
+    onsets = strike.copy()
+    onsets[1:] &= ~strike[:-1]  # the first step of a run of onset steps
+    frames = np.zeros_like(frame_on)
+    sounding = np.zeros(frame_on.shape[1], dtype=bool)
+    for t in range(frame_on.shape[0]):
+        sounding = onsets[t] | (sounding & frame_on[t])
+        frames[t] = sounding
+    frames[:-1] &= ~onsets[1:]  # released before the next strike of the same pitch
+    return NoteRoll(frames, onsets & frames)
+
+
+def decode_window(window: Mapping, choice: Mapping) -> NoteRoll:
+    """The binary arrangement of one predicted window (``probs``, and ``onset_probs`` for an
+    onset harmonizer) under a chosen binarization (``threshold``, ``merge_gap``,
+    ``onset_threshold``)."""
+    onset_probs = window.get("onset_probs")
+    if onset_probs is None:
+        return NoteRoll(binarize(window["probs"], choice["threshold"], choice["merge_gap"]))
+    return decode_notes(window["probs"], onset_probs, choice["threshold"],
+                        choice["onset_threshold"])
+
+
+def target_roll(window: Mapping) -> NoteRoll:
+    """The original of a window: ``targets`` frames and, when known, their ``onsets``."""
+    onsets = window.get("onsets")
+    return NoteRoll(np.asarray(window["targets"]) > 0.5,
+                    None if onsets is None else np.asarray(onsets) > 0.5)
 
 
 def frame_f1(pred, target) -> float:
@@ -59,23 +139,59 @@ def negative_mse(pred, target) -> float:
     return -float(np.mean(diff ** 2))
 
 
+def onset_f1(pred, target, tolerance: int = 1) -> float:
+    """F1 of two onset rolls ``[T, P]``, an onset counting as found within ``tolerance`` steps
+    (played timing); 1 when neither has an onset."""
+    pred, target = np.asarray(pred) > 0.5, np.asarray(target) > 0.5
+    if not pred.any() and not target.any():
+        return 1.0
+    hit_p = (pred & widen(target, tolerance)).sum() / max(int(pred.sum()), 1)
+    hit_t = (target & widen(pred, tolerance)).sum() / max(int(target.sum()), 1)
+    return 0.0 if hit_p + hit_t == 0 else float(2 * hit_p * hit_t / (hit_p + hit_t))
+
+
+def widen(roll: np.ndarray, steps: int) -> np.ndarray:
+    """``roll [T, P]`` bool with each True spread ``steps`` steps earlier and later."""
+    out = roll.copy()
+    for s in range(1, steps + 1):
+        out[s:] |= roll[:-s]
+        out[:-s] |= roll[s:]
+    return out
+
+
+def on_frames(fn: Callable[[np.ndarray, np.ndarray], float]) -> Criterion:
+    """A criterion of two frame rolls, read on the frames of two :class:`NoteRoll`."""
+    return lambda pred, target: fn(pred.frames, target.frames)
+
+
+def onsets_and_frames(pred: NoteRoll, target: NoteRoll) -> float:
+    """Mean of the onset F1 (±1 step) and the frame F1: sees rhythm and duration."""
+    return 0.5 * (onset_f1(pred.note_onsets(), target.note_onsets())
+                  + frame_f1(pred.frames, target.frames))
+
+
 def on_accompaniment(fn: Criterion, layout: TrackLayout = POP909_LAYOUT) -> Criterion:
     """``fn`` applied to the accompaniment slots of ``layout`` only."""
-    def criterion(pred, target):
-        return fn(select_slots(pred, layout.accompaniment),
-                  select_slots(target, layout.accompaniment))
-    return criterion
+    def part(roll: NoteRoll) -> NoteRoll:
+        onsets = roll.note_onsets()
+        return NoteRoll(select_slots(roll.frames, layout.accompaniment),
+                        select_slots(onsets, layout.accompaniment))
+
+    return lambda pred, target: fn(part(pred), part(target))
 
 
-#: Higher is better for every criterion; ``(pred [T, n*128], target [T, n*128]) -> float``.
-#: The ``_accompaniment`` ones use the POP909 layout (piano slot); build others with
-#: :func:`on_accompaniment`.
+#: Higher is better for every criterion; ``(pred: NoteRoll, target: NoteRoll) -> float`` on
+#: rolls ``[T, n*128]``. The ``_accompaniment`` ones use the POP909 layout (piano slot); build
+#: others with :func:`on_accompaniment`. Only ``onset_*`` and ``cs*`` see rhythm (CS reads
+#: onsets per half bar); frame F1 and MSE reward a held pad as much as a figure.
 BINARIZATION_CRITERIA: dict[str, Criterion] = {
-    "frame_f1": frame_f1,
-    "frame_f1_accompaniment": on_accompaniment(frame_f1),
-    "cs": chroma_similarity_reference,
-    "cs_accompaniment": on_accompaniment(chroma_similarity_reference),
-    "neg_mse": negative_mse,
+    "frame_f1": on_frames(frame_f1),
+    "frame_f1_accompaniment": on_accompaniment(on_frames(frame_f1)),
+    "cs": on_frames(chroma_similarity_reference),
+    "cs_accompaniment": on_accompaniment(on_frames(chroma_similarity_reference)),
+    "neg_mse": on_frames(negative_mse),
+    "onset_frame_f1": onsets_and_frames,
+    "onset_frame_f1_accompaniment": on_accompaniment(onsets_and_frames),
 }
 
 
@@ -88,27 +204,33 @@ def criteria_for(layout: TrackLayout) -> dict[str, Criterion]:
     return table
 
 
-def choose_binarization(probs: Sequence, targets: Sequence, criterion: str = "frame_f1", *,
+def choose_binarization(windows: Sequence[Mapping], criterion: str = "frame_f1", *,
                         thresholds: Sequence[float] = THRESHOLDS,
                         merge_gaps: Sequence[int] = MERGE_GAPS,
+                        onset_thresholds: Sequence[float] = ONSET_THRESHOLDS,
                         criteria: dict[str, Criterion] | None = None) -> dict:
-    """The ``(threshold, merge_gap)`` with the best mean ``criterion`` over validation windows.
+    """The binarization with the best mean ``criterion`` over validation windows.
 
-    probs, targets: sequences of ``[T_i, n*128]``. Returns ``{"criterion": name, "threshold",
-    "merge_gap", "score", "grid": [[threshold, merge_gap, score], ...]}`` (ties: the first in
-    grid order, thresholds ascending, then gaps).
+    windows: mappings with ``probs`` and ``targets`` ``[T_i, n*128]`` (and ``onset_probs``,
+    ``onsets`` for an onset harmonizer: then the grid is ``thresholds × onset_thresholds`` and
+    ``merge_gap`` is 0). Returns ``{"criterion": name, "threshold", "merge_gap",
+    "onset_threshold" (onset harmonizers), "score", "grid": [[threshold, merge_gap or onset
+    threshold, score], ...]}`` (ties: the first in grid order, thresholds ascending).
     """
     table = BINARIZATION_CRITERIA if criteria is None else criteria
     if criterion not in table:
         raise ValueError(f"criterion must be one of {sorted(table)}, got {criterion!r}")
-    if not probs or len(probs) != len(targets):
-        raise ValueError(f"need as many targets as probabilities, got {len(probs)}, "
-                         f"{len(targets)}")
+    if not windows:
+        raise ValueError("need at least one validation window to choose a binarization on")
     fn = table[criterion]
+    onset_model = windows[0].get("onset_probs") is not None
+    second = "onset_threshold" if onset_model else "merge_gap"
+    targets = [target_roll(w) for w in windows]
     grid = []
-    for th, gap in itertools.product(thresholds, merge_gaps):
-        scores = [fn(binarize(p, th, gap), t) for p, t in zip(probs, targets, strict=True)]
-        grid.append([float(th), int(gap), float(np.mean(scores))])
+    for th, x in itertools.product(thresholds, onset_thresholds if onset_model else merge_gaps):
+        choice = {"threshold": th, "merge_gap": 0, second: x}
+        scores = [fn(decode_window(w, choice), t) for w, t in zip(windows, targets, strict=True)]
+        grid.append([float(th), x, float(np.mean(scores))])
     best = max(grid, key=lambda row: row[2])
-    return {"criterion": criterion, "threshold": best[0], "merge_gap": best[1],
+    return {"criterion": criterion, "threshold": best[0], "merge_gap": 0, second: best[1],
             "score": best[2], "grid": grid}

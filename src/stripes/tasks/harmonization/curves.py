@@ -16,7 +16,7 @@ from pathlib import Path
 from stripes.analysis.plots import plot_learning_curves
 from stripes.evaluation.harmonization.baselines import score_baselines, window_arrays
 from stripes.evaluation.harmonization.binarization import (
-    binarize,
+    decode_window,
     choose_binarization,
     criteria_for,
 )
@@ -50,11 +50,12 @@ def learning_curve(run_dir: str | Path) -> list[dict]:
         ckpt = load_checkpoint(path)
         load_weights(model, ckpt["model"], path)
         windows = collect_windows(model.eval(), val)
-        probs, targets = [w["probs"] for w in windows], [w["targets"] for w in windows]
-        choice = choose_binarization(probs, targets, config.binarization_criterion,
+        targets = [w["targets"] for w in windows]
+        choice = choose_binarization(windows, config.binarization_criterion,
                                      thresholds=config.thresholds, merge_gaps=config.merge_gaps,
+                                     onset_thresholds=config.onset_thresholds,
                                      criteria=criteria_for(layout))
-        preds = [binarize(p, choice["threshold"], choice["merge_gap"]) for p in probs]
+        preds = [decode_window(w, choice).frames for w in windows]
         summary = evaluate_windows(preds, targets, layout=layout, per_track=False)["summary"]
         rows.append({"step": int(ckpt["step"]), "val_loss": losses.get(int(ckpt["step"])),
                      "threshold": choice["threshold"], "merge_gap": choice["merge_gap"],
