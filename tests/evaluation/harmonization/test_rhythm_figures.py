@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from stripes.evaluation.harmonization.rhythm import (
+    RHYTHM_EXTRAS,
     RHYTHM_FIGURES,
     RHYTHM_TEXTS,
     compare_rhythm,
@@ -44,7 +45,7 @@ def test_offbeat_eighths_are_all_off_the_beat():
     fig = rhythm_figures(frames, onsets)
     assert fig["onsets_per_bar"] == 4
     assert fig["offbeat_share"] == 1.0
-    assert fig["mean_note_beats"] == 0.5
+    assert fig["mean_note_beats"] == 0.5 and fig["median_note_beats"] == 0.5
     assert fig["notes_at_once"] == 1.0
 
 
@@ -65,6 +66,13 @@ def test_a_whole_bar_pad_is_one_long_onset_per_pitch():
     assert fig["longest_note_beats"] == 8.0 and fig["mean_note_beats"] == 8.0
     assert fig["notes_at_once"] == 3.0
     assert fig["pattern_share"] == 1.0                 # the silent second bar is not counted
+
+
+def test_a_held_note_pulls_the_mean_note_not_the_median():
+    frames, onsets = roll_of([(0, 4, C), (16, 4, C), (32, 4, C), (0, 64, G)])
+    fig = rhythm_figures(frames, onsets)
+    assert fig["mean_note_beats"] == (3 * 4 + 64) / 4 / BEAT
+    assert fig["median_note_beats"] == 0.25 and fig["longest_note_beats"] == 4.0
 
 
 def test_one_step_early_or_late_is_on_the_beat_two_is_not():
@@ -97,7 +105,7 @@ def test_stacked_slots_are_one_texture():
 def test_a_silent_roll_has_zero_figures_and_stays_strict_json():
     fig = rhythm_figures(np.zeros((BAR, 384), dtype=bool))
     assert fig["n_notes"] == 0
-    assert all(fig[k] == 0.0 for k in RHYTHM_FIGURES)
+    assert all(fig[k] == 0.0 for k in RHYTHM_FIGURES + RHYTHM_EXTRAS)
     json.dumps(fig, allow_nan=False)
 
 
@@ -112,7 +120,7 @@ def test_summary_and_texts_cover_every_figure():
     chords, on = roll_of([(b * BEAT, BEAT, p) for b in range(4) for p in (C, E, G)])
     eighths, on8 = roll_of([(b * BEAT + 8, 8, C) for b in range(4)])
     summary = summarize_rhythm([rhythm_figures(chords, on), rhythm_figures(eighths, on8)])
-    assert set(RHYTHM_FIGURES) < set(summary) and set(summary) <= set(RHYTHM_TEXTS)
+    assert set(summary) == set(RHYTHM_FIGURES + RHYTHM_EXTRAS) == set(RHYTHM_TEXTS)
     assert summary["offbeat_share"]["mean"] == 0.5 and summary["offbeat_share"]["n"] == 2
     assert summary["notes_at_once"]["mean"] == 2.0
 

@@ -8,7 +8,8 @@ read off one pianoroll ``[T, P]`` on the grid of 16 steps per quarter (one beat 
 
 - ``onsets_per_bar``: note onsets per bar (a chord of three notes is three onsets);
 - ``offbeat_share``: share of onsets farther than ``tolerance`` steps from every beat;
-- ``mean_note_beats``, ``longest_note_beats``: the mean and longest note, in beats;
+- ``mean_note_beats``, ``longest_note_beats``: the mean and longest note, in beats (notes
+  are cut at the ends of the roll);
 - ``notes_at_once``: mean number of sounding notes over the steps where at least one sounds;
 - ``pattern_share``: share of the bars with onsets whose onset pattern (the steps of the bar
   where any onset falls) is the commonest one; two patterns are equal when every onset of each
@@ -16,7 +17,8 @@ read off one pianoroll ``[T, P]`` on the grid of 16 steps per quarter (one beat 
 
 A frame roll merges repeated notes of one pitch; the onset roll (same shape,
 :func:`~stripes.music.pianoroll.notes_to_onsets`) splits them. A silent roll has every figure
-0.0 (the report stays strict JSON: no NaN) and ``n_notes`` 0, which says why.
+0.0 (the report stays strict JSON: no NaN) and ``n_notes`` 0, which says why. Also returned:
+``median_note_beats`` (:data:`RHYTHM_EXTRAS`).
 
 :func:`compare_rhythm` sets a model's figures against the original's: the ratio per figure and
 the targets of :data:`RHYTHM_TARGETS`.
@@ -32,9 +34,12 @@ from stripes.evaluation.harmonization.scoring import aggregate
 from stripes.music.midi_io import STEPS_PER_QUARTER
 from stripes.music.pianoroll import N_PITCHES, pianoroll_to_notes
 
-#: The figures, in table order (``n_notes`` is also returned, as a count to read them by).
+#: The figures, in table order; :func:`compare_rhythm` checks each.
 RHYTHM_FIGURES = ("onsets_per_bar", "offbeat_share", "mean_note_beats", "longest_note_beats",
                   "notes_at_once", "pattern_share")
+#: Also returned, to read the figures by: the median note (robust to a few held notes, which
+#: pull the mean up) and the count of notes (0: a silent roll, every figure 0.0).
+RHYTHM_EXTRAS = ("median_note_beats", "n_notes")
 #: One short header text per figure, with its unit.
 RHYTHM_TEXTS = {
     "onsets_per_bar": "note onsets per bar (count)",
@@ -43,6 +48,7 @@ RHYTHM_TEXTS = {
     "longest_note_beats": "longest note (beats)",
     "notes_at_once": "notes sounding at once, where any sounds (count)",
     "pattern_share": "bars with the commonest onset pattern (share [0, 1])",
+    "median_note_beats": "median note length (beats)",
     "n_notes": "notes in the roll (count)",
 }
 #: What a generated accompaniment must reach besides staying near the original
@@ -113,15 +119,15 @@ def rhythm_figures(frames, onsets=None, *, steps_per_beat: int = STEPS_PER_QUART
 
     frames: ``[T, P]`` (P a multiple of 128; stacked slots read as one texture); onsets: the
     onset roll ``[T, P]`` that splits repeated notes (None: every run of a pitch is one note).
-    Returns ``{figure: float for figure in RHYTHM_FIGURES}`` plus ``n_notes``; all 0.0 when
-    the roll is silent.
+    Returns ``{figure: float}`` for every name of :data:`RHYTHM_FIGURES` and
+    :data:`RHYTHM_EXTRAS` (``n_notes`` an int); all 0 when the roll is silent.
     """
     on, starts = check_rolls(frames, onsets)
     notes = pianoroll_to_notes(on, starts)              # [N, 3] (start, duration, column)
     bar = steps_per_beat * beats_per_bar
     n = len(notes)
     if n == 0:
-        return {**dict.fromkeys(RHYTHM_FIGURES, 0.0), "n_notes": 0}
+        return {**dict.fromkeys(RHYTHM_FIGURES, 0.0), "median_note_beats": 0.0, "n_notes": 0}
     sounding = on.sum(axis=1)
     lengths = notes[:, 1] / steps_per_beat
     return {
@@ -132,6 +138,7 @@ def rhythm_figures(frames, onsets=None, *, steps_per_beat: int = STEPS_PER_QUART
         "notes_at_once": float(sounding[sounding > 0].mean()),
         "pattern_share": commonest_pattern_share(bar_patterns(notes[:, 0], len(on), bar),
                                                  tolerance),
+        "median_note_beats": float(np.median(lengths)),
         "n_notes": n,
     }
 
