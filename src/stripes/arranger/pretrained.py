@@ -48,10 +48,14 @@ def _commit() -> str:
 
 
 def _scores(evaluation: dict) -> dict:
-    """Test means, reference and paper flavours, model beside floors and rule, and sanity."""
+    """Test means, reference and paper flavours, model beside floors and rule, sanity, and the
+    rhythm figures of model, original and rule."""
     out = {}
     for bars, res in evaluation["test"].items():
-        out[bars] = {"n": res["n"], "sanity_pass_share": res["sanity"]["model"]["pass_share"]}
+        out[bars] = {"n": res["n"], "sanity_pass_share": res["sanity"]["model"]["pass_share"],
+                     "rhythm": {who: {k: round(v["mean"], 4) for k, v in figures.items()}
+                                for who, figures in res["rhythm"].items() if who != "comparison"},
+                     "rhythm_failed": res["rhythm"]["comparison"]["failed"]}
         for flavour, block in res["flavours"].items():
             rows = {"model": block["model"], **block["floors"]}
             out[bars][flavour] = {name: {group: {m: round(v["mean"], 4) for m, v in

@@ -6,7 +6,8 @@ The one entry, :func:`score_harmonization`, takes the predicted probabilities of
 at every test length the model, the floors (empty prediction, copy of the input) and the rule
 baseline (block chords from the given labels, :mod:`.baselines`) on the same windows in both
 metric flavours (:mod:`.scoring`), for all slots, the accompaniment and each slot, with the
-musical sanity of the model's and the rule's arrangements (:mod:`.sanity`).
+musical sanity of the model's and the rule's arrangements (:mod:`.sanity`), and the rhythm
+figures of the accompaniment (:mod:`.rhythm`) for the model, the original and the rule.
 
 The parts below it: :mod:`.rolls` (the pianoroll grid), :mod:`.reference_flavour` and
 :mod:`.paper_flavour` (CS, SSMD, GS, NDD as the [S24] code and as the [ST]/[FS] text compute
@@ -27,10 +28,18 @@ from stripes.evaluation.harmonization.binarization import (
     ONSET_THRESHOLDS,
     THRESHOLDS,
     choose_binarization,
+    NoteRoll,
     criteria_for,
     decode_window,
+    target_roll,
 )
 from stripes.evaluation.harmonization.layout import TrackLayout, layout_from_slots
+from stripes.evaluation.harmonization.rhythm import (
+    compare_rhythm,
+    rhythm_figures,
+    summarize_rhythm,
+)
+from stripes.evaluation.harmonization.rolls import select_slots
 from stripes.evaluation.harmonization.sanity import sanity_check, sanity_warning, summarize_sanity
 from stripes.evaluation.harmonization.scoring import (
     FLAVOURS,
@@ -64,7 +73,8 @@ def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: T
     "layout": {"names", "accompaniment"}, "test": {length: {"n", "songs", "flavours":
     {flavour: {"model": summary, "floors": {empty|copy|rule: summary}}}, "per_window",
     "summary": reference all-slots {metric: {mean, std, n}}, "sanity": {model|rule: ...},
-    "warning": str | None}}}`` (summaries as :func:`~.scoring.summarize_windows` writes them).
+    "warning": str | None, "rhythm": :func:`score_rhythm`}}}`` (summaries as
+    :func:`~.scoring.summarize_windows` writes them).
     """
     if binarization is not None and validation is None:
         choice = dict(binarization)
@@ -85,7 +95,8 @@ def score_windows(windows: Sequence[Window], choice: Mapping, layout: TrackLayou
     """The model, the floors and the rule baseline on the same windows, in every flavour, and
     the sanity of the model's and the rule's arrangements (one test length of
     :func:`score_harmonization`)."""
-    preds = [decode_window(w, choice).frames for w in windows]
+    decoded = [decode_window(w, choice) for w in windows]
+    preds = [d.frames for d in decoded]
     targets = [w["targets"] for w in windows]
     base = baseline_predictions([w["inputs"] for w in windows], [w["root"] for w in windows],
                                 [w["chroma"] for w in windows], layout=layout)
@@ -104,4 +115,21 @@ def score_windows(windows: Sequence[Window], choice: Mapping, layout: TrackLayou
                                 for p, w in zip(rolls, windows, strict=True)])
         for name, rolls in (("model", preds), ("rule", base["rule"]))}
     out["warning"] = sanity_warning(out["sanity"]["model"], "the harmonizer")
+    out["rhythm"] = score_rhythm(decoded, [target_roll(w) for w in windows],
+                                 [NoteRoll(r) for r in base["rule"]], layout)
+    return out
+
+
+def score_rhythm(model: Sequence[NoteRoll], original: Sequence[NoteRoll],
+                 rule: Sequence[NoteRoll], layout: TrackLayout) -> dict:
+    """The rhythm figures (:mod:`.rhythm`) of the accompaniment the model invents, of the
+    original's and of the rule's on the same windows, and the model's against the original's:
+    ``{"model"|"original"|"rule": {figure: {mean, std, n}}, "comparison": compare_rhythm}``."""
+    def figures(rolls: Sequence[NoteRoll]) -> dict:
+        part = [(select_slots(r.frames, layout.accompaniment),
+                 select_slots(r.note_onsets(), layout.accompaniment)) for r in rolls]
+        return summarize_rhythm([rhythm_figures(f, o) for f, o in part])
+
+    out = {"model": figures(model), "original": figures(original), "rule": figures(rule)}
+    out["comparison"] = compare_rhythm(out["model"], out["original"])
     return out

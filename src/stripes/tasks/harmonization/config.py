@@ -49,6 +49,10 @@ class HarmonizationConfig:
             its PE; the shipped harmonizers use all three (docs/harmonization.md).
         output: ``frames`` (the papers' frame-wise BCE) or ``onsets_frames`` (onset and frame
             channels, notes decoded from onsets: the shipped harmonizers; see :data:`OUTPUTS`).
+        onset_weight: the weight of a positive cell in the onset BCE (``onsets_frames``). A
+            note begins in well under 1 % of the cells, so unweighted onset probabilities stay
+            near 0; weighting the strikes lifts them to where a threshold can separate them
+            (the threshold is chosen on validation anyway).
         binarization_criterion: what the validation search of ``thresholds`` x
             ``merge_gaps`` (``frames``) or ``thresholds`` x ``onset_thresholds``
             (``onsets_frames``) maximises (``evaluation.binarization.BINARIZATION_CRITERIA``).
@@ -74,6 +78,7 @@ class HarmonizationConfig:
     eval_tracks: str = "all"
     input_features: list[str] = field(default_factory=list)
     output: str = "frames"
+    onset_weight: float = 1.0
     binarization_criterion: str = "frame_f1_accompaniment"
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -93,6 +98,8 @@ class HarmonizationConfig:
             )
         if self.output not in OUTPUTS:
             raise ConfigError(f"output must be one of {sorted(OUTPUTS)}, got {self.output!r}")
+        if not self.onset_weight > 0:
+            raise ConfigError(f"onset_weight must be > 0, got {self.onset_weight}")
         try:
             check_features(self.input_features)
         except ValueError as err:

@@ -10,6 +10,7 @@ checkpoint (with the run settings), so :func:`load_harmonizer` needs nothing els
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -26,10 +27,12 @@ from stripes.training.loop import train
 from stripes.training.run_dir import claim_run_dir, hold_run_dir, prepare_run_dir
 
 
-def harmonization_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+def harmonization_loss(model: torch.nn.Module, batch: dict,
+                       onset_weight: float = 1.0) -> torch.Tensor:
     """Binary cross-entropy of the logits on the real (unpadded) steps: ``[B, T, 384]`` frame
     logits against ``targets``, or ``[B, T, 768]`` frame | onset logits against ``targets`` |
-    ``onsets`` (the two BCEs summed, as Onsets and Frames does)."""
+    ``onsets`` (the two BCEs summed, as Onsets and Frames does; a strike weighs
+    ``onset_weight``)."""
     mask = batch["mask"]
     padding = None if bool(mask.all()) else ~mask
     logits, _ = model(model_inputs(batch), positions=batch.get("positions"),
@@ -38,7 +41,9 @@ def harmonization_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     if logits.shape[-1] == 2 * targets.shape[-1]:  # an onsets_frames harmonizer
         frames, onsets = logits.split(targets.shape[-1], dim=-1)
         return (F.binary_cross_entropy_with_logits(frames[mask], targets[mask])
-                + F.binary_cross_entropy_with_logits(onsets[mask], batch["onsets"][mask]))
+                + F.binary_cross_entropy_with_logits(
+                    onsets[mask], batch["onsets"][mask],
+                    pos_weight=onsets.new_tensor(onset_weight)))
     return F.binary_cross_entropy_with_logits(logits[mask], targets[mask])
 
 
@@ -71,7 +76,7 @@ def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress:
             write_config(config.recipe(), out / "task.yaml")
         summary = train(
             model,
-            harmonization_loss,
+            partial(harmonization_loss, onset_weight=config.onset_weight),
             train_ds,
             val_ds,
             config.train,
