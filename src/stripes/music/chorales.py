@@ -17,11 +17,13 @@ import numpy as np
 
 from stripes.music.chords import ChordVocabulary, chord_keys, tones_to_chroma
 from stripes.music.errors import MissingTrackError
+from stripes.music.harmony import functional_chords
 from stripes.music.midi_io import STEPS_PER_QUARTER, check_meter
 from stripes.music.structure import PHRASE_LETTERS, Song, map_pieces, segment_labels, tempo_bucket
 
 log = logging.getLogger(__name__)
 VOICES = ("Soprano", "Alto", "Tenor", "Bass")
+CHORD_READINGS = ("functional", "vertical")
 DEFAULT_BPM = 80  # no tempo marks in the corpus: bucket 1 (60-89 BPM)
 
 
@@ -116,15 +118,21 @@ def _score_key(score) -> int:
     return k.tonic.pitchClass + 12 * (k.mode == "minor")
 
 
-def read_chorale(path: str, number: int = 0) -> Song:
+def read_chorale(path: str, number: int = 0, chords: str = "functional") -> Song:
     """Parse one corpus chorale into a :class:`Song` whose ``labels['chord']`` holds chord *keys*
     (``bass1 * 4096 + chroma``) until :func:`index_chords` replaces them by ids.
 
-    Raises :class:`MissingTrackError` without the four voices and :class:`UnsupportedMeterError`
-    for a time signature other than 4/4.
+    chords: ``"functional"`` (one chord per beat, non-chord tones removed:
+    :mod:`stripes.music.harmony`) or ``"vertical"`` (the pitch classes of all four voices at every
+    step, passing tones included: the labels the shipped weights of cache version 1 were trained
+    on, kept to reproduce them). Raises ValueError for another ``chords``,
+    :class:`MissingTrackError` without the four voices and :class:`UnsupportedMeterError` for a
+    time signature other than 4/4.
     """
     from music21 import corpus
 
+    if chords not in CHORD_READINGS:
+        raise ValueError(f"chords must be one of {CHORD_READINGS}, not {chords!r}")
     score = corpus.parse(path)
     voices = _voices(score, path)
     for ts in score.recurse().getElementsByClass("TimeSignature"):
@@ -137,9 +145,12 @@ def read_chorale(path: str, number: int = 0) -> Song:
     melody = np.zeros(n_steps, dtype=np.int64)
     for start, dur, pitch in parts[0]:
         melody[start : start + dur] = pitch
-    labels = {**_chord_labels(voices, n_steps), "melody": melody}
+    labels = {"melody": melody, **_bar_labels(voices[0], n_steps)}
     labels.update(_phrase_labels(voices[0], melody, n_steps))
-    labels.update(_bar_labels(voices[0], n_steps))
+    if chords == "functional":
+        labels.update(functional_chords(notes, labels["beat"], bass_track=VOICES.index("Bass")))
+    else:
+        labels.update(_chord_labels(voices, n_steps))
     marks = list(score.recurse().getElementsByClass("MetronomeMark"))
     bpm = marks[0].number if marks and marks[0].number else DEFAULT_BPM
     downbeat = int(labels["bar"].searchsorted(1)) % 64 if labels["bar"].max() > 0 else 0
