@@ -111,7 +111,7 @@ def duplicate_of(names: Sequence[str], notes: Sequence[np.ndarray]) -> list[int]
     out = []
     for i, (name, n) in enumerate(zip(names, notes, strict=True)):
         rows = np.asarray(n).copy()
-        rows[:, 3] -= rows[:, 3].min(initial=0)
+        rows[:, 3] -= rows[:, 3].min() if len(rows) else 0
         rows = rows[np.lexsort(rows.T[::-1])]
         keys = (("name", name), ("notes", rows.shape, rows.tobytes()))
         earlier = [seen[k] for k in keys if k in seen]
