@@ -227,7 +227,8 @@ def load_chorales(
     """Parse the corpus: ``(songs, split [S] (0 train, 1 val, 2 test), vocab, report)``.
 
     ``report`` lists the skipped files with their reason (meter, missing voices), the dropped
-    duplicates, counts tune groups and lists the pairs joined by their tune under other titles; ``limit`` parses only the first chorales (for tests).
+    duplicates, counts tune groups and lists the pairs joined by their tune under other titles;
+    ``limit`` parses only the first chorales (for tests).
     """
     files = chorale_files()[:limit]
     parsed = map_pieces(

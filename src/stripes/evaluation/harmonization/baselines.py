@@ -15,8 +15,8 @@ model, :func:`score_baselines` scores
   are the sounding pitch classes of the accompaniment, this floor copies the answer; with
   functional beat-level labels it plays the harmony without the voices' rhythm.
 
-A learned model is judged against ``"rule"`` and ``"readout"``. Chord labels per step come from the corpus labels
-(``Corpus.labels`` / ``WindowDataset`` items): ``root`` = pitch class + 1 (0 = no chord) and
+A learned model is judged against ``"rule"`` and ``"readout"``. Chord labels per step come from
+the corpus labels (``Corpus.labels`` / ``WindowDataset`` items): ``root`` = pitch class + 1 (0 = no chord) and
 ``chroma`` = the 12-bit chroma (bit k = pitch class k; 0 = no chord); see
 :func:`~.rolls.chords_of`.
 """
@@ -154,8 +154,8 @@ def score_baselines(inputs: Sequence, targets: Sequence, roots: Sequence, chroma
     """Floors, the rule baseline and the read-out floor on the windows a model is scored on.
 
     inputs ``[T_i, m*128]``, targets ``[T_i, n*128]``, roots and chromas ``[T_i]`` per window.
-    Returns ``{"flavour", "n", "rows": {"empty" | "copy" | "rule" | "readout": summary}}``, each summary in
-    the format of :func:`~.scoring.summarize_windows` (the model's format), plus
+    Returns ``{"flavour", "n", "rows": {"empty" | "copy" | "rule" | "readout": summary}}``, each
+    summary in the format of :func:`~.scoring.summarize_windows` (the model's format), plus
     ``"per_window"`` rows when asked.
     """
     preds = baseline_predictions(inputs, roots, chromas, layout=layout, voicing=voicing)
