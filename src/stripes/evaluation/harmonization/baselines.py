@@ -16,8 +16,8 @@ model, :func:`score_baselines` scores
   functional beat-level labels it plays the harmony without the voices' rhythm.
 
 A learned model is judged against ``"rule"`` and ``"readout"``. Chord labels per step come from
-the corpus labels (``Corpus.labels`` / ``WindowDataset`` items): ``root`` = pitch class + 1 (0 = no chord) and
-``chroma`` = the 12-bit chroma (bit k = pitch class k; 0 = no chord); see
+the corpus labels (``Corpus.labels`` / ``WindowDataset`` items): ``root`` = pitch class + 1
+(0 = no chord) and ``chroma`` = the 12-bit chroma (bit k = pitch class k; 0 = no chord); see
 :func:`~.rolls.chords_of`.
 """
 
