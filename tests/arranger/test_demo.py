@@ -11,11 +11,12 @@ def test_demo_fast_mode_runs_end_to_end(tmp_path, chorale_cache, monkeypatch, ca
     out = tmp_path / "demo"
     assert main(["demo", "--fast", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "rule:" in printed and "empty:" in printed and str(out) in printed
+    assert "rule:" in printed and "readout:" in printed and "empty:" in printed
+    assert str(out) in printed
     report = json.loads((out / "report.json").read_text())
     ref = report["test_set"]["flavours"]["reference"]
     assert set(ref["model"]["accompaniment"]) == {"CS", "SSMD", "GS", "NDD"}
-    assert set(ref["floors"]) == {"empty", "copy", "rule"}
+    assert set(ref["floors"]) == {"empty", "copy", "rule", "readout"}
     assert "pass_share" in report["test_set"]["sanity"]["model"]
     for name in ("chorale", "chorale_original"):
         assert (out / f"{name}.mid").stat().st_size > 0

@@ -88,7 +88,7 @@ def _print_test(bars: str, res: dict) -> None:
     print(f"test on {span} (n = {res['n']}, reference flavour, accompaniment):")
     for name, summary in rows.items():
         cells = ", ".join(f"{m} {v['mean']:.2f}" for m, v in summary["accompaniment"].items())
-        print(f"  {name:>5}: {cells}")
+        print(f"  {name:>7}: {cells}")
     sanity = res["sanity"]["model"]
     print(f"  sanity: {sanity['pass_share']:.0%} of windows pass")
     rhythm = res["rhythm"]

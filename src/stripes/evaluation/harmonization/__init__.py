@@ -71,7 +71,7 @@ def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: T
 
     Returns ``{"binarization": {criterion, threshold, merge_gap, score, grid} or the given one,
     "layout": {"names", "accompaniment"}, "test": {length: {"n", "songs", "flavours":
-    {flavour: {"model": summary, "floors": {empty|copy|rule: summary}}}, "per_window",
+    {flavour: {"model": summary, "floors": {empty|copy|rule|readout: summary}}}, "per_window",
     "summary": reference all-slots {metric: {mean, std, n}}, "sanity": {model|rule: ...},
     "warning": str | None, "rhythm": :func:`score_rhythm`}}}`` (summaries as
     :func:`~.scoring.summarize_windows` writes them).

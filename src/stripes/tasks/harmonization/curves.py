@@ -65,15 +65,15 @@ def learning_curve(run_dir: str | Path) -> list[dict]:
 
 
 def validation_floors(run_dir: str | Path) -> dict[str, float]:
-    """Accompaniment CS (reference) of the rule baseline and the empty floor on the run's
-    validation windows, for the curves' dashed lines."""
+    """Accompaniment CS (reference) of the rule baseline, the read-out floor and the empty floor
+    on the run's validation windows, for the curves' dashed lines."""
     _, config = load_harmonizer(run_dir)
     corpus = task_corpus(config)
     val = validation_windows(corpus, config)
     inputs, targets, roots, chromas = window_arrays([val[i] for i in range(len(val))])
     rows = score_baselines(inputs, targets, roots, chromas, layout=task_layout(corpus))["rows"]
     return {f"{name} (validation)": rows[name]["accompaniment"]["CS"]["mean"]
-            for name in ("rule", "empty")}
+            for name in ("rule", "readout", "empty")}
 
 
 def write_curves(runs: list[str | Path], out_dir: str | Path,

@@ -30,7 +30,7 @@ def evaluate_harmonizer(run_dir: str | Path, settings: RunConfig | None = None) 
 
     Writes ``<run_dir>/evaluation.json`` and returns it: ``{"binarization": {criterion,
     threshold, merge_gap, score, grid}, "layout": {...}, "test": {bars: {"n", "songs",
-    "flavours": {flavour: {"model": summary, "floors": {empty|copy|rule: summary}}},
+    "flavours": {flavour: {"model": summary, "floors": {empty|copy|rule|readout: summary}}},
     "summary": reference all-tracks {metric: {mean, std, n}}, "per_window", "sanity":
     {model|rule: ...}, "warning": str | None}}}`` (see ``score_harmonization``).
     """
