@@ -11,7 +11,6 @@ trains a tiny one in seconds (tests).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from stripes.config import from_dict
 from stripes.evaluation.harmonization import score_harmonization
 from stripes.evaluation.harmonization.binarization import binarize
 from stripes.evaluation.harmonization.sanity import sanity_check, sanity_warning
-from stripes.files import atomic_write_text, check_outputs
+from stripes.files import atomic_write_text, check_outputs, strict_json
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.data import (
     build_dataset,
@@ -137,6 +136,6 @@ def run_demo(out_dir: str | Path = "outputs/demo", fast: bool = False, train: bo
         sanity_warning(report["lead_sheet"]["sanity"], "the lead sheet")
         if "lead_sheet" in report else None) if w]
     report["seconds"] = round(time.perf_counter() - t0, 1)
-    atomic_write_text(out / "report.json", json.dumps(report, indent=1, default=str))
+    atomic_write_text(out / "report.json", strict_json(report))  # no NaN / Infinity in it
     report["report"] = str(out / "report.json")
     return report
