@@ -6,10 +6,13 @@ from stripes.cli import main
 from stripes.music.audio import wav_stats
 
 
+def _refuse(token: str):
+    raise ValueError(f"non-standard JSON token {token}")
+
+
 def strict_loads(text: str):
     """``json.loads`` refusing the NaN / Infinity tokens that strict JSON readers refuse."""
-    return json.loads(text, parse_constant=lambda token: (_ for _ in ()).throw(
-        ValueError(f"non-standard JSON token {token}")))
+    return json.loads(text, parse_constant=_refuse)
 
 
 def test_demo_fast_mode_runs_end_to_end(tmp_path, chorale_cache, monkeypatch, capsys):
