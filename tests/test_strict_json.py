@@ -9,7 +9,7 @@ from stripes.files import NON_FINITE_KEY, strict_json
 
 
 def strict_loads(text: str):
-    """``json.loads`` that refuses the NaN / Infinity / -Infinity tokens Python writes by default."""
+    """``json.loads`` refusing the NaN / Infinity / -Infinity tokens Python writes by default."""
     def refuse(token):
         raise ValueError(f"non-standard JSON token {token}")
 
