@@ -250,13 +250,13 @@ def arrange_song(checkpoint: str | Path, midi_path: str | Path, *,
                                                   sheet.chroma, key_id, qpm, seed,
                                                   root1=sheet.root1, bridge=bridge)
     titles = TRACK_TITLES[cfg.data]
-    kept = {0: song.tracks[index]}
+    kept, slots = {0: song.tracks[index]}, list(range(len(titles)))
     if cfg.data in BRIDGE_INPUT:  # a copied input slot: what the model heard, not its guess
         pred[:, 128:256] = False if bridge is None else bridge
-        if bridge is not None:
+        if bridge is None or bridge_index is None:
+            slots.remove(1)  # no Bridge track in the MIDI
+        else:
             kept[1] = song.tracks[bridge_index]
-    slots = [k for k in range(len(titles)) if not (k == 1 and cfg.data in BRIDGE_INPUT
-                                                    and bridge is None)]
     sanity = sanity_check(pred, labels["root"], labels["chroma"], layout=LAYOUTS[cfg.data])
     part = " and ".join(titles[k].lower() for k in LAYOUTS[cfg.data].accompaniment)
     span = chord_span_warning(sheet.end, n)
@@ -276,6 +276,9 @@ def _bridge_input(data: str, grid: ScoreTick, index: int | None, named: str | No
             raise ValueError(f"the {data} harmonizer reads no bridge track: leave out "
                              "--bridge-track")
         return None, []
+    if index is not None and index == melody and named is not None:
+        raise ValueError(f"track {named!r} cannot be both the melody and the bridge: name "
+                         "another with --melody-track or --bridge-track")
     if index is None or index == melody:  # the melody is never its own bridge
         return None, [str(no_bridge_notice(data))]
     return bridge_for_model(grid.tracks[index], n)
