@@ -146,3 +146,9 @@ def test_a_bridge_track_for_the_chorale_harmonizer_is_refused(tmp_path):
     song, chords = _lead_sheet(tmp_path, bridge=True)
     with pytest.raises(ValueError, match="chorales harmonizer reads no bridge"):
         arrange_song("chorales", song, chords=chords, bridge_track="Bridge")
+
+
+def test_one_track_cannot_be_both_melody_and_bridge(tmp_path):
+    song, chords = _lead_sheet(tmp_path, bridge=True)
+    with pytest.raises(ValueError, match="both the melody and the bridge"):
+        arrange_song("pop909", song, chords=chords, melody_track="Bridge", bridge_track="bridge")
