@@ -6,6 +6,15 @@ from stripes.cli import main
 from stripes.music.audio import wav_stats
 
 
+def _refuse(token: str):
+    raise ValueError(f"non-standard JSON token {token}")
+
+
+def strict_loads(text: str):
+    """``json.loads`` refusing the NaN / Infinity tokens that strict JSON readers refuse."""
+    return json.loads(text, parse_constant=_refuse)
+
+
 def test_demo_fast_mode_runs_end_to_end(tmp_path, chorale_cache, monkeypatch, capsys):
     monkeypatch.setenv("STRIPES_CACHE", str(chorale_cache))
     out = tmp_path / "demo"
@@ -13,7 +22,7 @@ def test_demo_fast_mode_runs_end_to_end(tmp_path, chorale_cache, monkeypatch, ca
     printed = capsys.readouterr().out
     assert "rule:" in printed and "readout:" in printed and "empty:" in printed
     assert str(out) in printed
-    report = json.loads((out / "report.json").read_text())
+    report = strict_loads((out / "report.json").read_text())  # no NaN / Infinity tokens
     ref = report["test_set"]["flavours"]["reference"]
     assert set(ref["model"]["accompaniment"]) == {"CS", "SSMD", "GS", "NDD"}
     assert set(ref["floors"]) == {"empty", "copy", "rule", "readout"}

@@ -352,7 +352,7 @@ CASES = [
       "one of the arguments --chords --chord-track is required"),
     H("chords shorter than the melody (documented warning)", lambda w, t: [
         MEL, "--chords", str(w.short_chords), "--checkpoint", "chorales", "--out",
-        str(t / "h.mid")], "warning: the chords end at bar", kind="ok"),
+        str(t / "h.mid")], "warning: chords end at bar", kind="ok"),
     # --- experiment run ------------------------------------------------------------------------
     Case("experiment: no name", lambda w, t: ["experiment", "run", _grid(
         t, "grid: {pe: [none]}\n"), "--out", str(t / "r")], "missing required key name",

@@ -16,6 +16,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--chords", help="chords file: 'label [pitch classes] bass beats' per line")
     src.add_argument("--chord-track", help="MIDI track of block chords (one chord per beat)")
     h.add_argument("--melody-track", help="melody track name (default: MELODY or the only one)")
+    h.add_argument("--bridge-track",
+                   help="bridge track name, the POP909 harmonizer's second input (default: a "
+                        "track named BRIDGE; without one the model hears an empty bridge)")
     h.add_argument("--key", default="C:maj", help="key of the song, e.g. 'Gb:maj' (KEY context)")
     h.add_argument("--out", default="harmonized.mid",
                    help="output MIDI, written at exactly this path (.mid or .midi; a WAV and a "
@@ -37,11 +40,13 @@ def _run_harmonize(args: argparse.Namespace) -> None:
         chords=args.chords,
         chord_track=args.chord_track,
         melody_track=args.melody_track,
+        bridge_track=args.bridge_track,
         key=args.key,
         overwrite=args.overwrite,
     )
     for warning in res["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"arrangement: {res['midi']} ({res['steps']} steps at {res['qpm']:g} qpm)\n"
+    print(f"arrangement: {res['midi']} ({res['steps']} steps at {res['qpm']:g} qpm; tracks "
+          f"{', '.join(res['tracks'])})\n"
           f"audio:       {res['wav']} ({res['renderer']}, {res['wav_stats']['seconds']:.1f} s)\n"
           f"piano roll:  {res['png']}")
