@@ -56,7 +56,7 @@ from stripes.music.structure import (
     tempo_bucket,
 )
 from stripes.tasks.harmonization.data import task_corpus
-from stripes.tasks.harmonization.predict import harmonize_pianoroll
+from stripes.tasks.harmonization.predict import Texture, harmonize_pianoroll
 
 #: The slot roles of each harmonizer's arrangement (which slots it invents), for the sanity check.
 LAYOUTS = {"pop909": POP909_LAYOUT, "chorales": CHORALE_LAYOUT}
@@ -134,8 +134,10 @@ def tone_roots(bass1: np.ndarray, chroma: np.ndarray) -> np.ndarray:
 def arrange_melody(model, config, binarization: dict, vocab, melody: np.ndarray,
                    bass1: np.ndarray, chroma: np.ndarray, key: int = 0, qpm: float = 120.0,
                    seed: int = 0, *, root1: np.ndarray | None = None,
-                   bridge: np.ndarray | None = None) -> tuple[np.ndarray, dict, list[str]]:
-    """The harmonizer's arrangement ``[T, 384]`` of a melody over given chords.
+                   bridge: np.ndarray | None = None,
+                   texture: Texture = Texture()) -> tuple[np.ndarray, dict, list[str]]:
+    """The harmonizer's arrangement ``[T, 384]`` of a melody over given chords (``seed`` draws a
+    stochastic PE's code; ``texture`` moves an onset harmonizer's strikes).
 
     melody: binary pianoroll ``[T, 128]``; bass1, chroma, root1: ``[T]`` chords per step (see
     :func:`song_labels`); bridge: binary ``[T, 128]``, the second input slot (POP909's bridge;
@@ -153,7 +155,7 @@ def arrange_melody(model, config, binarization: dict, vocab, melody: np.ndarray,
         feats = torch.from_numpy(structure_features(labels, config.input_features))[None]
         inputs = torch.cat([inputs, feats], dim=-1)
     positions = torch.from_numpy(structure_positions(labels, config.context))[None]
-    pred, onsets = harmonize_pianoroll(model, inputs, positions, binarization, seed)
+    pred, onsets = harmonize_pianoroll(model, inputs, positions, binarization, seed, texture)
     pred[:, :128] = roll  # the picture and sanity checks; the MIDI keeps the user's track
     if onsets is not None:  # an onset harmonizer strikes its own notes
         return pred, labels, warnings
@@ -217,8 +219,12 @@ class Arrangement:
 def arrange_song(checkpoint: str | Path, midi_path: str | Path, *,
                  chords: str | Path | None = None, chord_track: str | None = None,
                  melody_track: str | None = None, bridge_track: str | None = None,
-                 key: str = "C:maj", seed: int = 0) -> Arrangement:
+                 key: str = "C:maj", seed: int = 0, density: float = 1.0) -> Arrangement:
     """Arrange ``midi_path`` (no file written): the :class:`Arrangement` with its warnings.
+
+    Texture (onset harmonizers, ``tasks.harmonization.predict.Texture``): ``density`` multiplies
+    the odds of every strike (2: busier, 0.5: sparser); ``seed`` 0 is the validated decode,
+    another seed a variation (another figure, the same in every bar; "try again").
 
     checkpoint: a shipped name (``pop909``, ``chorales``), a weights folder, a run folder or a
     checkpoint in one. chords (a ``finalized_chord.txt``-style file) or chord_track (a MIDI
@@ -250,7 +256,8 @@ def arrange_song(checkpoint: str | Path, midi_path: str | Path, *,
     qpm = float(song.tempos[0].qpm) if len(song.tempos) else 120.0
     pred, labels, label_warnings = arrange_melody(model, cfg, choice, vocab, roll, sheet.bass1,
                                                   sheet.chroma, key_id, qpm, seed,
-                                                  root1=sheet.root1, bridge=bridge)
+                                                  root1=sheet.root1, bridge=bridge,
+                                                  texture=Texture(density, seed))
     titles = TRACK_TITLES[cfg.data]
     kept, slots = {0: song.tracks[index]}, list(range(len(titles)))
     if cfg.data in BRIDGE_INPUT:  # a copied input slot: what the model heard, not its guess
@@ -266,7 +273,8 @@ def arrange_song(checkpoint: str | Path, midi_path: str | Path, *,
                  + sanity_notices(sanity, f"the {part}"))
     return Arrangement(pred, labels["root"], labels["chroma"],
                        tuple((k, titles[k]) for k in slots), warnings, sanity, qpm,
-                       {k: choice[k] for k in ("threshold", "merge_gap")}, cfg.data, song,
+                       {k: choice[k] for k in ("threshold", "merge_gap", "onset_threshold")
+                        if k in choice}, cfg.data, song,
                        kept, Path(midi_path).stem)
 
 
@@ -318,6 +326,7 @@ def harmonize_song(
     bridge_track: str | None = None,
     key: str = "C:maj",
     seed: int = 0,
+    density: float = 1.0,
     renderer: str = "auto",
     overwrite: bool = False,
 ) -> dict:
@@ -331,7 +340,8 @@ def harmonize_song(
     inputs = [p for p in (midi_path, chords, checkpoint) if p is not None]
     check_outputs(list(arrangement_paths(out_path).values()), inputs, overwrite)
     a = arrange_song(checkpoint, midi_path, chords=chords, chord_track=chord_track,
-                     melody_track=melody_track, bridge_track=bridge_track, key=key, seed=seed)
+                     melody_track=melody_track, bridge_track=bridge_track, key=key, seed=seed,
+                     density=density)
     files = write_song(a, out_path, renderer=renderer, inputs=inputs, overwrite=overwrite)
     return {**files, "steps": a.steps, "qpm": a.qpm, "warnings": a.warnings,
             "sanity": a.sanity, "tracks": list(a.track_names), **a.binarization,
