@@ -114,3 +114,23 @@ def test_texture_moves_onset_odds_and_a_variation_repeats_per_bar():
             pass
         else:
             raise AssertionError(f"{bad} was accepted")
+
+
+def test_note_f1_matches_onsets_and_ends_and_punishes_pads_and_flurries():
+    from stripes.evaluation.harmonization.binarization import NoteRoll, note_f1
+
+    def roll(notes, steps=32):
+        frames, onsets = np.zeros((steps, 2), bool), np.zeros((steps, 2), bool)
+        for start, length, pitch in notes:
+            frames[start:start + length, pitch] = True
+            onsets[start, pitch] = True
+        return NoteRoll(frames, onsets)
+
+    figure = roll([(0, 8, 0), (8, 8, 0), (16, 8, 0), (24, 8, 0)])   # four repeated notes
+    assert note_f1(figure, figure) == 1.0
+    assert note_f1(roll([(1, 7, 0), (8, 9, 0), (16, 8, 0), (24, 8, 0)]), figure) == 1.0
+    assert note_f1(roll([(0, 32, 0)]), figure) == 0.0              # a pad: one wrong note
+    assert note_f1(roll([(0, 8, 1), (8, 8, 0), (16, 8, 0), (24, 8, 0)]), figure) == 0.75
+    flurry = roll([(t, 2, 0) for t in range(0, 32, 2)])
+    assert note_f1(flurry, figure) == 0.0
+    assert note_f1(roll([]), roll([])) == 1.0

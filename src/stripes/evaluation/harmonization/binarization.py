@@ -26,6 +26,7 @@ import numpy as np
 from stripes.evaluation.harmonization.layout import POP909_LAYOUT, TrackLayout
 from stripes.evaluation.harmonization.reference_flavour import chroma_similarity_reference
 from stripes.evaluation.harmonization.rolls import select_slots
+from stripes.music.pianoroll import pianoroll_to_notes
 
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 MERGE_GAPS = (0, 2, 4, 8)
@@ -159,6 +160,35 @@ def widen(roll: np.ndarray, steps: int) -> np.ndarray:
     return out
 
 
+def roll_notes(roll: NoteRoll) -> np.ndarray:
+    """The notes ``[N, 3]`` (start, duration, column) of a roll, split at its onsets."""
+    return pianoroll_to_notes(np.asarray(roll.frames) > 0.5, roll.note_onsets())
+
+
+def note_f1(pred: NoteRoll, target: NoteRoll, onset_tolerance: int = 1,
+            offset_ratio: float = 0.2, min_offset: int = 2) -> float:
+    """Note F1 with offsets, as transcription is scored (mir_eval's rule, on the step grid): a
+    predicted note matches an unmatched original note of its pitch when its onset is within
+    ``onset_tolerance`` steps and its end within ``max(min_offset, offset_ratio × the
+    original's duration)`` steps; 1 when neither has a note. Sees strikes, lengths and extra
+    notes at once: a pad and a flurry both lose."""
+    p, t = roll_notes(pred), roll_notes(target)
+    if not len(p) and not len(t):
+        return 1.0
+    matched = 0
+    for pitch in np.intersect1d(p[:, 2], t[:, 2]):
+        mine, theirs = p[p[:, 2] == pitch], t[t[:, 2] == pitch]
+        free = np.ones(len(theirs), dtype=bool)
+        for start, length, _ in mine:
+            slack = np.maximum(min_offset, offset_ratio * theirs[:, 1])
+            ok = (free & (np.abs(theirs[:, 0] - start) <= onset_tolerance)
+                  & (np.abs(theirs[:, 0] + theirs[:, 1] - start - length) <= slack))
+            if ok.any():
+                free[np.argmax(ok)] = False
+                matched += 1
+    return 2 * matched / (len(p) + len(t))
+
+
 def on_frames(fn: Callable[[np.ndarray, np.ndarray], float]) -> Criterion:
     """A criterion of two frame rolls, read on the frames of two :class:`NoteRoll`."""
     return lambda pred, target: fn(pred.frames, target.frames)
@@ -182,8 +212,8 @@ def on_accompaniment(fn: Criterion, layout: TrackLayout = POP909_LAYOUT) -> Crit
 
 #: Higher is better for every criterion; ``(pred: NoteRoll, target: NoteRoll) -> float`` on
 #: rolls ``[T, n*128]``. The ``_accompaniment`` ones use the POP909 layout (piano slot); build
-#: others with :func:`on_accompaniment`. Only ``onset_*`` and ``cs*`` see rhythm (CS reads
-#: onsets per half bar); frame F1 and MSE reward a held pad as much as a figure.
+#: others with :func:`on_accompaniment`. Only ``onset_*``, ``note_f1*`` and ``cs*`` see rhythm
+#: (CS reads onsets per half bar); frame F1 and MSE reward a held pad as much as a figure.
 BINARIZATION_CRITERIA: dict[str, Criterion] = {
     "frame_f1": on_frames(frame_f1),
     "frame_f1_accompaniment": on_accompaniment(on_frames(frame_f1)),
@@ -192,6 +222,8 @@ BINARIZATION_CRITERIA: dict[str, Criterion] = {
     "neg_mse": on_frames(negative_mse),
     "onset_frame_f1": onsets_and_frames,
     "onset_frame_f1_accompaniment": on_accompaniment(onsets_and_frames),
+    "note_f1": note_f1,
+    "note_f1_accompaniment": on_accompaniment(note_f1),
 }
 
 
