@@ -226,7 +226,7 @@ def _results(gr) -> dict:
         r["audio"] = gr.Audio(label="Listen", type="filepath", interactive=False,
                               elem_id="audio")
         r["files"] = gr.File(label="Downloads (MIDI, WAV)", file_count="multiple",
-                             interactive=False, height=120, elem_id="downloads")
+                             interactive=False, elem_id="downloads")
     return r
 
 
