@@ -21,8 +21,9 @@ from stripes.music.errors import (
 from stripes.web.inputs import RequestError
 
 #: Command-line words of the arranger's messages -> the page's boxes.
-OPTION_NAMES = {"--melody-track": "the 'Melody track' box", "--chord-track": "the 'Chord track' box",
-                "--chords": "a chords file", "--key": "the key"}
+OPTION_NAMES = {"--melody-track": "the 'Melody track' box",
+                "--chord-track": "the 'Chord track' box", "--chords": "a chords file",
+                "--key": "the key"}
 _GENERIC = ("Something went wrong on the server while arranging (a bug, not your file: the "
             "server's log has the details). Please try again, or with another file.")
 

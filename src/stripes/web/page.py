@@ -22,7 +22,6 @@ from stripes.web.adapter import ARRANGER_TAKES, arrange_for_page, model_varies
 from stripes.web.inputs import (
     ChordsInput,
     Limits,
-    RequestError,
     check_upload,
     chords_for_arranger,
     phrase_runs,
