@@ -18,8 +18,7 @@ from stripes.tasks.harmonization.data import task_corpus, task_layout, validatio
 from stripes.tasks.harmonization.predict import collect_windows
 from stripes.tasks.harmonization.train import load_harmonizer
 
-CRITERIA = ("onset_frame_f1_accompaniment", "note_f1_accompaniment", "cs_accompaniment",
-            "frame_f1_accompaniment")
+CRITERIA = ("note_f1_accompaniment", "onset_frame_f1_accompaniment")
 
 
 def main() -> None:
@@ -34,7 +33,8 @@ def main() -> None:
     for criterion in CRITERIA:
         res = score_harmonization([("val", windows)], task_layout(corpus), validation=windows,
                                   criterion=criterion, thresholds=config.thresholds,
-                                  onset_thresholds=config.onset_thresholds)
+                                  onset_thresholds=config.onset_thresholds,
+                                  strike_caps=config.strike_caps)
         val = res["test"]["val"]
         ref = val["flavours"]["reference"]
         rows[criterion] = {

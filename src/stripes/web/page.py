@@ -110,7 +110,8 @@ def _controls_note(request: PageRequest) -> str:
     if not ARRANGER_TAKES["density"] and request.density != 1.0:
         said.append("density is not used by this build's arranger yet")
     if not ARRANGER_TAKES["phrases"] and request.phrases.strip():
-        said.append("phrase labels are checked but not used by this build's arranger yet")
+        said.append("phrase labels are checked but not read: the shipped harmonizers follow "
+                    "the chords")
     if not _varies(request.model):
         said.append("this model gives the same arrangement for every variation (its "
                     "positional encoding draws nothing at random)")

@@ -134,3 +134,16 @@ def test_note_f1_matches_onsets_and_ends_and_punishes_pads_and_flurries():
     flurry = roll([(t, 2, 0) for t in range(0, 32, 2)])
     assert note_f1(flurry, figure) == 0.0
     assert note_f1(roll([]), roll([])) == 1.0
+
+
+def test_a_strike_cap_keeps_the_likeliest_notes_of_a_step():
+    from stripes.evaluation.harmonization.binarization import decode_notes
+
+    frames = np.full((4, 256), 0.9)
+    onsets = np.zeros((4, 256))
+    onsets[0, [60, 64, 67, 72]] = [0.5, 0.9, 0.7, 0.6]       # four candidates in slot 0
+    onsets[0, 128 + 40] = 0.8                                # one in slot 1: its own cap
+    capped = decode_notes(frames, onsets, 0.5, 0.4, max_strikes=2)
+    assert np.flatnonzero(capped.onsets[0]).tolist() == [64, 67, 168]
+    assert np.flatnonzero(decode_notes(frames, onsets, 0.5, 0.4).onsets[0]).tolist() == [
+        60, 64, 67, 72, 168]

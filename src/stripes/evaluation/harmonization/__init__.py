@@ -26,6 +26,7 @@ from stripes.evaluation.harmonization.baselines import baseline_predictions
 from stripes.evaluation.harmonization.binarization import (
     MERGE_GAPS,
     ONSET_THRESHOLDS,
+    STRIKE_CAPS,
     THRESHOLDS,
     choose_binarization,
     NoteRoll,
@@ -59,6 +60,7 @@ def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: T
                         criterion: str = "frame_f1", thresholds: Sequence[float] = THRESHOLDS,
                         merge_gaps: Sequence[int] = MERGE_GAPS,
                         onset_thresholds: Sequence[float] = ONSET_THRESHOLDS,
+                        strike_caps: Sequence[int] = STRIKE_CAPS,
                         binarization: Mapping | None = None) -> dict:
     """Score the test windows of every length, binarized as chosen on ``validation`` windows.
 
@@ -81,6 +83,7 @@ def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: T
     elif validation is not None and binarization is None:
         choice = choose_binarization(validation, criterion, thresholds=thresholds,
                                      merge_gaps=merge_gaps, onset_thresholds=onset_thresholds,
+                                     strike_caps=strike_caps,
                                      criteria=criteria_for(layout))
     else:
         raise ValueError("give validation windows to choose the binarization on, or a chosen "

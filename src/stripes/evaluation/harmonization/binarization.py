@@ -31,6 +31,7 @@ from stripes.music.pianoroll import pianoroll_to_notes
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 MERGE_GAPS = (0, 2, 4, 8)
 ONSET_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
+STRIKE_CAPS = (0,)  # 0: no cap on the notes struck at once
 
 
 class NoteRoll(NamedTuple):
@@ -82,14 +83,16 @@ def check_threshold(threshold: float, name: str = "threshold") -> None:
 
 
 def decode_notes(frame_probs, onset_probs, threshold: float = 0.5,
-                 onset_threshold: float = 0.5) -> NoteRoll:
+                 onset_threshold: float = 0.5, max_strikes: int = 0) -> NoteRoll:
     """Notes from onset and frame probabilities (both ``[T, P]``), as Onsets and Frames decodes.
 
     A note begins at the first step of each run of ``onset_probs >= onset_threshold`` and lasts
     while ``frame_probs >= threshold``, up to the next onset of its pitch; a frame never starts a
-    note. A note struck again is released one step before (a piano key comes up before it is
-    struck again), so the frame roll alone still shows every strike to the papers' metrics.
-    Returns a :class:`NoteRoll` of bool ``[T, P]`` rolls.
+    note. With ``max_strikes`` > 0 at most that many notes begin at one step in one 128-pitch
+    slot, the likeliest: independent per-pitch onsets would strike every candidate tone of an
+    uncertain figure at once, a hand strikes a few. A note struck again is released one step
+    before (a piano key comes up before it is struck again), so the frame roll alone still shows
+    every strike to the papers' metrics. Returns a :class:`NoteRoll` of bool ``[T, P]`` rolls.
     """
     check_threshold(threshold)
     check_threshold(onset_threshold, "onset_threshold")
@@ -99,6 +102,8 @@ def decode_notes(frame_probs, onset_probs, threshold: float = 0.5,
         raise ValueError(f"frame {frame_on.shape} and onset {strike.shape} probabilities differ")
     onsets = strike.copy()
     onsets[1:] &= ~strike[:-1]  # the first step of a run of onset steps
+    if max_strikes > 0:
+        onsets &= likeliest(np.asarray(onset_probs), onsets, max_strikes)
     frames = np.zeros_like(frame_on)
     sounding = np.zeros(frame_on.shape[1], dtype=bool)
     for t in range(frame_on.shape[0]):
@@ -108,15 +113,25 @@ def decode_notes(frame_probs, onset_probs, threshold: float = 0.5,
     return NoteRoll(frames, onsets & frames)
 
 
+def likeliest(probs: np.ndarray, candidates: np.ndarray, k: int, width: int = 128
+               ) -> np.ndarray:
+    """bool ``[T, P]``: of the ``candidates`` of each step, the ``k`` likeliest in each slot of
+    ``width`` columns (ties: the lower pitch)."""
+    T, P = probs.shape
+    scores = np.where(candidates, probs, -1.0).reshape(T, P // width, width)
+    rank = np.argsort(np.argsort(-scores, axis=-1, kind="stable"), axis=-1, kind="stable")
+    return (rank < k).reshape(T, P)
+
+
 def decode_window(window: Mapping, choice: Mapping) -> NoteRoll:
     """The binary arrangement of one predicted window (``probs``, and ``onset_probs`` for an
     onset harmonizer) under a chosen binarization (``threshold``, ``merge_gap``,
-    ``onset_threshold``)."""
+    ``onset_threshold``, ``max_strikes``)."""
     onset_probs = window.get("onset_probs")
     if onset_probs is None:
         return NoteRoll(binarize(window["probs"], choice["threshold"], choice["merge_gap"]))
     return decode_notes(window["probs"], onset_probs, choice["threshold"],
-                        choice["onset_threshold"])
+                        choice["onset_threshold"], choice.get("max_strikes", 0))
 
 
 def target_roll(window: Mapping) -> NoteRoll:
@@ -240,14 +255,16 @@ def choose_binarization(windows: Sequence[Mapping], criterion: str = "frame_f1",
                         thresholds: Sequence[float] = THRESHOLDS,
                         merge_gaps: Sequence[int] = MERGE_GAPS,
                         onset_thresholds: Sequence[float] = ONSET_THRESHOLDS,
+                        strike_caps: Sequence[int] = STRIKE_CAPS,
                         criteria: dict[str, Criterion] | None = None) -> dict:
     """The binarization with the best mean ``criterion`` over validation windows.
 
     windows: mappings with ``probs`` and ``targets`` ``[T_i, n*128]`` (and ``onset_probs``,
-    ``onsets`` for an onset harmonizer: then the grid is ``thresholds × onset_thresholds`` and
-    ``merge_gap`` is 0). Returns ``{"criterion": name, "threshold", "merge_gap",
-    "onset_threshold" (onset harmonizers), "score", "grid": [[threshold, merge_gap or onset
-    threshold, score], ...]}`` (ties: the first in grid order, thresholds ascending).
+    ``onsets`` for an onset harmonizer: then the grid is ``thresholds × onset_thresholds ×
+    strike_caps`` and ``merge_gap`` is 0). Returns ``{"criterion": name, "threshold",
+    "merge_gap", "onset_threshold" and "max_strikes" (onset harmonizers), "score", "grid":
+    [[threshold, merge_gap, score] or [threshold, onset threshold, max strikes, score], ...]}``
+    (ties: the first in grid order, thresholds ascending).
     """
     table = BINARIZATION_CRITERIA if criteria is None else criteria
     if criterion not in table:
@@ -255,14 +272,18 @@ def choose_binarization(windows: Sequence[Mapping], criterion: str = "frame_f1",
     if not windows:
         raise ValueError("need at least one validation window to choose a binarization on")
     fn = table[criterion]
-    onset_model = windows[0].get("onset_probs") is not None
-    second = "onset_threshold" if onset_model else "merge_gap"
     targets = [target_roll(w) for w in windows]
+    if windows[0].get("onset_probs") is not None:
+        keys = ("threshold", "onset_threshold", "max_strikes")
+        points = itertools.product(thresholds, onset_thresholds, strike_caps)
+    else:
+        keys = ("threshold", "merge_gap")
+        points = itertools.product(thresholds, merge_gaps)
     grid = []
-    for th, x in itertools.product(thresholds, onset_thresholds if onset_model else merge_gaps):
-        choice = {"threshold": th, "merge_gap": 0, second: x}
+    for point in points:
+        choice = {"merge_gap": 0, **dict(zip(keys, point, strict=True))}
         scores = [fn(decode_window(w, choice), t) for w, t in zip(windows, targets, strict=True)]
-        grid.append([float(th), x, float(np.mean(scores))])
-    best = max(grid, key=lambda row: row[2])
-    return {"criterion": criterion, "threshold": best[0], "merge_gap": 0, second: best[1],
-            "score": best[2], "grid": grid}
+        grid.append([*point, float(np.mean(scores))])
+    best = max(grid, key=lambda row: row[-1])
+    return {"criterion": criterion, "merge_gap": 0, **dict(zip(keys, best, strict=False)),
+            "score": best[-1], "grid": grid}

@@ -60,9 +60,9 @@ class HarmonizationConfig:
             are set from the task (data, ``input_features``, ``context``) when the config is
             built.
         train: the training recipe.
-        thresholds, merge_gaps, onset_thresholds: the binarization grid searched on the
-            validation set (frame thresholds; gaps for ``frames``, onset thresholds for
-            ``onsets_frames``).
+        thresholds, merge_gaps, onset_thresholds, strike_caps: the binarization grid searched on
+            the validation set (frame thresholds; gaps for ``frames``; onset thresholds and the
+            most notes struck at one step, 0 for no cap, for ``onsets_frames``).
         run: how and where this invocation runs (device, folder, progress, ``data_root`` and
             ``cache_dir`` of the corpus); not part of the recipe: never saved in a run folder,
             never compared on resume.
@@ -85,6 +85,7 @@ class HarmonizationConfig:
     thresholds: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5])
     merge_gaps: list[int] = field(default_factory=lambda: [0, 2, 4])
     onset_thresholds: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])
+    strike_caps: list[int] = field(default_factory=lambda: [0])
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self):
@@ -129,6 +130,9 @@ class HarmonizationConfig:
                              ("onset_thresholds", self.onset_thresholds)):
             if not values or not all(0 < t < 1 for t in values):
                 raise ConfigError(f"{name}: expected probabilities in (0, 1), got {values}")
+        if not self.strike_caps or min(self.strike_caps) < 0:
+            raise ConfigError(f"strike_caps: expected counts >= 0 (0: no cap), "
+                              f"got {self.strike_caps}")
         if not self.merge_gaps or min(self.merge_gaps) < 0:
             raise ConfigError(f"merge_gaps: expected steps >= 0, got {self.merge_gaps}")
 

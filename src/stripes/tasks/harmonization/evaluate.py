@@ -42,7 +42,8 @@ def evaluate_harmonizer(run_dir: str | Path, settings: RunConfig | None = None) 
     result = score_harmonization(tests, sets.layout, validation=validation,
                                  criterion=config.binarization_criterion,
                                  thresholds=config.thresholds, merge_gaps=config.merge_gaps,
-                                 onset_thresholds=config.onset_thresholds)
+                                 onset_thresholds=config.onset_thresholds,
+                                 strike_caps=config.strike_caps)
     text = json.dumps(result, indent=1, default=_plain)
     atomic_write(Path(run_dir, "evaluation.json"), lambda f: f.write(text.encode()))
     return result
