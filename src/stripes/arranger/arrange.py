@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from symusic.core import ScoreTick
 
 from stripes.arranger.melody import check_four_four, choose_melody, melody_for_model
+from stripes.extras import needs
 from stripes.files import check_outputs
 from stripes.music.chords import chord_keys, parse_chord_line, parse_key
 from stripes.music.errors import MissingTrackError
@@ -39,6 +39,9 @@ from stripes.music.structure import (
 )
 from stripes.tasks.harmonization.data import task_corpus
 from stripes.tasks.harmonization.predict import harmonize_pianoroll
+
+with needs("music"):
+    from symusic.core import ScoreTick
 
 STEPS_PER_BEAT = STEPS_PER_QUARTER  # the chords file counts quarter-note beats
 

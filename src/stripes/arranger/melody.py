@@ -11,11 +11,14 @@ tick grid); only the model's input is reduced.
 from __future__ import annotations
 
 import numpy as np
-from symusic.core import ScoreTick, TrackTick
 
+from stripes.extras import needs
 from stripes.music.errors import MissingTrackError
 from stripes.music.midi_io import check_meter, find_track, sort_notes
 from stripes.music.pianoroll import notes_to_pianoroll
+
+with needs("music"):
+    from symusic.core import ScoreTick, TrackTick
 
 
 def check_four_four(score: ScoreTick) -> None:

@@ -33,6 +33,7 @@ from stripes.benchmarking.common import (
     run_isolated,
     write_results,
 )
+from stripes.extras import MissingExtra, install_line
 
 B, H, D = 1, 8, 64
 METHODS = (
@@ -116,7 +117,7 @@ def make_call(method: str, t: int, mode: str, device: str = "cpu"):
     elif method == "fast_transformers":
         attend = fast_transformers_attention()
         if attend is None:
-            raise ValueError("fast-transformers is not installed (docs/performance.md)")
+            raise MissingExtra(install_line("bench", "fast_transformers"))
         op = lambda: attend(q, k, v)
     elif method == "linear_noncausal":
         op = lambda: linear_attention(q, k, v, causal=False)[0]

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from stripes.extras import needs
 from stripes.music.chords import ChordVocabulary, chord_keys, tones_to_chroma
 from stripes.music.errors import MissingTrackError
 from stripes.music.midi_io import STEPS_PER_QUARTER, check_meter
@@ -27,14 +28,16 @@ DEFAULT_BPM = 80  # no tempo marks in the corpus: bucket 1 (60-89 BPM)
 
 def chorale_files() -> list[str]:
     """Corpus paths of the 371 chorales in Riemenschneider order (``bach/bwv269``, ...)."""
-    from music21 import corpus
+    with needs("music"):
+        from music21 import corpus
 
     return list(corpus.chorales.Iterator(numberingSystem="riemenschneider", returnType="filename"))
 
 
 def chorale_titles() -> dict[str, str]:
     """BWV number (``'269'``) -> hymn title, from music21's chorale list."""
-    from music21 import corpus
+    with needs("music"):
+        from music21 import corpus
 
     table = corpus.chorales.ChoraleListRKBWV().byRiemenschneider
     return {str(row["bwv"]): row["title"] for row in table.values()}
@@ -65,7 +68,8 @@ def _voice_notes(part) -> np.ndarray:
 
 def _chord_labels(voices, n_steps: int) -> dict[str, np.ndarray]:
     """Per-step chord keys (``bass1 * 4096 + chroma``, ids come later) and roots ``[T]``."""
-    from music21 import stream
+    with needs("music"):
+        from music21 import stream
 
     key = np.zeros(n_steps, dtype=np.int64)
     root = np.zeros(n_steps, dtype=np.int64)
@@ -80,7 +84,8 @@ def _chord_labels(voices, n_steps: int) -> dict[str, np.ndarray]:
 
 def _phrase_labels(soprano_part, melody: np.ndarray, n_steps: int) -> dict[str, np.ndarray]:
     """Segments ending at soprano fermatas, lettered by their soprano content (A, B, ...)."""
-    from music21 import expressions
+    with needs("music"):
+        from music21 import expressions
 
     ends = sorted(
         {
@@ -123,7 +128,8 @@ def read_chorale(path: str, number: int = 0) -> Song:
     Raises :class:`MissingTrackError` without the four voices and :class:`UnsupportedMeterError`
     for a time signature other than 4/4.
     """
-    from music21 import corpus
+    with needs("music"):
+        from music21 import corpus
 
     score = corpus.parse(path)
     voices = _voices(score, path)
