@@ -20,11 +20,11 @@ import re
 import subprocess
 import sys
 import tarfile
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 pytestmark = pytest.mark.wheel
 
@@ -47,7 +47,8 @@ OPTIONAL = {requirement_name(r) for extra in ("music", "web")
 
 
 def run(args: list, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """``args`` outside this checkout's import path (no PYTHONPATH: the installed copy is tested)."""
+    """``args`` outside this checkout's import path (no PYTHONPATH: the installed copy is
+    tested)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True,
@@ -141,7 +142,8 @@ def test_the_core_install_names_the_music_extra_on_import_and_in_the_cli(core):
     assert imported.stderr.strip().splitlines()[-1].endswith('pip install "stripes[music]"')
     assert "MissingExtra" in imported.stderr and "ModuleNotFoundError" not in imported.stderr
     assert cli.returncode == 1 and len(cli.stderr.strip().splitlines()) == 1, cli.stderr
-    assert cli.stderr.startswith("stripes: error: ") and 'pip install "stripes[music]"' in cli.stderr
+    assert cli.stderr.startswith("stripes: error: ")
+    assert 'pip install "stripes[music]"' in cli.stderr
 
 
 def test_the_music_extra_loads_the_shipped_weights_and_arranges_the_lead_sheet(music, core):
