@@ -34,6 +34,8 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = re.search(r'__version__ = "(.+)"', (ROOT / "src/stripes/__init__.py").read_text())[1]
 TORCH_PIN = os.environ.get("STRIPES_TORCH_PIN", "torch==2.13.0")
 STEP_TIMEOUT = 1200  # seconds for one install or script (a busy 2-core machine)
+# --no-compile: byte-compiling every file of torch and of the music packages at install time
+# costs more CPU than the rest of an install; the few modules the scripts import compile on use.
 
 
 def requirement_name(requirement: str) -> str:
@@ -79,8 +81,8 @@ def core(dist, tmp_path_factory) -> dict:
     work = tmp_path_factory.mktemp("core")
     run([sys.executable, "-m", "venv", work / "env"], work)
     python = work / "env" / "bin" / "python"
-    run([python, "-m", "pip", "install", "-q", TORCH_PIN], work)
-    run([python, "-m", "pip", "install", "-q", wheel_of(dist)], work)
+    run([python, "-m", "pip", "install", "-q", "--no-compile", TORCH_PIN], work)
+    run([python, "-m", "pip", "install", "-q", "--no-compile", wheel_of(dist)], work)
     listed = json.loads(run([python, "-m", "pip", "list", "--format=json"], work).stdout)
     installed = {p["name"].lower().replace("_", "-"): p["version"] for p in listed}
     print("core install:", ", ".join(f"{n}=={v}" for n, v in sorted(installed.items())))
@@ -99,7 +101,7 @@ def core(dist, tmp_path_factory) -> dict:
 def music(core, dist) -> str:
     """The core environment with the ``music`` extra: the music script's output."""
     python, work = core["python"], core["work"]
-    run([python, "-m", "pip", "install", "-q", f"{wheel_of(dist)}[music]"], work)
+    run([python, "-m", "pip", "install", "-q", "--no-compile", f"{wheel_of(dist)}[music]"], work)
     return run([python, HERE / "music_smoke.py", ROOT / "examples/ode_to_joy", work], work).stdout
 
 
