@@ -34,8 +34,8 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = re.search(r'__version__ = "(.+)"', (ROOT / "src/stripes/__init__.py").read_text())[1]
 TORCH_PIN = os.environ.get("STRIPES_TORCH_PIN", "torch==2.13.0")
 STEP_TIMEOUT = 1200  # seconds for one install or script (a busy 2-core machine)
-# --no-compile: byte-compiling every file of torch and of the music packages at install time
-# costs more CPU than the rest of an install; the few modules the scripts import compile on use.
+# pip install --no-compile: byte-compiling every file of torch and of the music packages is work
+# the test does not need; the modules its scripts import compile when they are imported.
 
 
 def requirement_name(requirement: str) -> str:
