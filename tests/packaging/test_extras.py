@@ -5,6 +5,7 @@ the extra (at the real import sites, and in the CLI with exit code 1)."""
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import json
 import os
@@ -113,6 +114,7 @@ def test_the_cli_prints_the_one_line_and_exits_1(monkeypatch, capsys):
 
 # -- where the optional packages are imported -----------------------------------------------------
 
+@functools.cache
 def optional_imports() -> list[tuple[str, int, str, str | None]]:
     """``(file, line, module, extra of the enclosing needs(...) or None)`` of every import of an
     optional package in the source."""
