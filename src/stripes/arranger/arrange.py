@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from symusic.core import ScoreTick, TrackTick
 
 from stripes.arranger.melody import (
     bridge_for_model,
@@ -38,6 +37,7 @@ from stripes.arranger.notices import (
 from stripes.arranger.song_chords import chord_span_warning, read_chord_track, read_chords_file
 from stripes.evaluation.harmonization.layout import CHORALE_LAYOUT, POP909_LAYOUT
 from stripes.evaluation.harmonization.sanity import sanity_check
+from stripes.extras import needs
 from stripes.files import check_outputs
 from stripes.music.chords import chord_keys, chord_root, parse_key
 from stripes.music.errors import MissingTrackError
@@ -60,6 +60,9 @@ from stripes.tasks.harmonization.predict import Texture, harmonize_pianoroll
 
 #: The slot roles of each harmonizer's arrangement (which slots it invents), for the sanity check.
 LAYOUTS = {"pop909": POP909_LAYOUT, "chorales": CHORALE_LAYOUT}
+
+with needs("music"):
+    from symusic.core import ScoreTick, TrackTick
 
 
 def read_melody(score: ScoreTick, track: str | None) -> np.ndarray:

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from symusic.core import ScoreTick, TrackTick
 
+from stripes.extras import needs
 from stripes.music.errors import MissingTrackError
 from stripes.music.midi_io import (
     STEPS_PER_QUARTER,
@@ -27,6 +27,9 @@ from stripes.music.midi_io import (
     track_to_notes,
 )
 from stripes.music.pianoroll import notes_to_pianoroll
+
+with needs("music"):
+    from symusic.core import ScoreTick, TrackTick
 
 
 def check_four_four(score: ScoreTick) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from stripes.config import load_config, migration_note
+from stripes.extras import needs
 from stripes.files import OutputSet, check_outputs
 from stripes.models import StripesTransformer
 from stripes.music.chords import ChordVocabulary
@@ -91,7 +92,8 @@ def export_weights(run_dir: str | Path, out_dir: str | Path, overwrite: bool = F
     """Write a weights folder from an evaluated run (``evaluation.json`` must exist): its three
     files all or none, never into the run folder, replacing existing ones only with
     ``overwrite``."""
-    from safetensors.torch import save_file
+    with needs("music"):
+        from safetensors.torch import save_file
 
     run, out = Path(run_dir), Path(out_dir)
     if not (run / "task.yaml").is_file():
@@ -142,7 +144,8 @@ def load_pretrained(name_or_path: str | Path = "pop909",
                                                                 HarmonizationConfig, dict]:
     """``(model in eval mode, task config, metadata)`` of a weights folder; the metadata holds
     ``binarization``, ``scores``, ``split`` and the ``vocab`` (a ``ChordVocabulary``)."""
-    from safetensors.torch import load_file
+    with needs("music"):
+        from safetensors.torch import load_file
 
     from stripes.training.checkpoint import CheckpointError, load_weights
 

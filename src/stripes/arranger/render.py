@@ -16,13 +16,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from symusic.core import ScoreTick, TempoTick, TrackTick
 
 from stripes.analysis.arrangement_plot import chord_symbols, plot_arrangement
+from stripes.extras import needs
 from stripes.files import OutputSet, check_outputs
 from stripes.music.audio import render_wav, wav_stats
 from stripes.music.midi_io import STEPS_PER_QUARTER
 from stripes.music.pianoroll import N_PITCHES, pianoroll_to_score
+
+with needs("music"):
+    from symusic.core import ScoreTick, TempoTick, TrackTick
 
 #: General MIDI programs per task: POP909 (flute melody, clarinet bridge, piano) and the
 #: chorales (church organ for every voice).

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from symusic.core import ScoreTick
 
+from stripes.extras import needs
 from stripes.music.chords import chord_root, parse_chord_line
 from stripes.music.errors import MissingTrackError
 from stripes.music.midi_io import STEPS_PER_QUARTER, find_track, track_to_notes
@@ -24,6 +24,9 @@ from stripes.music.pianoroll import notes_to_pianoroll
 
 STEPS_PER_BEAT = STEPS_PER_QUARTER  # the chords file counts quarter-note beats
 STEPS_PER_BAR = 4 * STEPS_PER_BEAT  # 4/4 only (the melody's meter is checked)
+
+with needs("music"):
+    from symusic.core import ScoreTick
 
 
 @dataclass(frozen=True)

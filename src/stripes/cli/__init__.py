@@ -8,7 +8,8 @@ several share); heavy imports happen inside the handlers so that ``stripes --hel
 A user's mistake (a bad config, a missing file, a YAML syntax error, any ``ValueError`` of the
 library's validation, a diverged training) ends the command with one line on stderr,
 ``stripes: error: ...``, and exit code 2, never a traceback (docs/cli.md); Ctrl-C ends it with
-one line and exit code 130.
+one line and exit code 130. A part whose optional packages are missing ends it with one line
+naming the extra to install (``pip install "stripes[music]"``) and exit code 1.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from stripes.cli import (
     train,
 )
 from stripes.config import ConfigError
+from stripes.extras import MissingExtra
 
 #: What a user can cause: reported as one line and exit code 2.
 USER_ERRORS = (ConfigError, ValueError, OSError, yaml.YAMLError)
@@ -87,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # every write is atomic: what is on disk is whole
         print(INTERRUPTED, file=sys.stderr)
         return 130
+    except MissingExtra as err:  # an install to complete, not a mistake in the command
+        print(f"stripes: error: {err}", file=sys.stderr)
+        return 1
     except USER_ERRORS as err:
         print(error_line(err), file=sys.stderr)
         return 2

@@ -23,10 +23,10 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> None:
-    try:
-        import gradio  # noqa: F401  (the web extra)
-    except ImportError:
-        raise OSError("stripes serve needs gradio: pip install -e '.[web]'") from None
+    from stripes.extras import needs
+
+    with needs("web"):
+        import gradio  # noqa: F401  (checked before the server starts)
     from stripes.web.inputs import Limits
     from stripes.web.page import SHIPPED_MODELS
     from stripes.web.server import serve

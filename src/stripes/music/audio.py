@@ -27,8 +27,12 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
-import symusic
-from symusic.core import ScoreQuarter, ScoreSecond, ScoreTick
+
+from stripes.extras import needs
+
+with needs("music"):
+    import symusic
+    from symusic.core import ScoreQuarter, ScoreSecond, ScoreTick
 
 PEAK_DBFS = -1.0
 TAIL_SECONDS = 1.0

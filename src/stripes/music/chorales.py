@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from stripes.extras import needs
 from stripes.music.chords import ChordVocabulary, chord_keys, tones_to_chroma
 from stripes.music.errors import MissingTrackError
 from stripes.music.harmony import functional_chords
@@ -32,14 +33,16 @@ DEFAULT_BPM = 80  # no tempo marks in the corpus: bucket 1 (60-89 BPM)
 
 def chorale_files() -> list[str]:
     """Corpus paths of the 371 chorales in Riemenschneider order (``bach/bwv269``, ...)."""
-    from music21 import corpus
+    with needs("music"):
+        from music21 import corpus
 
     return list(corpus.chorales.Iterator(numberingSystem="riemenschneider", returnType="filename"))
 
 
 def chorale_titles() -> dict[str, str]:
     """BWV number (``'269'``) -> hymn title, from music21's chorale list."""
-    from music21 import corpus
+    with needs("music"):
+        from music21 import corpus
 
     table = corpus.chorales.ChoraleListRKBWV().byRiemenschneider
     return {str(row["bwv"]): row["title"] for row in table.values()}
@@ -70,7 +73,8 @@ def _voice_notes(part) -> np.ndarray:
 
 def _chord_labels(voices, n_steps: int) -> dict[str, np.ndarray]:
     """Per-step chord keys (``bass1 * 4096 + chroma``, ids come later) and roots ``[T]``."""
-    from music21 import stream
+    with needs("music"):
+        from music21 import stream
 
     key = np.zeros(n_steps, dtype=np.int64)
     root = np.zeros(n_steps, dtype=np.int64)
@@ -85,7 +89,8 @@ def _chord_labels(voices, n_steps: int) -> dict[str, np.ndarray]:
 
 def _phrase_labels(soprano_part, melody: np.ndarray, n_steps: int) -> dict[str, np.ndarray]:
     """Segments ending at soprano fermatas, lettered by their soprano content (A, B, ...)."""
-    from music21 import expressions
+    with needs("music"):
+        from music21 import expressions
 
     ends = sorted(
         {
@@ -132,7 +137,8 @@ def read_chorale(path: str, number: int = 0, chords: str = "functional") -> Song
     :class:`MissingTrackError` without the four voices and :class:`UnsupportedMeterError` for a
     time signature other than 4/4.
     """
-    from music21 import corpus
+    with needs("music"):
+        from music21 import corpus
 
     if chords not in CHORD_READINGS:
         raise ValueError(f"chords must be one of {CHORD_READINGS}, not {chords!r}")

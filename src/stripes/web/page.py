@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stripes.extras import needs
 from stripes.web.adapter import ARRANGER_TAKES, arrange_for_page, model_varies
 from stripes.web.inputs import (
     ChordsInput,
@@ -143,7 +144,8 @@ def request_folder(root: Path) -> tempfile.TemporaryDirectory:
 
 def build_page(models: dict[str, str], limits: Limits, root: Path):
     """The gradio ``Blocks`` of the page; requests work in folders under ``root``."""
-    import gradio as gr
+    with needs("web"):
+        import gradio as gr
 
     with gr.Blocks(title="stripes: arrange a melody", analytics_enabled=False,
                    delete_cache=(600, 3600)) as page:
@@ -249,7 +251,8 @@ def _example() -> tuple[str, str, str]:
 
 def _shown_chord_inputs(source: str) -> list[dict]:
     """Visibility updates of (typed chords, repeat, chords file, chord track) for a source."""
-    import gradio as gr
+    with needs("web"):
+        import gradio as gr
 
     shown = {"typed": (True, True, False, False), "file": (False, False, True, False),
              "track": (False, False, False, True)}[source]

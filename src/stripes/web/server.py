@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stripes.extras import needs
 from stripes.web.inputs import Limits
 from stripes.web.page import EXAMPLES, SHIPPED_MODELS, build_page, warm_up
 
@@ -39,7 +40,8 @@ class Server:
 
 def offline_theme():
     """gradio's default look with the system's fonts (its own theme fetches web fonts)."""
-    import gradio as gr
+    with needs("web"):
+        import gradio as gr
 
     return gr.themes.Default(font=["system-ui", "Helvetica", "Arial", "sans-serif"],
                              font_mono=["ui-monospace", "Menlo", "Consolas", "monospace"])
