@@ -18,7 +18,7 @@ from stripes.tasks.harmonization.data import task_corpus, task_layout, validatio
 from stripes.tasks.harmonization.predict import collect_windows
 from stripes.tasks.harmonization.train import load_harmonizer
 
-CRITERIA = ("note_f1_accompaniment", "onset_frame_f1_accompaniment")
+CRITERIA = ("note_f1_accompaniment", "onset_frame_f1_accompaniment", "cs_accompaniment")
 
 
 def main() -> None:

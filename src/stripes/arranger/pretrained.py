@@ -119,8 +119,8 @@ def export_weights(run_dir: str | Path, out_dir: str | Path, overwrite: bool = F
         steps = int(rows[-1].split(",")[0]) if rows else 0
     meta = {"task": config.recipe(), "model": model.config.to_dict(), "check": check_windows(
                 model, config, corpus, evaluation["binarization"]),
-            "binarization": {k: evaluation["binarization"][k]
-                             for k in ("criterion", "threshold", "merge_gap", "score")},
+            "binarization": {k: v for k, v in evaluation["binarization"].items()
+                             if k != "grid"},
             "scores": _scores(evaluation), "split": split, "steps": steps,
             "parameters": model.num_parameters(), "commit": _commit(), "run": str(run)}
     with OutputSet() as files:
