@@ -54,7 +54,9 @@ def page(driver):
 
     server = serve(port=None, models=SHIPPED_MODELS, block=False)
     driver.get(server.url)
-    _wait(driver, "return !!document.querySelector('#arrange')", 120)
+    _wait(driver, "return document.readyState === 'complete' && !!document.querySelector("
+                  "'#arrange') && !!document.querySelector('#midi input[type=file]')", 180)
+    time.sleep(3)  # gradio attaches its handlers after the elements appear
     yield server
     server.close()
     assert not server.root.exists()
@@ -92,7 +94,9 @@ STATUS_JS = """document.querySelector('#status').innerText.split('\\n')
 def _upload(driver, path: Path) -> None:
     _css(driver, "#midi input[type=file]").send_keys(str(path))
     name = json.dumps(path.name)
-    _wait(driver, f"return document.querySelector('#midi').innerText.includes({name})", 60)
+    # gradio shows the name's stem and suffix on two lines: compare without whitespace
+    _wait(driver, "return document.querySelector('#midi').innerText.replace(/\\s/g, '')"
+                  f".includes({name})", 180)
 
 
 def _clear_upload(driver) -> None:
@@ -114,6 +118,7 @@ def _status(driver) -> str:
 
 def test_the_example_with_typed_chords_gives_a_roll_audio_and_a_midi_with_the_melody(
         driver, page, tmp_path):
+    _clear_upload(driver)
     _upload(driver, EXAMPLE)
     box = _css(driver, "#chords textarea")
     box.clear()
@@ -149,6 +154,9 @@ def test_try_again_gives_a_different_arrangement(driver, page, tmp_path):
     score.dump_midi(str(short))
     _clear_upload(driver)
     _upload(driver, short)
+    box = _css(driver, "#chords textarea")
+    box.clear()
+    box.send_keys("C G Am F")
     [label] = [e for e in driver.find_elements(By.CSS_SELECTOR, "#model label")
                if e.text.strip() == "POP909 pop piano"]
     label.click()

@@ -18,7 +18,7 @@ name with the chosen values, so a report can say how its rolls were made.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -273,6 +273,8 @@ def choose_binarization(windows: Sequence[Mapping], criterion: str = "frame_f1",
         raise ValueError("need at least one validation window to choose a binarization on")
     fn = table[criterion]
     targets = [target_roll(w) for w in windows]
+    keys: tuple[str, ...]
+    points: Iterable[tuple[float, ...]]
     if windows[0].get("onset_probs") is not None:
         keys = ("threshold", "onset_threshold", "max_strikes")
         points = itertools.product(thresholds, onset_thresholds, strike_caps)

@@ -76,7 +76,8 @@ def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress:
             write_config(config.recipe(), out / "task.yaml")
         summary = train(
             model,
-            partial(harmonization_loss, onset_weight=config.onset_weight),
+            harmonization_loss if config.output == "frames"
+            else partial(harmonization_loss, onset_weight=config.onset_weight),
             train_ds,
             val_ds,
             config.train,
