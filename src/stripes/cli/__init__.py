@@ -3,7 +3,8 @@
 Each command group is a module of this package named after it, with an ``add(subparsers)``
 function (``demo``, ``data``, ``train`` for train / evaluate / curves / export, ``harmonize``,
 ``experiment``, ``lm``, ``generate``, ``lra``, ``groove``, ``bench``; ``options`` and ``checks``
-hold what several share); heavy imports happen inside the handlers so that ``stripes --help`` stays fast.
+hold what several share); heavy imports happen inside the handlers so that ``stripes --help``
+stays fast.
 
 A user's mistake (a bad config, a missing file, a YAML syntax error, any ``ValueError`` of the
 library's validation, a diverged training) ends the command with one line on stderr,

@@ -17,6 +17,7 @@ and the ceiling and floor (``reference.json``) :func:`write_report` writes in ``
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,17 @@ def collect(results: Sequence[Mapping], names: Sequence[str]
     return out
 
 
+def nanmean(values: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmean`` without its warning where every value is NaN (the result is NaN there:
+    a chunk no piece has notes in, or a style without notes in a chunk at any seed)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=axis)
+
+
 def seed_means(runs: Mapping[int, np.ndarray]) -> np.ndarray:
     """``[S, C]``: each seed's mean over pieces (NaN pieces left out)."""
-    return np.array([np.nanmean(v, axis=0) for v in runs.values()])
+    return np.array([nanmean(v, axis=0) for v in runs.values()])
 
 
 def reference_matrix(reference: Mapping, kind: str, metric: str) -> np.ndarray:
@@ -136,7 +145,7 @@ def table_lines(models: Mapping[str, Mapping[str, Mapping[int, np.ndarray]]],
         cells = " | ".join(cell(s[:, j]) for j in range(n_chunks))
         lines.append(f"| {label} | {len(s)} | {cells} | {fmt_seeds(s[:, -1] - s[:, 0])} |")
     for kind in ("ceiling", "floor"):
-        mean = np.nanmean(reference_matrix(reference, kind, metric), axis=0)
+        mean = nanmean(reference_matrix(reference, kind, metric), 0)
         cells = " | ".join(f"{v:.3f}" for v in mean)
         lines.append(f"| *{kind}* | – | {cells} | {mean[-1] - mean[0]:+.3f} |")
     return [*lines, ""]
@@ -189,9 +198,9 @@ def write_report(grid: Any, results: Sequence[Mapping], reference: Mapping, out:
            "models": {label: {m: {str(s): seed_means({s: v}).tolist()[0]
                                   for s, v in rows[m].items()} for m in METRICS}
                       for label, rows in models.items()},
-           "ceiling": {m: np.nanmean(reference_matrix(reference, "ceiling", m), 0).tolist()
+           "ceiling": {m: nanmean(reference_matrix(reference, "ceiling", m), 0).tolist()
                        for m in METRICS},
-           "floor": {m: np.nanmean(reference_matrix(reference, "floor", m), 0).tolist()
+           "floor": {m: nanmean(reference_matrix(reference, "floor", m), 0).tolist()
                      for m in METRICS}}
     atomic_write_text(out / "table.json", json.dumps(doc, indent=1, allow_nan=True))
     plot_fig5(models, reference, out / "fig5.png", n_chunks)
@@ -211,16 +220,17 @@ def plot_fig5(models: Mapping[str, Mapping[str, Mapping[int, np.ndarray]]],
     for col, m in enumerate(METRICS):
         ax = fig.add_subplot(1, 2, col + 1)
         for i, (label, rows) in enumerate(models.items()):
-            per_style = np.nanmean(np.stack(list(rows[m].values())), axis=0)  # [N, C]
+            per_style = nanmean(np.stack(list(rows[m].values())), axis=0)  # [N, C]
             dx = (i - (len(models) - 1) / 2) * width
             color = f"C{i}"
             ax.scatter(np.repeat(x + dx, len(per_style)).reshape(n_chunks, -1).T, per_style,
                        s=6, alpha=0.35, color=color, linewidths=0)
-            ax.plot(x + dx, np.nanmean(per_style, axis=0), marker="o", color=color,
+            ax.plot(x + dx, nanmean(per_style, axis=0), marker="o", color=color,
                     label=f"{label} ({len(rows[m])} seeds)")
-        for kind, style in (("ceiling", "--"), ("floor", ":")):
-            ax.plot(x, np.nanmean(reference_matrix(reference, kind, m), 0), style, color="k",
-                    label=f"{kind} (real continuation{'' if kind == 'ceiling' else ', other style'})")
+        for kind, style, what in (("ceiling", "--", "real continuation"),
+                                  ("floor", ":", "real continuation, other style")):
+            ax.plot(x, nanmean(reference_matrix(reference, kind, m), 0), style, color="k",
+                    label=f"{kind} ({what})")
         ax.set_xticks(x, [f"chunk {j}" for j in x])
         ax.set_ylabel(f"{NAMES[m]} similarity")
         ax.set_title(f"{NAMES[m]}: a point per style, a line per model")

@@ -103,7 +103,12 @@ def write_samples(folder: Path, piece: TrioPiece, tokens: np.ndarray,
     for s, row in enumerate(tokens):
         score = trio_to_score(decode_tokens(row, vocab), piece.slot_names, drums=drums,
                               qpm=piece.qpm)
-        atomic_write(folder / f"{piece.name}_{s}.mid", lambda f, sc=score: f.write(sc.dumps_midi()))
+        atomic_write(folder / f"{piece.name}_{s}.mid", midi_writer(score.dumps_midi()))
+
+
+def midi_writer(data: bytes) -> Callable[[Any], Any]:
+    """The writer of ``data`` for :func:`stripes.files.atomic_write`."""
+    return lambda f: f.write(data)
 
 
 def reference_scores(pieces: Sequence[TrioPiece], sampling: GrooveSampling,

@@ -3,7 +3,7 @@
 :func:`train_groove` reads the pieces of the recipe's source (:func:`load_groove_pieces`),
 trains on :class:`~stripes.tasks.groove.dataset.TrioCropDataset` crops (the augmentation redrawn
 every epoch: the loop calls the dataset's ``set_epoch``) with the next-token loss of the token
-LM (:func:`stripes.tasks.lm.train.lm_loss`, padding ignored) and scores plain validation crops.
+LM (:func:`stripes.training.tokens.lm_loss`, padding ignored) and scores plain validation crops.
 The run folder holds ``task.yaml`` (the recipe, without run settings) beside the loop's
 ``config.yaml``, ``log.csv`` and ``checkpoints/``; training again into a folder whose
 ``task.yaml`` equals the recipe resumes it from ``checkpoints/last.pt``, another recipe there is
@@ -29,12 +29,11 @@ from stripes.tasks.groove.dataset import TrioCropDataset
 from stripes.tasks.groove.groove2groove import load_groove2groove_trios
 from stripes.tasks.groove.pieces import TrioPiece
 from stripes.tasks.groove.pop909_trios import load_pop909_trios
-from stripes.tasks.lm.data import collate_tokens
-from stripes.tasks.lm.train import lm_loss
 from stripes.training.checkpoint import load_checkpoint, load_weights, to_plain, write_config
 from stripes.training.config import check_device
 from stripes.training.loop import train
 from stripes.training.run_dir import claim_run_dir, prepare_run_dir
+from stripes.training.tokens import collate_tokens, lm_loss
 
 Pieces = Mapping[str, Sequence[TrioPiece]]
 
