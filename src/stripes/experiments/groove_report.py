@@ -118,6 +118,15 @@ def verdicts(models: Mapping[str, Mapping[str, Mapping[int, np.ndarray]]],
     return lines
 
 
+def without_nan(value: Any) -> Any:
+    """``value`` (nested lists and dicts) with NaN as None, so the JSON is strict."""
+    if isinstance(value, dict):
+        return {k: without_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nan(v) for v in value]
+    return None if isinstance(value, float) and np.isnan(value) else value
+
+
 def fmt_seeds(values: np.ndarray) -> str:
     """``mean ± std`` over seeds (std left out for one seed)."""
     values = np.asarray(values, dtype=float)
@@ -202,7 +211,7 @@ def write_report(grid: Any, results: Sequence[Mapping], reference: Mapping, out:
                        for m in METRICS},
            "floor": {m: nanmean(reference_matrix(reference, "floor", m), 0).tolist()
                      for m in METRICS}}
-    atomic_write_text(out / "table.json", json.dumps(doc, indent=1, allow_nan=True))
+    atomic_write_text(out / "table.json", json.dumps(without_nan(doc), indent=1))
     plot_fig5(models, reference, out / "fig5.png", n_chunks)
     return path
 

@@ -165,7 +165,21 @@ def test_the_report_finds_ape_drifting_and_spe_stable_in_made_up_runs(tmp_path):
 
 def test_a_partial_grid_says_what_is_missing_and_tests_nothing(tmp_path):
     results = fake_results({"APE": 0.1, "sineSPE": 0.0}, seeds=(0,))
+    for p in results[0]["pieces"]:  # no note in APE's last chunk: NaN, left out of every mean
+        p["scores"]["time_pitch"] = [0.8, 0.7, 0.6, float("nan")]
     write_report(grid(["APE", "sineSPE"]), results, REFERENCE, tmp_path, "cmd", "s")
     text = (tmp_path / "table.md").read_text()
     assert "PARTIAL: 4 of 6 runs missing" in text and "No test yet" in text
+    doc = json.loads((tmp_path / "table.json").read_text(), parse_constant=pytest.fail)
+    assert doc["models"]["APE"]["time_pitch"]["0"] == [0.8, 0.7, 0.6, None]
     assert last_chunk_tests({}, "APE") == []
+
+
+def test_the_groove_grid_command_names_a_missing_data_folder_in_one_line(tmp_path, capsys):
+    from stripes.cli import main
+
+    code = main(["groove", "grid", str(CONFIGS / "grid_cpu.yaml"), "--out", str(tmp_path),
+                 "--set", f"run.data_root={tmp_path / 'nowhere'}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("stripes: error:") and "nowhere" in err
+    assert len(err.strip().splitlines()) == 1 and not list(tmp_path.glob("*.json"))
