@@ -183,3 +183,19 @@ def test_the_groove_grid_command_names_a_missing_data_folder_in_one_line(tmp_pat
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("stripes: error:") and "nowhere" in err
     assert len(err.strip().splitlines()) == 1 and not list(tmp_path.glob("*.json"))
+
+
+def test_committed_groove_runs_hold_the_recipe_their_grid_asks_for():
+    """A resumed grid reads these runs back: each ``task.yaml`` must be its row's recipe."""
+    import yaml
+
+    from stripes.training.checkpoint import to_plain
+
+    grid = load_config(GrooveGrid, CONFIGS / "grid_cpu.yaml")
+    results = CONFIGS.parents[1] / "results" / "groove_continuation_cpu" / "runs"
+    for method in grid.methods:
+        for seed in grid.seeds:
+            saved = results / method.label / f"seed{seed}" / "task.yaml"
+            if saved.is_file():
+                recipe = run_config(grid, method, seed, root=CONFIGS).recipe()
+                assert yaml.safe_load(saved.read_text()) == to_plain(recipe), saved
