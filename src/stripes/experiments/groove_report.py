@@ -86,6 +86,23 @@ def last_chunk_tests(models: Mapping[str, Mapping[str, Mapping[int, np.ndarray]]
     return rows
 
 
+def floor_lines(models: Mapping[str, Mapping[str, Mapping[int, np.ndarray]]],
+                reference: Mapping) -> list[str]:
+    """Per profile, which models start above the floor (their mean over seeds and styles in
+    the first chunk above the floor's): below it, a model has not learned the styles, and its
+    drift says little about the PE."""
+    lines = []
+    for m in METRICS:
+        floor = float(nanmean(reference_matrix(reference, "floor", m), 0)[0])
+        start = {label: float(np.mean(seed_means(rows[m])[:, 0]))
+                 for label, rows in models.items()}
+        marks = ", ".join(f"{label} {'yes' if v > floor else 'no'}" for label, v in start.items())
+        if marks:
+            lines.append(f"- {NAMES[m]}: above the floor ({floor:.3f}) in the first chunk: "
+                         f"{marks}")
+    return lines
+
+
 def verdicts(models: Mapping[str, Mapping[str, Mapping[int, np.ndarray]]],
              tests: Sequence[Mapping], reference: str) -> list[str]:
     """Whether APE's drift and SPE's stability reproduce, per profile, from the numbers.
@@ -194,7 +211,8 @@ def write_report(grid: Any, results: Sequence[Mapping], reference: Mapping, out:
     lines += test_lines(tests, grid.reference)
     found = verdicts(models, tests, grid.reference) or [
         f"- Not known yet: no finished {grid.reference} run."]
-    lines += ["### Does it reproduce at this scale?", "", *found, ""]
+    lines += ["### Does it reproduce at this scale?", "", *found,
+              *floor_lines(models, reference), ""]
     lines += [*missing_lines(missing, len(grid.methods) * len(grid.seeds)),
               f"- Scale: {scale}", f"- Seeds: {grid.seeds}; wall time "
               f"{wall_time(out) / 60:.1f} min (all sessions)", f"- Command: `{command}`",
@@ -204,6 +222,7 @@ def write_report(grid: Any, results: Sequence[Mapping], reference: Mapping, out:
            "seeds": grid.seeds, "wall_time_s": wall_time(out), "command": command,
            "missing": missing, "pieces": names, "tests": tests,
            "verdicts": verdicts(models, tests, grid.reference),
+           "above_floor": floor_lines(models, reference),
            "models": {label: {m: {str(s): seed_means({s: v}).tolist()[0]
                                   for s, v in rows[m].items()} for m in METRICS}
                       for label, rows in models.items()},
@@ -235,7 +254,7 @@ def plot_fig5(models: Mapping[str, Mapping[str, Mapping[int, np.ndarray]]],
             ax.scatter(np.repeat(x + dx, len(per_style)).reshape(n_chunks, -1).T, per_style,
                        s=6, alpha=0.35, color=color, linewidths=0)
             ax.plot(x + dx, nanmean(per_style, axis=0), marker="o", color=color,
-                    label=f"{label} ({len(rows[m])} seeds)")
+                    label=f"{label} ({len(rows[m])} seed{'s' if len(rows[m]) > 1 else ''})")
         for kind, style, what in (("ceiling", "--", "real continuation"),
                                   ("floor", ":", "real continuation, other style")):
             ax.plot(x, nanmean(reference_matrix(reference, kind, m), 0), style, color="k",

@@ -157,6 +157,7 @@ def test_the_report_finds_ape_drifting_and_spe_stable_in_made_up_runs(tmp_path):
     assert "drifts (last chunk below the first at every seed): **yes**" in text
     assert "sineSPE stable (change +0.000 ± 0.000): **yes**; above APE in the last chunk at " \
            "Holm p < 0.05: **yes**" in text
+    assert "above the floor (0.300) in the first chunk: APE yes, sineSPE yes, convSPE yes" in text
     doc = json.loads((tmp_path / "table.json").read_text())
     assert len(doc["tests"]) == 4 and all(t["holm_p"] >= t["p"] for t in doc["tests"])
     assert doc["models"]["APE"]["time_pitch"]["2"] == pytest.approx([0.82, 0.72, 0.62, 0.52])
