@@ -2,8 +2,9 @@
 
 Each command group is a module of this package named after it, with an ``add(subparsers)``
 function (``demo``, ``data``, ``train`` for train / evaluate / curves / export, ``harmonize``,
-``experiment``, ``lm``, ``generate``, ``bench``, ``serve``; ``options`` and ``checks`` hold what
-several share); heavy imports happen inside the handlers so that ``stripes --help`` stays fast.
+``experiment``, ``lm``, ``generate``, ``lra``, ``groove``, ``bench``, ``serve``; ``options`` and
+``checks`` hold what several share); heavy imports happen inside the handlers so that
+``stripes --help`` stays fast.
 
 A user's mistake (a bad config, a missing file, a YAML syntax error, any ``ValueError`` of the
 library's validation, a diverged training) ends the command with one line on stderr,
@@ -26,6 +27,7 @@ from stripes.cli import (
     demo,
     experiment,
     generate,
+    groove,
     harmonize,
     lm,
     lra,
@@ -57,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="stripes", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"stripes {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (demo, data, train, harmonize, experiment, lm, generate, lra, bench, serve):
+    for group in (demo, data, train, harmonize, experiment, lm, generate, lra, groove, bench,
+                  serve):
         group.add(sub)
     return parser
 
