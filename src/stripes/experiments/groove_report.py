@@ -26,6 +26,7 @@ import numpy as np
 
 from stripes.evaluation.stats import compare_to_reference, holm
 from stripes.experiments.grid import missing_lines, wall_time
+from stripes.extras import needs
 from stripes.files import atomic_write_text
 from stripes.tasks.groove.protocol import METRICS
 
@@ -238,8 +239,9 @@ def write_report(grid: Any, results: Sequence[Mapping], reference: Mapping, out:
 def plot_fig5(models: Mapping[str, Mapping[str, Mapping[int, np.ndarray]]],
               reference: Mapping, path: Path, n_chunks: int) -> None:
     """[SPE] Fig. 5: per profile, a point per style and chunk, a line per model."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    with needs("music"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4.2))
     FigureCanvasAgg(fig)
