@@ -64,6 +64,7 @@ def run_config(grid: GrooveGrid, method: LRAMethod, seed: int, overrides: Sequen
 def run_one(cfg: GrooveConfig, label: str, seed: int, out: Path,
             pieces: Pieces) -> dict[str, Any]:
     """Train and sample one run (or read it back when done)."""
+    from stripes.experiments.groove_report import without_nan
     from stripes.tasks.groove.continuation import continue_pieces
     from stripes.tasks.groove.train import finished, load_groove_model, train_groove
 
@@ -74,8 +75,8 @@ def run_one(cfg: GrooveConfig, label: str, seed: int, out: Path,
             train_groove(cfg, folder, pieces=pieces)
         model = load_groove_model(folder / "checkpoints" / "last.pt")
         pieces_out = continue_pieces(model, pieces["test"], cfg.sampling, folder / "samples")
-        atomic_write_text(done, json.dumps({"label": label, "seed": seed,
-                                            "pieces": pieces_out}, indent=1))
+        doc = {"label": label, "seed": seed, "pieces": pieces_out}
+        atomic_write_text(done, json.dumps(without_nan(doc), indent=1))  # NaN: null
     return json.loads(done.read_text())
 
 
