@@ -5,7 +5,9 @@ over the target with ``os.replace``; on any failure the temporary file is remove
 target is intact; :class:`OutputSet` does the same for the several files of one command (all or
 none), and :func:`check_outputs` refuses an output that is an input or an existing file without
 ``--overwrite``. :func:`file_record` is what a cache's manifest keeps of each of its files (size
-and SHA-256), and :func:`check_file_records` what it checks before the cache is trusted.
+and SHA-256), and :func:`check_file_records` what it checks before the cache is trusted;
+:func:`read_npz` reads an archive back (a damaged one is one line naming its rebuild) and
+:func:`content_hash` is the digest of the arrays inside.
 :func:`strict_json` is the text of a report: JSON that every parser reads (no ``NaN`` or
 ``Infinity``; a non-finite number becomes ``null`` and the report says where).
 """
@@ -20,6 +22,7 @@ import os
 import shutil
 import signal
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -101,6 +104,30 @@ def file_record(path: str | Path) -> dict:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return {"bytes": Path(path).stat().st_size, "sha256": h.hexdigest()}
+
+
+def content_hash(arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 of the arrays' names, dtypes, shapes and bytes, in name order: the digest of what
+    an archive holds, whatever its compression."""
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def read_npz(path: Path, rebuild: str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive; ValueError naming ``rebuild`` (the command that
+    writes it again) when it is truncated or not an archive. A missing file stays
+    FileNotFoundError."""
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        if not path.exists():
+            raise
+        raise ValueError(f"{path}: damaged cache file ({err}); rebuild it: {rebuild}") from None
 
 
 def check_file_records(folder: str | Path, records: Mapping[str, Mapping],

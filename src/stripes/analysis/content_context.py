@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from stripes.music.datasets import Corpus, load_corpus
+from stripes.music.corpus import Corpus
+from stripes.music.datasets import load_corpus
 from stripes.music.structure import CONTEXTS, structure_positions
 
 DEFAULT_CONTEXTS = ("time", "rep", "rep_sorted", "key", "bin", "chord", "phrase")

@@ -3,19 +3,17 @@
 ``prepare_pop909`` / ``prepare_chorales`` parse once and write ``<cache>/<name>/corpus.npz``
 (flat arrays of every piece), ``manifest.json`` (library versions, parameters, content hash,
 counts, alignment and skipped pieces) and REMI tokens (``tokens.npz`` + ``tokenizer.json``).
-``load_corpus`` reads that back in well under a second; ``music.windows.WindowDataset``
+``load_corpus`` checks the files against the manifest (``stripes.files``) and reads them back
+into a :class:`~stripes.music.corpus.Corpus` in well under a second; ``music.windows.WindowDataset``
 cuts windows and builds pianorolls, labels and structure positions on the fly. The cache lives in
 ``$STRIPES_CACHE`` or ``~/.cache/stripes``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,15 +23,14 @@ from stripes.files import (
     atomic_write,
     atomic_write_text,
     check_file_records,
+    content_hash,
     file_record,
+    read_npz,
     remove_stale_tmp,
 )
 from stripes.music.chords import ChordVocabulary
-from stripes.music.midi_io import BAR_STEPS
-from stripes.music.structure import (
-    STORED_LABELS,
-    complete_labels,
-)
+from stripes.music.corpus import SPLIT_NAMES, Corpus
+from stripes.music.structure import STORED_LABELS
 
 log = logging.getLogger(__name__)
 SCHEMA = 1
@@ -42,7 +39,6 @@ SCHEMA = 1
 #: duplicates dropped, tune groups by title and soprano (``music.harmony``, ``music.tunes``).
 CORPUS_VERSIONS = {"pop909": 1, "chorales": 2}
 CACHE_ENV = "STRIPES_CACHE"
-SPLIT_NAMES = ("train", "val", "test")
 _LABEL_DTYPES = {"chord": np.int16, "root": np.int8, "melody": np.int8, "phrase": np.int8,
                  "phrase_index": np.int16, "phrase_pos": np.int16, "bar": np.int16, "beat": np.int8}
 
@@ -53,69 +49,6 @@ _SONG_FIELDS = {"names": "name", "numbers": "number", "groups": "group", "keys":
 def default_cache_dir() -> Path:
     """``$STRIPES_CACHE`` or ``~/.cache/stripes``."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "stripes").expanduser()
-
-
-@dataclass
-class Corpus:
-    """Every piece of one data set as flat arrays; piece i has steps ``step_offsets[i:i+2]`` of
-    each label array and rows ``note_offsets[i:i+2]`` of ``notes [N, 4]`` (track, start,
-    duration, pitch). ``slots`` maps the 2 input and 3 target pianoroll slots to track indices."""
-
-    name: str
-    tracks: list[str]
-    slots: dict[str, list[list[int]]]
-    arrays: dict[str, np.ndarray]
-    vocab: ChordVocabulary
-    manifest: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.arrays["names"])
-
-    def songs_in(self, split: str | None) -> np.ndarray:
-        """Indices of the pieces in a split (``'train'``, ``'val'``, ``'test'``; None = all)."""
-        if split is None:
-            return np.arange(len(self))
-        if split not in SPLIT_NAMES:
-            raise ValueError(f"split must be one of {SPLIT_NAMES} or None, not {split!r}")
-        return np.flatnonzero(self.arrays["split"] == SPLIT_NAMES.index(split))
-
-    def n_steps(self, i: int) -> int:
-        """T of piece i."""
-        return int(self.arrays["step_offsets"][i + 1] - self.arrays["step_offsets"][i])
-
-    def notes(self, i: int) -> np.ndarray:
-        """Notes ``[N_i, 4]`` of piece i."""
-        lo, hi = self.arrays["note_offsets"][i : i + 2]
-        return self.arrays["notes"][lo:hi]
-
-    def labels(self, i: int, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
-        """Every label of ``structure.LABELS`` as int64 ``[stop - start]`` for piece i."""
-        base = self.arrays["step_offsets"][i]
-        stop = self.n_steps(i) if stop is None else stop
-        stored = {k: self.arrays[f"label_{k}"][base + start : base + stop] for k in STORED_LABELS}
-        return complete_labels(
-            stored, self.vocab, int(self.arrays["keys"][i]), int(self.arrays["tempos"][i])
-        )
-
-    def windows(
-        self, split: str | None, bars: int | None, hop_bars: int | None = None
-    ) -> np.ndarray:
-        """Windows ``[W, 3]`` (piece, start, length) of a split.
-
-        ``bars=None``: one window per piece. Otherwise windows of ``bars`` 4/4 bars start on the
-        first bar line (``downbeat % 64``) and every ``hop_bars`` bars (default ``bars - bars //
-        8``: the [S24] overlap of 1/8 window, 2 bars for 16, 8 bars for 64); a window must fit.
-        """
-        rows: list[tuple] = []  # (song, start, size): Python and numpy ints
-        for i in self.songs_in(split):
-            n = self.n_steps(i)
-            if bars is None:
-                rows.append((i, 0, n))
-                continue
-            size, hop = bars * BAR_STEPS, (hop_bars or bars - bars // 8) * BAR_STEPS
-            starts = np.arange(int(self.arrays["downbeats"][i]) % BAR_STEPS, n - size + 1, hop)
-            rows.extend((i, s, size) for s in starts)
-        return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
 def corpus_from_songs(name, songs, vocab, tracks, slots, split, manifest) -> Corpus:
@@ -131,16 +64,6 @@ def corpus_from_songs(name, songs, vocab, tracks, slots, split, manifest) -> Cor
     for k in sorted({k for s in songs for k in s.info}):
         arrays[f"info_{k}"] = np.array([s.info.get(k, np.nan) for s in songs], dtype=np.float32)
     return Corpus(name, list(tracks), slots, arrays, vocab, manifest)
-
-
-def content_hash(arrays: dict[str, np.ndarray]) -> str:
-    """SHA-256 of the arrays' names, dtypes, shapes and bytes, in name order."""
-    h = hashlib.sha256()
-    for k in sorted(arrays):
-        a = np.ascontiguousarray(arrays[k])
-        h.update(f"{k}{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def library_versions() -> dict[str, str]:
@@ -185,30 +108,19 @@ def rebuild_command(folder: Path, name: str) -> str:
 
 
 def cache_problems(folder: Path, manifest: dict, hashes: bool = False) -> list[str]:
-    """What is wrong with the files of a cache (empty: it can be trusted). A manifest written
+    """What is wrong with the files of a cache (empty: it can be trusted): their sizes (and,
+    with ``hashes``, SHA-256 digests) against the manifest's file records. A manifest written
     before file records existed is checked by reading ``corpus.npz`` back (with ``hashes``)."""
-    if "files" in manifest:
-        return check_file_records(folder, manifest["files"], hashes)
-    if not hashes:
-        return []
-    try:
-        return ([] if content_hash(read_npz(folder / "corpus.npz", manifest.get("corpus", "")))
-                == manifest.get("content_sha256") else ["corpus.npz does not match its hash"])
-    except ValueError as err:
-        return [str(err)]
-
-
-def read_npz(path: Path, name: str) -> dict[str, np.ndarray]:
-    """Every array of a cache's ``.npz``; ValueError with the rebuild command when it is
-    truncated or not an archive."""
-    try:
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
-        if not path.exists():
-            raise
-        raise ValueError(f"{path}: damaged cache file ({err}); rebuild it: "
-                         f"{rebuild_command(path.parent, name)}") from None
+    if "files" not in manifest:
+        if not hashes:
+            return []
+        rebuild = rebuild_command(folder, str(manifest.get("corpus", "")))
+        try:
+            return ([] if content_hash(read_npz(folder / "corpus.npz", rebuild))
+                    == manifest.get("content_sha256") else ["corpus.npz does not match its hash"])
+        except ValueError as err:
+            return [str(err)]
+    return check_file_records(folder, manifest["files"], hashes)
 
 
 def resolve_corpus_dir(path: str | Path) -> Path:
@@ -229,18 +141,20 @@ def load_corpus(path: str | Path, verify: bool = False) -> Corpus:
         )
     manifest = read_manifest(folder)
     name = str(manifest.get("corpus", Path(path).name))
+    rebuild = rebuild_command(folder, name)
     if manifest.get("schema") != SCHEMA:
         raise ValueError(f"{folder}: cache schema {manifest.get('schema')} != {SCHEMA}; rebuild "
-                         f"it: {rebuild_command(folder, name)}")
+                         f"it: {rebuild}")
     if manifest.get("version", 1) != CORPUS_VERSIONS.get(name, 1):
         raise ValueError(f"{folder}: {name} cache version {manifest.get('version', 1)} != "
                          f"{CORPUS_VERSIONS.get(name, 1)} (its labels or split changed); "
-                         f"rebuild it: {rebuild_command(folder, name)}")
+                         f"rebuild it: {rebuild}")
+    # the files are checked (stripes.files) before one byte of them is trusted
     problems = cache_problems(folder, manifest, hashes=verify)
     if problems:
         raise ValueError(f"{folder}: damaged cache ({'; '.join(problems)}); rebuild it: "
-                         f"{rebuild_command(folder, name)}")
-    arrays = read_npz(folder / "corpus.npz", name)
+                         f"{rebuild}")
+    arrays = read_npz(folder / "corpus.npz", rebuild)
     if verify and content_hash(arrays) != manifest["content_sha256"]:
         raise ValueError(f"{folder}: content hash mismatch, the cache is corrupt; prepare again")
     vocab = ChordVocabulary(arrays["chord_table"])

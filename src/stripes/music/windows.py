@@ -18,7 +18,7 @@ from stripes.music.structure import (
 )
 
 if TYPE_CHECKING:
-    from stripes.music.datasets import Corpus
+    from stripes.music.corpus import Corpus
 
 
 def window_pianoroll(notes: np.ndarray, slots: list[list[int]], start: int, length: int,
@@ -57,7 +57,8 @@ class WindowDataset(torch.utils.data.Dataset):
     ``song``, ``start``, ``shift`` (ints), and ``features`` float ``[T, F]`` when ``features``
     names structure features to read as input (``structure.FEATURE_DIMS``).
     ``transpose=(lo, hi)`` draws a shift in lo..hi per item (torch's RNG) and moves notes and
-    labels together; windows: :meth:`Corpus.windows`.
+    labels together; windows: :meth:`Corpus.windows`, of which ``cap`` keeps a seeded subset
+    of at most ``cap`` (the same for every run, in corpus order).
     """
 
     def __init__(
@@ -70,11 +71,15 @@ class WindowDataset(torch.utils.data.Dataset):
         transpose: tuple[int, int] | None = None,
         rep_order: str = "first",
         features: tuple[str, ...] = (),
+        cap: int | None = None,
     ):
         self.corpus, self.context, self.transpose = corpus, context, transpose
         self.rep_order, self.features = rep_order, tuple(features)
         check_features(self.features)
         self.index = corpus.windows(split, bars, hop_bars)
+        if cap is not None and len(self.index) > cap:  # its own generator: global RNGs untouched
+            keep = np.random.default_rng(0).permutation(len(self.index))[:cap]
+            self.index = self.index[np.sort(keep)]
 
     def __len__(self) -> int:
         return len(self.index)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
 
 from stripes.evaluation.harmonization import TrackLayout, layout_from_slots
+from stripes.music.corpus import Corpus
 from stripes.music.datasets import (
-    Corpus,
     default_cache_dir,
     load_corpus,
     prepare_chorales,
@@ -75,6 +75,25 @@ def task_layout(corpus: Corpus) -> TrackLayout:
     return layout_from_slots(corpus.slots, TRACK_NAMES.get(corpus.name))
 
 
+def window_options(config: HarmonizationConfig, split: str, bars: int | None,
+                   augment: bool = False, cap: int | None = None) -> dict[str, Any]:
+    """The :class:`WindowDataset` keywords of one split's windows of ``bars`` bars (None: whole
+    pieces): test and validation windows do not overlap, training windows are transposed when
+    ``augment`` and the config says so; a seeded subset of ``cap`` windows when capped."""
+    return {"split": split, "bars": bars,
+            "hop_bars": None if bars is None or split == "train" else bars,
+            "context": config.context,
+            "transpose": (config.transpose[0], config.transpose[1])
+            if augment and config.transpose else None,
+            "features": tuple(config.input_features), "cap": cap}
+
+
+def validation_options(config: HarmonizationConfig) -> dict[str, Any]:
+    """The validation windows of ``train_bars`` bars (at most ``max_eval_windows``): where the
+    training loop validates and the binarization is chosen."""
+    return window_options(config, "val", config.train_bars, cap=config.max_eval_windows)
+
+
 def build_dataset(
     corpus: Corpus,
     config: HarmonizationConfig,
@@ -83,42 +102,30 @@ def build_dataset(
     augment: bool = False,
     cap: int | None = None,
 ) -> WindowDataset:
-    """Windows of one split; a seeded subset of ``cap`` windows when capped."""
-    hop = None if bars is None or split == "train" else bars  # test windows do not overlap
-    ds = WindowDataset(
-        corpus,
-        split,
-        bars=bars,
-        hop_bars=hop,
-        context=config.context,
-        transpose=(config.transpose[0], config.transpose[1]) if augment and config.transpose
-        else None,
-        features=tuple(config.input_features),
-    )
-    if cap is not None and len(ds) > cap:
-        keep = np.random.default_rng(0).permutation(len(ds))[:cap]
-        ds.index = ds.index[np.sort(keep)]
-    return ds
+    """Windows of one split of a loaded corpus (:func:`window_options`)."""
+    return WindowDataset(corpus, **window_options(config, split, bars, augment, cap))
+
+
+def validation_windows(corpus: Corpus, config: HarmonizationConfig) -> WindowDataset:
+    """The validation windows of a loaded corpus (:func:`validation_options`)."""
+    return WindowDataset(corpus, **validation_options(config))
 
 
 def training_windows(config: HarmonizationConfig) -> tuple[WindowDataset, WindowDataset]:
     """``(train, val)`` windows of ``train_bars`` bars (train transposed when the config says
-    so); ValueError when a split has none (every piece shorter)."""
+    so); ValueError when a split has none (every piece shorter).
+
+    The windows are named first, then the corpus is loaded once and cut into both sets."""
+    wanted = {"train": window_options(config, "train", config.train_bars, augment=True,
+                                      cap=config.max_train_windows),
+              "val": validation_options(config)}
     corpus = task_corpus(config)
-    train_ds = build_dataset(corpus, config, "train", config.train_bars, augment=True,
-                             cap=config.max_train_windows)
-    val_ds = validation_windows(corpus, config)
-    for split, ds in (("train", train_ds), ("val", val_ds)):
+    sets = {split: WindowDataset(corpus, **options) for split, options in wanted.items()}
+    for split, ds in sets.items():
         if len(ds) == 0:
             raise ValueError(f"no {split} window of train_bars={config.train_bars} bars in the "
                              f"{config.data} corpus (every piece is shorter); lower train_bars")
-    return train_ds, val_ds
-
-
-def validation_windows(corpus: Corpus, config: HarmonizationConfig) -> WindowDataset:
-    """The validation windows of ``train_bars`` bars (at most ``max_eval_windows``): where the
-    training loop validates and the binarization is chosen."""
-    return build_dataset(corpus, config, "val", config.train_bars, cap=config.max_eval_windows)
+    return sets["train"], sets["val"]
 
 
 @dataclass
@@ -135,10 +142,14 @@ class EvaluationSets:
 def evaluation_sets(config: HarmonizationConfig) -> EvaluationSets:
     """The :class:`EvaluationSets` of the config's prepared corpus (test windows capped at
     ``max_eval_windows``, the same seeded subset for every run)."""
-    corpus = task_corpus(config)
-    tests = {str(bars): build_dataset(corpus, config, "test", bars, cap=config.max_eval_windows)
+    tests = {str(bars): window_options(config, "test", bars, cap=config.max_eval_windows)
              for bars in config.test_bars}
-    return EvaluationSets(task_layout(corpus), validation_windows(corpus, config), tests)
+    validation = validation_options(config)
+    corpus = task_corpus(config)
+    return EvaluationSets(
+        layout_from_slots(corpus.slots, TRACK_NAMES.get(corpus.name)),
+        WindowDataset(corpus, **validation),
+        {bars: WindowDataset(corpus, **options) for bars, options in tests.items()})
 
 
 def model_inputs(batch: dict) -> torch.Tensor:

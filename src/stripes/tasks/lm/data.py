@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stripes.music.datasets import SPLIT_NAMES
+from stripes.music.corpus import SPLIT_NAMES
 
 TRANSPOSE_ATTEMPTS = 8
 
@@ -61,11 +61,11 @@ def load_token_corpus(path: str | Path, cache_dir: str | Path | None = None) -> 
 
     The split is read from ``tokens.npz`` (``split``) when present, else from ``corpus.npz``.
     """
+    from stripes.files import read_npz
     from stripes.music.datasets import (
         cache_problems,
         default_cache_dir,
         read_manifest,
-        read_npz,
         rebuild_command,
     )
 
@@ -75,18 +75,16 @@ def load_token_corpus(path: str | Path, cache_dir: str | Path | None = None) -> 
     if not (folder / "tokens.npz").is_file():
         raise FileNotFoundError(f"no tokens.npz at {path} or {folder}: prepare the corpus first "
                                 f"(`stripes data prepare {Path(path).name}`)")
-    name = folder.name
-    if (folder / "manifest.json").is_file():
-        manifest = read_manifest(folder)
-        name = str(manifest.get("corpus", name))
-        problems = cache_problems(folder, manifest)
-        if problems:
-            raise ValueError(f"{folder}: damaged cache ({'; '.join(problems)}); rebuild it: "
-                             f"{rebuild_command(folder, name)}")
-    tokens = read_npz(folder / "tokens.npz", name)
+    manifest = read_manifest(folder) if (folder / "manifest.json").is_file() else None
+    name = folder.name if manifest is None else str(manifest.get("corpus", folder.name))
+    rebuild = rebuild_command(folder, name)
+    problems = [] if manifest is None else cache_problems(folder, manifest)
+    if problems:
+        raise ValueError(f"{folder}: damaged cache ({'; '.join(problems)}); rebuild it: {rebuild}")
+    tokens = read_npz(folder / "tokens.npz", rebuild)
     ids, offsets, split = tokens["ids"], tokens["offsets"], tokens.get("split")
     if split is None:
-        split = read_npz(folder / "corpus.npz", name)["split"]
+        split = read_npz(folder / "corpus.npz", rebuild)["split"]
     if len(split) != len(offsets) - 1:
         raise ValueError(f"{folder}: {len(offsets) - 1} token sequences but {len(split)} splits")
     return TokenCorpus(ids, offsets, np.asarray(split), folder)
