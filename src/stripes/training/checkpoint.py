@@ -19,6 +19,7 @@ then moved over the target with ``os.replace``, so a crash leaves the old checkp
 from __future__ import annotations
 
 import dataclasses
+import logging
 import pickle
 import platform
 import random
@@ -33,6 +34,8 @@ import yaml
 
 import stripes
 from stripes.files import atomic_write
+
+logger = logging.getLogger(__name__)
 
 
 def library_versions() -> dict[str, str]:
@@ -193,3 +196,18 @@ def restore_checkpoint(ckpt: Mapping, model: torch.nn.Module,
         scheduler.load_state_dict(ckpt["scheduler"])
     if restore_rng and rank < len(ckpt.get("rng", [])):
         restore_rng_state(ckpt["rng"][rank])
+
+
+def resume_checkpoint(path: str | Path, model: torch.nn.Module,
+                      optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None, *,
+                      rank: int = 0, world_size: int = 1) -> dict:
+    """Load the checkpoint at ``path`` (:func:`load_checkpoint`, on the CPU: RNG states must
+    stay CPU tensors) and restore it into the given objects (:func:`restore_checkpoint`);
+    returns it, for its ``step``, ``data_position`` and ``extra``. A checkpoint of another
+    number of processes is resumed with a warning: the RNG streams then differ."""
+    ckpt = load_checkpoint(path)
+    restore_checkpoint(ckpt, model, optimizer, scheduler, rank=rank)
+    if len(ckpt["rng"]) != world_size:
+        logger.warning("checkpoint from %d processes resumed on %d: RNG streams differ",
+                       len(ckpt["rng"]), world_size)
+    return ckpt

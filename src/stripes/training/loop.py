@@ -39,10 +39,11 @@ Contracts and choices:
   ``num_workers > 0`` this holds only for datasets without randomness of their own.
 - **Stopping early**: ``run.max_steps`` ends this invocation after so many steps in all (the
   schedule still spans every epoch); resuming with a larger one continues the same run.
-- **Run folder** ``run.out_dir``: ``config.yaml`` (the ``train``, ``run`` and ``model`` configs),
-  ``log.csv`` (``step`` done, ``epoch`` = epochs completed, ``split`` train/val, ``loss``: train
-  rows average the steps since the previous row, ``lr``: of the row's last step), ``tb/``
-  (TensorBoard, when installed), ``checkpoints/``.
+- **Run folder** ``run.out_dir``: ``task.yaml`` (the caller's ``recipe``, when it hands one;
+  written at the start, kept on resume), ``config.yaml`` (the ``train``, ``run`` and ``model``
+  configs), ``log.csv`` (``step`` done, ``epoch`` = epochs completed, ``split`` train/val,
+  ``loss``: train rows average the steps since the previous row, ``lr``: of the row's last
+  step), ``tb/`` (TensorBoard, when installed), ``checkpoints/``.
 - **Distributed**: with ``WORLD_SIZE > 1`` in the environment (``torchrun``), the process group is
   initialized from the environment (gloo on CPU, nccl on CUDA) and the model wrapped in DDP.
 """
@@ -69,8 +70,7 @@ from stripes.files import atomic_write
 from stripes.training.batches import batch_size_of, crop_time, max_len_at, move_to
 from stripes.training.checkpoint import (
     capture_rng_state,
-    load_checkpoint,
-    restore_checkpoint,
+    resume_checkpoint,
     save_checkpoint,
     to_plain,
     write_config,
@@ -148,55 +148,52 @@ class Trainer:
     """The state of one run; :func:`train` is its public face."""
 
     def __init__(self, model, loss_fn, train_dataset, val_dataset, config: TrainConfig,
-                 run: RunConfig, collate_fn, model_config, ctx: DistContext):
-        self.cfg, self.run_cfg, self.ctx = config, run, ctx
-        self.loss_fn, self.collate_fn = loss_fn, collate_fn
-        self.train_dataset, self.val_dataset = train_dataset, val_dataset
+                 run: RunConfig, collate_fn, model_config, ctx: DistContext, recipe: Any = None):
+        # The run's own state first, then the optimizer (config), its schedule and, last, what
+        # is read from and written to checkpoints and the run folder.
         if config.batch_size % ctx.world_size:
             raise ValueError(f"batch_size {config.batch_size} not divisible by {ctx.world_size}")
-        self.local_batch = config.batch_size // ctx.world_size
-        self.run_dir = Path(run.out_dir)
-        self.resolved = {"train": to_plain(config), "run": to_plain(run),
-                         "model": to_plain(model_config), "world_size": ctx.world_size}
-        seed_everything(config.seed + ctx.rank)
-        self.raw_model = model.to(ctx.device)
         if config.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, "
                              f"got {config.precision!r}")
-        self.optimizer = build_optimizer(self.raw_model.parameters(), config.optimizer,
-                                         config.lr, config.weight_decay)
-        steps_per_epoch = len(self.epoch_batches(0))
-        self.scheduler = build_schedule(
-            config.schedule, self.optimizer, warmup_steps=config.warmup_steps,
-            steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * config.epochs,
-            decay=config.decay, min_ratio=config.min_lr_ratio)
+        self.cfg, self.run_cfg, self.ctx = config, run, ctx
+        self.loss_fn, self.collate_fn = loss_fn, collate_fn
+        self.train_dataset, self.val_dataset = train_dataset, val_dataset
+        self.local_batch = config.batch_size // ctx.world_size
+        self.run_dir, self.is_main = Path(run.out_dir), ctx.rank == 0
         self.step, self.epoch, self.batch = 0, 0, 0
         self.best_val: float | None = None
         self.last_val: float | None = None
         self.train_loss: float | None = None
         self.last_eval_step = -1
+        seed_everything(config.seed + ctx.rank)
+        self.raw_model = model.to(ctx.device)
+        steps_per_epoch = len(self.epoch_batches(0))
+        self.optimizer = build_optimizer(self.raw_model.parameters(), config.optimizer,
+                                         config.lr, config.weight_decay)
+        self.scheduler = build_schedule(
+            config.schedule, self.optimizer, warmup_steps=config.warmup_steps,
+            steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * config.epochs,
+            decay=config.decay, min_ratio=config.min_lr_ratio)
         if run.resume_from:
-            self.resume(run.resume_from)
+            ckpt = resume_checkpoint(run.resume_from, self.raw_model, self.optimizer,
+                                     self.scheduler, rank=ctx.rank, world_size=ctx.world_size)
+            self.step, position, extra = ckpt["step"], ckpt["data_position"], ckpt["extra"]
+            self.epoch, self.batch = position["epoch"], position["batch"]
+            self.best_val, self.last_eval_step = extra.get("best_val"), extra.get(
+                "last_eval_step", -1)
         self.model = self.raw_model
         if ctx.world_size > 1:
             ids = [ctx.device.index] if ctx.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.raw_model, device_ids=ids)
-        self.is_main = ctx.rank == 0
+        self.resolved = {"train": to_plain(config), "run": to_plain(run),
+                         "model": to_plain(model_config), "world_size": ctx.world_size}
         if self.is_main:
             write_config(self.resolved, self.run_dir / "config.yaml")
+            if recipe is not None and not run.resume_from:  # a resumed run keeps its recipe
+                write_config(recipe, self.run_dir / "task.yaml")
         resume_step = self.step if run.resume_from else None
         self.log = RunLog(self.run_dir, self.is_main, resume_step, run.tensorboard)
-
-    def resume(self, path: str) -> None:
-        ckpt = load_checkpoint(path)  # on CPU: RNG states must stay CPU tensors
-        restore_checkpoint(ckpt, self.raw_model, self.optimizer, self.scheduler, rank=self.ctx.rank)
-        if len(ckpt["rng"]) != self.ctx.world_size:
-            logger.warning("checkpoint from %d processes resumed on %d: RNG streams differ",
-                           len(ckpt["rng"]), self.ctx.world_size)
-        self.step = ckpt["step"]
-        self.epoch, self.batch = ckpt["data_position"]["epoch"], ckpt["data_position"]["batch"]
-        self.best_val = ckpt["extra"].get("best_val")
-        self.last_eval_step = ckpt["extra"].get("last_eval_step", -1)
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """This rank's batches of sample indices for ``epoch``."""
@@ -374,18 +371,20 @@ class Trainer:
 
 def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
           train_dataset, val_dataset, config: TrainConfig, run: RunConfig,
-          collate_fn: Callable | None = None, *, model_config: Any = None) -> dict:
+          collate_fn: Callable | None = None, *, model_config: Any = None,
+          recipe: Any = None) -> dict:
     """Train ``model`` in place by the recipe ``config`` with the run settings ``run``; see the
     module docstring for every convention.
 
     loss_fn: ``(model, batch) -> scalar loss``. model_config: the model's config (dataclass or
-    dict), saved with the run. Returns a summary: ``run_dir, steps, epoch, train_loss, val_loss,
-    best_val_loss, checkpoint, world_size``.
+    dict), saved with the run. recipe: the task's whole recipe (dataclass or dict), written as
+    ``task.yaml`` when the run starts (a resumed run keeps its own). Returns a summary:
+    ``run_dir, steps, epoch, train_loss, val_loss, best_val_loss, checkpoint, world_size``.
     """
     ctx = setup_distributed(run.device)
     try:
         return Trainer(model, loss_fn, train_dataset, val_dataset, config, run, collate_fn,
-                       model_config, ctx).run()
+                       model_config, ctx, recipe).run()
     finally:
         if ctx.owns_group:
             dist.destroy_process_group()

@@ -29,7 +29,7 @@ from stripes.tasks.groove.dataset import TrioCropDataset
 from stripes.tasks.groove.groove2groove import load_groove2groove_trios
 from stripes.tasks.groove.pieces import TrioPiece
 from stripes.tasks.groove.pop909_trios import load_pop909_trios
-from stripes.training.checkpoint import load_checkpoint, load_weights, to_plain, write_config
+from stripes.training.checkpoint import load_checkpoint, load_weights, to_plain
 from stripes.training.config import check_device
 from stripes.training.loop import train
 from stripes.training.run_dir import claim_run_dir, prepare_run_dir
@@ -88,9 +88,9 @@ def train_groove(config: GrooveConfig | str | Path, out_dir: str | Path | None =
     cfg = replace(cfg, run=replace(cfg.run, out_dir=str(out),
                                    resume_from=str(last) if last else None))
     prepare_run_dir(out, overwrite=overwrite)
-    write_config(cfg.recipe(), out / "task.yaml")
     summary = train(model, lm_loss, train_set, val_set, cfg.train, cfg.run,
-                    partial(collate_tokens, pad_id=vocab.eos), model_config=cfg.model)
+                    partial(collate_tokens, pad_id=vocab.eos), model_config=cfg.model,
+                    recipe=cfg.recipe())
     return Path(summary["run_dir"])
 
 

@@ -2,9 +2,10 @@
 
 ``train_harmonizer(config, out_dir)`` trains a :class:`~stripes.models.StripesTransformer` on
 windows of ``train_bars`` bars with BCE on the ``3 × 128`` frame outputs of every step, and on
-as many onset outputs for an onset harmonizer (:func:`harmonization_loss`); the recipe is saved in the run folder (``task.yaml``) and in every
-checkpoint (with the run settings), so :func:`load_harmonizer` needs nothing else. Scoring lives in
-:mod:`stripes.tasks.harmonization.evaluate`.
+as many onset outputs for an onset harmonizer (:func:`harmonization_loss`); the recipe is saved
+in the run folder (``task.yaml``, written by the training loop as the run starts) and in every
+checkpoint (with the run settings), so :func:`load_harmonizer` needs nothing else. Scoring lives
+in :mod:`stripes.tasks.harmonization.evaluate`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from stripes.models import StripesTransformer, build_model
 from stripes.music.windows import collate_windows
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.data import model_inputs, training_windows
-from stripes.training.checkpoint import load_checkpoint, load_weights, write_config
+from stripes.training.checkpoint import load_checkpoint, load_weights
 from stripes.training.config import RunConfig, check_device
 from stripes.training.loop import train
 from stripes.training.run_dir import claim_run_dir, hold_run_dir, prepare_run_dir
@@ -72,8 +73,6 @@ def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress:
     model = build_model(config.model)  # before the folder: a model it cannot build writes none
     with hold_run_dir(out, fresh=not (run.resume_from or overwrite)):
         prepare_run_dir(out, overwrite=overwrite)
-        if not run.resume_from:
-            write_config(config.recipe(), out / "task.yaml")
         summary = train(
             model,
             harmonization_loss if config.output == "frames"
@@ -84,6 +83,7 @@ def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress:
             run,
             collate_windows,
             model_config={"model": config.model.to_dict(), "task": config.recipe()},
+            recipe=config.recipe(),  # task.yaml, written by the loop as the run starts
         )
     return {**summary, "parameters": model.num_parameters()}
 

@@ -36,7 +36,6 @@ from stripes.training.checkpoint import (
     load_weights,
     to_plain,
     unwrap,
-    write_config,
 )
 from stripes.training.config import check_device
 from stripes.training.loop import train
@@ -75,10 +74,9 @@ def train_lra(config: LRAConfig | str | Path, out_dir: str | Path | None = None,
                   max_steps=max_steps or cfg.run.max_steps)
     cfg = replace(cfg, run=run)
     prepare_run_dir(out, overwrite=overwrite)
-    write_config(cfg.recipe(), out / "task.yaml")
     torch.manual_seed(cfg.train.seed)  # the initial weights
     summary = train(LRAClassifier(cfg.classifier), lra_loss, train_set, val_set, cfg.train,
-                    cfg.run, collate_lra, model_config=cfg.classifier)
+                    cfg.run, collate_lra, model_config=cfg.classifier, recipe=cfg.recipe())
     return Path(summary["run_dir"])
 
 
