@@ -142,14 +142,14 @@ class EvaluationSets:
 def evaluation_sets(config: HarmonizationConfig) -> EvaluationSets:
     """The :class:`EvaluationSets` of the config's prepared corpus (test windows capped at
     ``max_eval_windows``, the same seeded subset for every run)."""
-    tests = {str(bars): window_options(config, "test", bars, cap=config.max_eval_windows)
-             for bars in config.test_bars}
-    validation = validation_options(config)
+    wanted = {"validation": validation_options(config)}  # no test length is named so
+    wanted.update({str(bars): window_options(config, "test", bars, cap=config.max_eval_windows)
+                   for bars in config.test_bars})
     corpus = task_corpus(config)
-    return EvaluationSets(
-        layout_from_slots(corpus.slots, TRACK_NAMES.get(corpus.name)),
-        WindowDataset(corpus, **validation),
-        {bars: WindowDataset(corpus, **options) for bars, options in tests.items()})
+    tests = {name: WindowDataset(corpus, **options) for name, options in wanted.items()}
+    validation = tests.pop("validation")
+    return EvaluationSets(layout_from_slots(corpus.slots, TRACK_NAMES.get(corpus.name)),
+                          validation, tests)
 
 
 def model_inputs(batch: dict) -> torch.Tensor:
