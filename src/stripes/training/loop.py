@@ -178,10 +178,10 @@ class Trainer:
         if run.resume_from:
             ckpt = resume_checkpoint(run.resume_from, self.raw_model, self.optimizer,
                                      self.scheduler, rank=ctx.rank, world_size=ctx.world_size)
-            self.step, position, extra = ckpt["step"], ckpt["data_position"], ckpt["extra"]
-            self.epoch, self.batch = position["epoch"], position["batch"]
-            self.best_val, self.last_eval_step = extra.get("best_val"), extra.get(
-                "last_eval_step", -1)
+            position, extra = ckpt["data_position"], ckpt["extra"]
+            self.step, self.epoch, self.batch = ckpt["step"], position["epoch"], position["batch"]
+            self.best_val = extra.get("best_val")
+            self.last_eval_step = extra.get("last_eval_step", -1)
         self.model = self.raw_model
         if ctx.world_size > 1:
             ids = [ctx.device.index] if ctx.device.type == "cuda" else None
