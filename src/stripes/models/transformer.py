@@ -35,9 +35,10 @@ def check_finite(name: str, tensor: Tensor | None) -> None:
     """Raise a ``ValueError`` naming ``tensor`` and its first NaN/Inf entry, if it has one.
 
     Floating tensors only (token ids cannot hold NaN); one host sync per call; skipped on the
-    meta device, whose tensors hold no values.
+    meta device, whose tensors hold no values, and inside ``torch.compile`` (no host sync).
     """
-    if tensor is None or not tensor.is_floating_point() or tensor.device.type == "meta":
+    if tensor is None or not tensor.is_floating_point() or tensor.device.type == "meta" or \
+            torch.compiler.is_compiling():  # a compiled graph takes no host sync
         return
     finite = torch.isfinite(tensor)
     if bool(finite.all()):

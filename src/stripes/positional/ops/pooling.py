@@ -161,6 +161,8 @@ class _TimeTables:
         if self.offset is None:
             return torch.cat([cb, sb], dim=-2)
         c, s, k = self.cos[:, :, :n], self.sin[:, :, :n], self.cos.shape[-2]
+        if torch.compiler.is_compiling():  # strided out= views cannot be traced: same sums
+            return torch.cat([c * cb - s * sb, s * cb + c * sb], dim=-2)
         out = c.new_empty(*c.shape[:3], 2 * k, c.shape[-1])
         torch.mul(c, cb, out=out[:, :, :, :k]).addcmul_(s, sb, value=-1)
         torch.mul(s, cb, out=out[:, :, :, k:]).addcmul_(c, sb)

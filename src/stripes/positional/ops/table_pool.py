@@ -162,6 +162,8 @@ def time_start(positions: Tensor | None, length: int, offset: int) -> int | None
     cost one host sync (the answer picks a code path), not one per check."""
     if positions is None:
         return offset
+    if torch.compiler.is_compiling():  # no host sync in a graph: the general path serves
+        return None
     p = positions[..., 0] if positions.dim() == 3 and positions.shape[-1] == 1 else positions
     if p.dim() != 2:
         return None
@@ -184,6 +186,8 @@ def plan_tables(positions, length, offset, freqs, batch, chunk_tokens):
                 for i in range(0, length, c)]
         base = start + torch.arange(0, length, c, dtype=torch.float64, device=freqs.device)
         return torch.arange(c, device=freqs.device, dtype=freqs.dtype)[:, None], base, plan
+    if torch.compiler.is_compiling():  # U distinct positions: a data-dependent size
+        return None
     vec = positions if positions.dim() == 3 else positions[..., None]
     uniq, inv = torch.unique(vec.reshape(-1, vec.shape[-1]), dim=0, return_inverse=True)
     if h * k * uniq.shape[0] * 2 * d > TABLE_BUDGET:
@@ -266,7 +270,8 @@ class _CompiledTimePool(torch.autograd.Function):
 
 
 def _use_compiled(x: Tensor, plan) -> bool:
-    return (isinstance(plan[0][1], slice) and x.device.type == "cpu"
+    return (not torch.compiler.is_compiling()  # an enclosing compiled graph fuses it anyway
+            and isinstance(plan[0][1], slice) and x.device.type == "cpu"
             and x.shape[0] * x.shape[1] >= COMPILE_MIN_ROWS and not _COMPILED.get("failed")
             and os.environ.get("STRIPES_COMPILE", "1") != "0")
 
