@@ -41,6 +41,9 @@ Contracts and choices:
   ``log.csv`` (``step`` done, ``epoch`` = epochs completed, ``split`` train/val, ``loss``: train
   rows average the steps since the previous row, ``lr``: of the row's last step), ``tb/``
   (TensorBoard, when installed), ``checkpoints/``.
+- **Compilation**: ``run.compile`` trains ``torch.compile(model, fullgraph=True)`` (a graph
+  break is an error, not a silent slowdown); the first step's time, compilation included, is
+  logged.
 - **Distributed**: with ``WORLD_SIZE > 1`` in the environment (``torchrun``), the process group is
   initialized from the environment (gloo on CPU, nccl on CUDA) and the model wrapped in DDP.
 """
@@ -161,16 +164,20 @@ class Trainer:
             steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * config.epochs,
             decay=config.decay, min_ratio=config.min_lr_ratio)
         self.step, self.epoch, self.batch = 0, 0, 0
+        self.first_step = 0  # the step this invocation starts from (after a resume)
         self.best_val: float | None = None
         self.last_val: float | None = None
         self.train_loss: float | None = None
         self.last_eval_step = -1
         if run.resume_from:
             self.resume(run.resume_from)
+            self.first_step = self.step
         self.model = self.raw_model
         if ctx.world_size > 1:
             ids = [ctx.device.index] if ctx.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.raw_model, device_ids=ids)
+        if run.compile:  # lazily: the first call of each mode (train, eval) compiles
+            self.model = torch.compile(self.model, fullgraph=True)
         self.is_main = ctx.rank == 0
         if self.is_main:
             write_config(self.resolved, self.run_dir / "config.yaml")
@@ -330,7 +337,11 @@ class Trainer:
                    disable=not (self.run_cfg.progress and self.is_main), leave=False)
         loss_sum, count = torch.zeros((), device=self.ctx.device), 0
         for batch in bar:
+            started = time.perf_counter()
             loss_sum += self.train_step(crop_time(move_to(batch, self.ctx.device), max_len))
+            if self.run_cfg.compile and self.step == self.first_step + 1:
+                logger.info("torch.compile: the first compiled training step took %.1f s "
+                            "(compilation included)", time.perf_counter() - started)
             count += 1
             self.batch += 1
             if self.step % max(1, self.cfg.log_every) == 0:

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from stripes.positional.base import turn_angle
+from stripes.tracing import call_into
 
 
 def sinusoid_angles(pos: Tensor, freqs: Tensor) -> Tensor:
@@ -70,7 +71,7 @@ def _contract_fast(x: Tensor, omega: Tensor, w: Tensor, rot, dense: bool, k: int
     h, b, c, d = xh.shape
     if dense:
         big = omega.new_empty(h, b, c, 2 * k, d)
-        torch.mul(xh[:, :, :, None], omega, out=big)
+        call_into(torch.mul, xh[:, :, :, None], omega, out=big)
         return torch.bmm(big.view(h, b * c, -1), w).view(h, b, c, -1).permute(1, 2, 0, 3)
     if rot is None:
         mod = omega * w[:, None, None]
@@ -78,9 +79,9 @@ def _contract_fast(x: Tensor, omega: Tensor, w: Tensor, rot, dense: bool, k: int
         alpha, beta = (r[:, None, None] for r in rot)
         cos, sin = omega[:, :, :, :k], omega[:, :, :, k:]
         mod = torch.empty_like(omega)
-        torch.mul(cos, alpha[:, :, :, :k], out=mod[:, :, :, :k])
+        call_into(torch.mul, cos, alpha[:, :, :, :k], out=mod[:, :, :, :k])
         mod[:, :, :, :k].addcmul_(sin, beta[:, :, :, :k], value=-1)
-        torch.mul(sin, alpha[:, :, :, k:], out=mod[:, :, :, k:])
+        call_into(torch.mul, sin, alpha[:, :, :, k:], out=mod[:, :, :, k:])
         mod[:, :, :, k:].addcmul_(cos, beta[:, :, :, k:])
     # a product and a contiguous sum over d beat H·B·C tiny [2K, D] @ [D, 1] matmuls
     return (mod * xh[:, :, :, None, :]).sum(-1).permute(1, 2, 0, 3)
@@ -161,11 +162,9 @@ class _TimeTables:
         if self.offset is None:
             return torch.cat([cb, sb], dim=-2)
         c, s, k = self.cos[:, :, :n], self.sin[:, :, :n], self.cos.shape[-2]
-        if torch.compiler.is_compiling():  # strided out= views cannot be traced: same sums
-            return torch.cat([c * cb - s * sb, s * cb + c * sb], dim=-2)
         out = c.new_empty(*c.shape[:3], 2 * k, c.shape[-1])
-        torch.mul(c, cb, out=out[:, :, :, :k]).addcmul_(s, sb, value=-1)
-        torch.mul(s, cb, out=out[:, :, :, k:]).addcmul_(c, sb)
+        call_into(torch.mul, c, cb, out=out[:, :, :, :k]).addcmul_(s, sb, value=-1)
+        call_into(torch.mul, s, cb, out=out[:, :, :, k:]).addcmul_(c, sb)
         return out
 
 
@@ -194,8 +193,8 @@ class _SinusoidPool(torch.autograd.Function):
             if omega is None:
                 assert a is not None  # computed above whenever omega is None
                 omega = a.new_empty(*a.shape[:3], 2 * kk, a.shape[-1])
-                torch.cos(a, out=omega[:, :, :, :kk])
-                torch.sin(a, out=omega[:, :, :, kk:])
+                call_into(torch.cos, a, out=omega[:, :, :, :kk])
+                call_into(torch.sin, a, out=omega[:, :, :, kk:])
             for x, w, rot, phase, y in sides:
                 if dense and phase is not None:
                     assert a is not None  # phased: the angles were computed

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from stripes.positional.base import turn_angle
+from stripes.tracing import call_into
 
 # Largest table (elements, H·K·U·2D) built for distinct structure positions: 32 MB in float32.
 TABLE_BUDGET = 8 * 2**20
@@ -73,7 +74,7 @@ class _TablePool(torch.autograd.Function):
             # into an explicit contiguous buffer: with one head or D = 1 the size-1 axes let
             # broadcasting pick a permuted layout, which the views below cannot take
             big = x.new_empty(coef.shape[1], 2, b * n, d)
-            torch.mul(gyc[:, 0, None, :, None], coef[g][:, 0, :, None], out=big)
+            call_into(torch.mul, gyc[:, 0, None, :, None], coef[g][:, 0, :, None], out=big)
             big.addcmul_(gyc[:, 1, None, :, None], coef[g][:, 1, :, None])
             big = big.view(h, -1, 2, b, n, d)
             gx[:, sl] = _contract_rows(big, tab).permute(1, 2, 0, 3)
@@ -98,7 +99,7 @@ def _product(tab: Tensor, xs: Tensor) -> Tensor:
     (an explicit, contiguous output: broadcasting alone may pick a permuted layout)."""
     h, k, _, _, n, d = tab.shape
     out = tab.new_empty(h, k, 2, xs.shape[1], n, d)
-    return torch.mul(tab, xs[:, None, None], out=out).view(h * k, 2, -1, d)
+    return call_into(torch.mul, tab, xs[:, None, None], out=out).view(h * k, 2, -1, d)
 
 
 def _contract_rows(big: Tensor, tab: Tensor) -> Tensor:
