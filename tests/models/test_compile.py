@@ -116,3 +116,24 @@ def test_compiled_forward_draws_a_fresh_code_in_the_graph():
     logits, _ = torch.compile(model, backend=counter, fullgraph=True)(ids)
     assert counter.frame_count == 1
     assert logits.shape == (2, T, 11) and bool(torch.isfinite(logits).all())
+
+
+@pytest.mark.parametrize("pe", ["none", "rope_pool", "sine_spe", "conv_spe", "fstripe"])
+def test_compiled_linear_step_equals_eager_step(pe):
+    """``model.step`` (linear attention: its state updated in place) compiles whole; the
+    compiled decoder's logits equal the eager one's token after token. Two graphs: the first
+    offset is specialized, the second call makes it symbolic (Dynamo's automatic dynamic ints),
+    and no later offset recompiles."""
+    model = _model("linear", pe).eval()
+    ids = torch.randint(0, 11, (2, 20), generator=torch.Generator().manual_seed(1))
+    code = model.draw_pe_code(20, None, torch.Generator().manual_seed(2), traceable=True)
+    with torch.no_grad():
+        _, state = model(ids[:, :4], code=code, output_state=True)
+    eager, compiled_dec = (model.start_decoding(state, capacity=32) for _ in range(2))
+    counter = CompileCounterWithBackend("aot_eager")
+    step = torch.compile(model.step, backend=counter, fullgraph=True)
+    for t in range(4, 20):
+        expected = model.step(ids[:, t], eager)
+        torch.testing.assert_close(step(ids[:, t], compiled_dec), expected, rtol=1e-9,
+                                   atol=1e-9)
+    assert counter.frame_count == 2

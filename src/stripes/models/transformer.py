@@ -103,8 +103,8 @@ class StripesTransformer(nn.Module):
         self.head = nn.Linear(c.d_model, c.output_dim)
 
     def draw_pe_code(
-        self, length: int, positions: Tensor | None = None, generator: torch.Generator | None = None,
-        traceable: bool = False,
+        self, length: int, positions: Tensor | None = None,
+        generator: torch.Generator | None = None, traceable: bool = False,
     ) -> list[Any] | None:
         """One realization per distinct query/key PE module (one when ``share_pe``), or None.
 

@@ -207,6 +207,7 @@ class _SinusoidPool(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_q, g_k):
         pos, freqs, q, k, w_q, w_k, phase_q, phase_k = ctx.saved_tensors
+        g_q, g_k = g_q.contiguous(), g_k.contiguous()  # a compiled graph may hand them strided
         grads = [torch.zeros_like(x) for x in (q, k, w_q, w_k)]
         g_phase: list[Tensor | None] = [None if p is None else torch.zeros_like(p)
                                         for p in (phase_q, phase_k)]

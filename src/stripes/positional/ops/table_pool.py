@@ -64,6 +64,7 @@ class _TablePool(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy):
         x, table, coef = ctx.saved_tensors
+        gy = gy.contiguous()  # a compiled graph may hand it strided (the views below need rows)
         b, _, h, d = x.shape
         gx, g_table, g_coef = torch.empty_like(x), torch.zeros_like(table), torch.zeros_like(coef)
         for sl, rows, g in ctx.plan:
