@@ -35,6 +35,7 @@ LAYERS = (
         "stripes.tasks.lra",
     ),
     ("stripes.experiments", "stripes.arranger"),
+    ("stripes.web",),
     ("stripes.cli",),
 )
 LAYER_OF = {part: i for i, parts in enumerate(LAYERS) for part in parts}

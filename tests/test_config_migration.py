@@ -11,9 +11,11 @@ import pytest
 import yaml
 
 from stripes.config import ConfigError, from_dict, load_config
+from stripes.experiments.groove import GrooveGrid
 from stripes.experiments.harmonization import ExperimentConfig, check_shared_run, run_path
 from stripes.experiments.lra import LRAGrid
 from stripes.models import ModelConfig
+from stripes.tasks.groove.config import load_groove_config
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.lm.config import LMExperimentConfig, load_experiment
 from stripes.tasks.lra.config import load_lra_config
@@ -111,6 +113,11 @@ def test_every_shipped_recipe_is_written_in_the_nested_shape(path):
         _quietly(load_experiment, path)
     elif kind == "harmonization":
         _quietly(load_config, HarmonizationConfig, path)
+    elif kind == "groove":
+        if path.name.startswith("grid"):
+            _quietly(load_config, GrooveGrid, path)
+        else:
+            _quietly(load_groove_config, path)
     elif kind == "lra":
         if path.name.startswith("grid_"):
             _quietly(load_config, LRAGrid, path)
@@ -151,7 +158,9 @@ def _load_committed(path: Path) -> None:
             from_dict(TrainConfig, data["train"], "train")
             ModelConfig.from_dict(data["model"]["model"])
         return
-    if path.name == "task.yaml":
+    if path.name == "task.yaml" and any(p.startswith("groove_") for p in path.parts):
+        load_groove_config(path)  # a groove grid's run
+    elif path.name == "task.yaml":
         load_config(HarmonizationConfig, path)
     elif path.name == "config.yaml":
         _load_resolved(path)

@@ -6,19 +6,28 @@ target is intact; :class:`OutputSet` does the same for the several files of one 
 none), and :func:`check_outputs` refuses an output that is an input or an existing file without
 ``--overwrite``. :func:`file_record` is what a cache's manifest keeps of each of its files (size
 and SHA-256), and :func:`check_file_records` what it checks before the cache is trusted.
+:func:`strict_json` is the text of a report: JSON that every parser reads (no ``NaN`` or
+``Infinity``; a non-finite number becomes ``null`` and the report says where).
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import json
+import math
 import os
 import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import numpy as np
+
+#: The key under which :func:`strict_json` lists the non-finite numbers it wrote as null.
+NON_FINITE_KEY = "non_finite_as_null"
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
@@ -50,6 +59,39 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return Path(path)
+
+
+def finite_or_null(obj: Any, where: str = "") -> tuple[Any, list[str]]:
+    """``(obj with every NaN / inf / -inf float replaced by None, notes)``: one note per
+    replacement, ``"path.to.key: -inf"``. Mappings, lists, tuples and numpy scalars and arrays
+    are walked; other objects are returned as they are."""
+    if isinstance(obj, np.ndarray):
+        obj = obj.tolist()
+    elif isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return (obj, []) if math.isfinite(obj) else (None, [f"{where or '(top)'}: {obj}"])
+    if isinstance(obj, Mapping):
+        out, notes = {}, []
+        for key, value in obj.items():
+            out[key], more = finite_or_null(value, f"{where}.{key}" if where else str(key))
+            notes += more
+        return out, notes
+    if isinstance(obj, (list, tuple)):
+        items = [finite_or_null(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        return [v for v, _ in items], [n for _, more in items for n in more]
+    return obj, []
+
+
+def strict_json(report: Any, indent: int = 1) -> str:
+    """The JSON text of ``report`` that strict parsers accept (``allow_nan=False``): non-finite
+    numbers become ``null`` and, for a mapping, :data:`NON_FINITE_KEY` lists where they were
+    (e.g. the level of a silent WAV, ``-inf`` dBFS). Objects JSON does not know are written as
+    ``str``."""
+    clean, notes = finite_or_null(report)
+    if notes and isinstance(clean, dict):
+        clean[NON_FINITE_KEY] = notes
+    return json.dumps(clean, indent=indent, default=str, allow_nan=False) + "\n"
 
 
 def file_record(path: str | Path) -> dict:

@@ -230,7 +230,7 @@ CASES = [
       train={"optimizer": "sgd"}),
     T("unknown precision", "train.precision: must be one of", train={"precision": "fp8"}),
     T("transpose reversed", "transpose: expected [low, high]", transpose=[6, -6]),
-    T("threshold above 1", "thresholds: expected probabilities in [0, 1]", thresholds=[1.5]),
+    T("threshold above 1", "thresholds: expected probabilities in (0, 1)", thresholds=[1.5]),
     T("negative merge gap", "merge_gaps: expected steps >= 0", merge_gaps=[-1]),
     T("d_model not divisible", "d_model=31 is not divisible by n_heads=2", model={"d_model": 31}),
     T("pop909 not prepared", "run `stripes data prepare pop909 --out", data="pop909",
@@ -352,7 +352,7 @@ CASES = [
       "one of the arguments --chords --chord-track is required"),
     H("chords shorter than the melody (documented warning)", lambda w, t: [
         MEL, "--chords", str(w.short_chords), "--checkpoint", "chorales", "--out",
-        str(t / "h.mid")], "warning: the chords end at bar", kind="ok"),
+        str(t / "h.mid")], "warning: chords end at bar", kind="ok"),
     # --- experiment run ------------------------------------------------------------------------
     Case("experiment: no name", lambda w, t: ["experiment", "run", _grid(
         t, "grid: {pe: [none]}\n"), "--out", str(t / "r")], "missing required key name",

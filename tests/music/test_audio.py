@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import symusic
 
+from stripes.music import audio as audio_module
 from stripes.music.audio import (
     TAIL_SECONDS,
+    RenderError,
     find_soundfont,
     read_wav,
     render_wav,
@@ -98,3 +100,34 @@ def test_builtin_a4_sounds_at_440_hz(tmp_path):
     audio, rate = read_wav(render_wav(score, tmp_path / "a4.wav", renderer="builtin")["path"])
     spectrum = np.abs(np.fft.rfft(audio[:rate, 0]))
     assert np.fft.rfftfreq(rate, 1 / rate)[spectrum.argmax()] == pytest.approx(440, abs=1)
+
+
+def _chord(*pitches: int, steps: int = 64) -> symusic.Score:
+    return notes_to_score([np.array([[0, steps, p] for p in pitches])], ["piano"])
+
+
+def test_a_note_above_nyquist_leaves_the_rest_of_the_chord_audible(tmp_path):
+    # before: MIDI 127 (12.5 kHz, above 11025 Hz) had no partial left, 0/0 turned the whole mix
+    # into NaN, and the WAV came out all zeros
+    ceg = render_wav(_chord(60, 64, 67), tmp_path / "ceg.wav", renderer="builtin")
+    high = render_wav(_chord(60, 64, 67, 127), tmp_path / "high.wav", renderer="builtin")
+    audio, rate = read_wav(high["path"])
+    assert np.isfinite(audio).all() and high["rms_dbfs"] > -30
+    assert (high["inaudible_notes"], ceg["inaudible_notes"]) == (1, 0)
+    np.testing.assert_array_equal(audio, read_wav(ceg["path"])[0])  # the 127 adds nothing
+    spectrum = np.abs(np.fft.rfft(audio[:rate, 0]))
+    loudest = np.sort(np.fft.rfftfreq(rate, 1 / rate)[np.argsort(spectrum)[-3:]])
+    np.testing.assert_allclose(loudest, [261.6, 329.6, 392.0], atol=1.5)  # C4, E4, G4
+
+
+def test_a_silent_render_is_an_error_and_writes_nothing(tmp_path):
+    with pytest.raises(RenderError, match="silent .all 2 notes are above the Nyquist"):
+        render_wav(_chord(126, 127), tmp_path / "s.wav", renderer="builtin")
+    assert not (tmp_path / "s.wav").exists()
+
+
+def test_a_non_finite_render_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(audio_module, "synthesize", lambda score, rate: np.full(rate, np.nan))
+    with pytest.raises(RenderError, match="non-finite samples"):
+        render_wav(_chord(60), tmp_path / "n.wav", renderer="builtin")
+    assert not (tmp_path / "n.wav").exists()

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from stripes.music.chords import (
+    chord_root,
     chroma_to_bits,
+    label_root,
     parse_chord_line,
     parse_key,
     parse_pitch_class,
@@ -43,6 +45,25 @@ def test_parse_chord_line_formats():
     assert parse_chord_line("N [10] 18 2").chroma == 0  # N keeps only its duration
     assert parse_chord_line("Ab:maj [0, 3, 8] 8 4 2").beats == 4  # song 803: as [S24]
     assert parse_chord_line("B:sus4(b7, [1, 3, 6, 9, 11] 11 1").root == 11
+
+
+@pytest.mark.parametrize("label,root", [("C/E", 0), ("C:maj/3", 0), ("Am7/G", 9),
+                                        ("A:min7/b7", 9), ("Bb/D", 10), ("F#m", 6)])
+def test_the_root_is_the_chord_name_never_the_slash_bass(label, root):
+    assert label_root(label) == root
+    chord = parse_chord_line(f"{label} [0, 4, 7] 4 4")
+    assert (chord.root, chord.bass) == (root, 4)  # the bass column stays the bass
+
+
+@pytest.mark.parametrize("tones,bass,root", [
+    ([0, 4, 7], 4, 0),          # C/E
+    ([9, 0, 4, 7], 7, 9),       # Am7/G
+    ([0, 4, 7, 9], 0, 0),       # C6 over its root
+    ([7, 11, 2, 5], 5, 7),      # G7/F
+    ([0, 5, 7], 0, 0),          # Csus4: no triad, the bass
+])
+def test_chord_root_of_block_chord_tones(tones, bass, root):
+    assert chord_root(tones_to_chroma(tones), bass) == root
 
 
 @pytest.mark.parametrize(

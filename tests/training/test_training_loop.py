@@ -177,3 +177,32 @@ def test_a_diverging_run_stops_and_never_saves_non_finite_weights(tmp_path):
     for name in ("last.pt", "best.pt"):
         state = load_checkpoint(tmp_path / "nan" / "checkpoints" / name)["model"]
         assert all(bool(torch.isfinite(v).all()) for v in state.values())
+
+
+class EpochTagged(TensorDataset):
+    """Items that record the epoch they were drawn in (as an augmentation redrawn per epoch)."""
+
+    def __init__(self, base: TensorDataset):
+        super().__init__(*base.tensors)
+        self.epoch = -1
+        self.seen: list[int] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, i):
+        self.seen.append(self.epoch)
+        return super().__getitem__(i)
+
+
+def test_a_dataset_with_set_epoch_is_told_each_epoch_also_when_resumed(tmp_path):
+    full = EpochTagged(data())  # 24 items, batch 4: 6 steps an epoch
+    train(make_model(), bce_loss, full, None, *config(tmp_path / "a", curriculum=[]))
+    assert full.seen == [0] * 24 + [1] * 24 + [2] * 24
+    part = EpochTagged(data())
+    train(make_model(), bce_loss, part, None, *config(tmp_path / "b", curriculum=[],
+                                                      max_steps=8))
+    rest = EpochTagged(data())
+    train(make_model(), bce_loss, rest, None, *config(
+        tmp_path / "b", curriculum=[], resume_from=str(tmp_path / "b/checkpoints/last.pt")))
+    assert part.seen + rest.seen == full.seen

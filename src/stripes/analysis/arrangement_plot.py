@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
+from stripes.extras import needs
 from stripes.music.pianoroll import pianoroll_to_notes
+
+with needs("music"):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # chord qualities by their intervals above the root (a frozenset of semitones 0..11)

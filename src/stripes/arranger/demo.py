@@ -11,7 +11,6 @@ trains a tiny one in seconds (tests).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,9 +19,9 @@ from stripes.arranger.pretrained import PRETRAINED, load_any_harmonizer
 from stripes.arranger.render import GM_PROGRAMS, TRACK_TITLES, write_arrangement
 from stripes.config import from_dict
 from stripes.evaluation.harmonization import score_harmonization
-from stripes.evaluation.harmonization.binarization import binarize
+from stripes.evaluation.harmonization.binarization import decode_window
 from stripes.evaluation.harmonization.sanity import sanity_check, sanity_warning
-from stripes.files import atomic_write_text, check_outputs
+from stripes.files import atomic_write_text, check_outputs, strict_json
 from stripes.tasks.harmonization.config import HarmonizationConfig
 from stripes.tasks.harmonization.data import (
     build_dataset,
@@ -73,16 +72,17 @@ def harmonize_chorales(checkpoint, out: Path, overwrite: bool = False) -> dict:
     windows = collect_windows(model, test)
     scores = score_harmonization([("None", windows)], layout, binarization=choice)["test"]["None"]
     first = windows[0]
-    pred = binarize(first["probs"], choice["threshold"], choice["merge_gap"])
+    pred, onsets = decode_window(first, choice)
     name = str(corpus.arrays["names"][first["song"]])
     tracks, programs = TRACK_TITLES["chorales"], GM_PROGRAMS["chorales"]
     files = write_arrangement(pred, tracks, out / "chorale", root=first["root"],
                               chroma=first["chroma"], qpm=CHORALE_QPM, programs=programs,
                               reference=first["targets"] > 0.5, title=f"{name} (held out)",
-                              overwrite=overwrite)
+                              overwrite=overwrite, onsets=onsets)
     original = write_arrangement(first["targets"] > 0.5, tracks, out / "chorale_original",
                                  root=first["root"], chroma=first["chroma"], qpm=CHORALE_QPM,
-                                 programs=programs, title=f"{name}: Bach", overwrite=overwrite)
+                                 programs=programs, title=f"{name}: Bach", overwrite=overwrite,
+                                 onsets=first["onsets"] > 0.5)
     example = sanity_check(pred, first["root"], first["chroma"], layout=layout)
     return {"chorale": name, "files": files, "original": original["midi"],
             "example_sanity": example, "test_set": scores, "binarization": choice}
@@ -90,15 +90,13 @@ def harmonize_chorales(checkpoint, out: Path, overwrite: bool = False) -> dict:
 
 def arrange_lead_sheet(folder: Path, out: Path, checkpoint: str | Path = "pop909",
                        overwrite: bool = False) -> dict:
-    """The POP909 harmonizer's arrangement of a melody MIDI + chords file, with its sanity."""
+    """The POP909 harmonizer's arrangement of a melody MIDI + chords file, with its sanity and
+    warnings (the arrays left out of the report)."""
     from stripes.arranger.arrange import harmonize_song
-    from stripes.evaluation.harmonization.layout import POP909_LAYOUT
 
     res = harmonize_song(checkpoint, folder / "melody.mid", out / f"{folder.name}.mid",
                          chords=folder / "chords.txt", overwrite=overwrite)
-    pred, labels = res.pop("arrangement"), res.pop("labels")
-    return {**res, "sanity": sanity_check(pred, labels["root"], labels["chroma"],
-                                          layout=POP909_LAYOUT)}
+    return {k: v for k, v in res.items() if k not in ("arrangement", "labels")}
 
 
 def demo_outputs(out: Path, sheet: Path) -> list[Path]:
@@ -133,10 +131,10 @@ def run_demo(out_dir: str | Path = "outputs/demo", fast: bool = False, train: bo
     report["warnings"] = [f"no lead sheet arranged: {missing[0]} is missing"] if missing else []
     report["warnings"] += [w for w in (
         chorales["test_set"]["warning"],
-        sanity_warning(chorales["example_sanity"], "the example chorale"),
-        sanity_warning(report["lead_sheet"]["sanity"], "the lead sheet")
-        if "lead_sheet" in report else None) if w]
+        sanity_warning(chorales["example_sanity"], "the example chorale")) if w]
+    report["warnings"] += [f"WARNING: the lead sheet: {w}"
+                           for w in report.get("lead_sheet", {}).get("warnings", [])]
     report["seconds"] = round(time.perf_counter() - t0, 1)
-    atomic_write_text(out / "report.json", json.dumps(report, indent=1, default=str))
+    atomic_write_text(out / "report.json", strict_json(report))  # no NaN / Infinity in it
     report["report"] = str(out / "report.json")
     return report

@@ -6,16 +6,30 @@ taken) and says what it could not keep for the harmonizer: zero-length notes are
 them: refused), a polyphonic part is reduced to its top line for the model. The arrangement's
 melody track is always the chosen track as written (notes, durations, velocities, on the file's own
 tick grid); only the model's input is reduced.
+
+``choose_bridge`` finds the bridge, the POP909 harmonizer's second input (``--bridge-track NAME``,
+else a pitched track named "bridge"); ``bridge_for_model`` is what the harmonizer hears of it.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from symusic.core import ScoreTick, TrackTick
+from collections.abc import Sequence
 
+import numpy as np
+
+from stripes.extras import needs
 from stripes.music.errors import MissingTrackError
-from stripes.music.midi_io import check_meter, find_track, sort_notes
+from stripes.music.midi_io import (
+    STEPS_PER_QUARTER,
+    check_meter,
+    find_track,
+    sort_notes,
+    track_to_notes,
+)
 from stripes.music.pianoroll import notes_to_pianoroll
+
+with needs("music"):
+    from symusic.core import ScoreTick, TrackTick
 
 
 def check_four_four(score: ScoreTick) -> None:
@@ -25,8 +39,10 @@ def check_four_four(score: ScoreTick) -> None:
         check_meter(ts.numerator, ts.denominator, f"time signature at tick {ts.time}")
 
 
-def choose_melody(score: ScoreTick, name: str | None) -> tuple[int, list[str]]:
-    """``(index of the melody track in score.tracks, warnings)``; drum tracks are skipped."""
+def choose_melody(score: ScoreTick, name: str | None,
+                  exclude: Sequence[int] = ()) -> tuple[int, list[str]]:
+    """``(index of the melody track in score.tracks, warnings)``; drum tracks are skipped, and
+    so are the tracks at ``exclude`` (the bridge, the chords) when no name is given."""
     tracks = list(score.tracks)
     if name is not None:
         track = find_track(score, name)
@@ -35,7 +51,8 @@ def choose_melody(score: ScoreTick, name: str | None) -> tuple[int, list[str]]:
                                     "not a melody: name another with --melody-track")
         return tracks.index(track), []
     drums = [t for t in tracks if t.is_drum and len(t.notes)]
-    pitched = [t for t in tracks if not t.is_drum and len(t.notes)]
+    pitched = [t for i, t in enumerate(tracks)
+               if not t.is_drum and len(t.notes) and i not in exclude]
     named = [t for t in pitched if t.name.strip().lower() == "melody"]
     if len(named) != 1 and len(pitched) != 1:
         skipped = f" (drum tracks skipped: {[t.name for t in drums]})" if drums else ""
@@ -88,3 +105,37 @@ def top_line(roll: np.ndarray) -> np.ndarray:
     highest = 127 - np.argmax(roll[:, ::-1], axis=1)
     out[np.flatnonzero(sounding), highest[sounding]] = True
     return out
+
+
+def choose_bridge(score: ScoreTick, name: str | None) -> int | None:
+    """Index of the bridge track in ``score.tracks``: the track named ``name`` (an error when it
+    is missing, a drum track or empty), else the one pitched track with notes named "bridge"
+    (case ignored; POP909's own files name it BRIDGE), else None."""
+    tracks = list(score.tracks)
+    if name is not None:
+        track = find_track(score, name)
+        if track.is_drum or not len(track.notes):
+            why = "is a drum track (MIDI channel 10)" if track.is_drum else "has no notes"
+            raise MissingTrackError(f"bridge track {track.name!r} {why}: name another with "
+                                    "--bridge-track, or leave it out")
+        return tracks.index(track)
+    named = [i for i, t in enumerate(tracks)
+             if t.name.strip().lower() == "bridge" and not t.is_drum and len(t.notes)]
+    return named[0] if len(named) == 1 else None
+
+
+def bridge_for_model(grid: TrackTick, n_steps: int) -> tuple[np.ndarray, list[str]]:
+    """The bridge the harmonizer hears: a binary pianoroll ``[n_steps, 128]`` of the track on the
+    16-per-quarter grid, every pitch kept (the corpus's bridge is polyphonic too), zero-length
+    notes and notes after the melody's last step left out, with a warning naming what was cut."""
+    name = grid.name or "(unnamed)"
+    notes = track_to_notes(grid)
+    notes = notes[notes[:, 1] > 0]
+    warnings = []
+    end = int((notes[:, 0] + notes[:, 1]).max()) if len(notes) else 0
+    if end > n_steps:
+        bar = 4 * STEPS_PER_QUARTER
+        warnings.append(f"bridge track {name!r} goes on to bar {-(-end // bar)} but the melody "
+                        f"ends in bar {-(-n_steps // bar)}: the harmonizer hears the bridge up "
+                        "to the melody's end (the MIDI keeps the whole track)")
+    return notes_to_pianoroll(notes, n_steps) > 0, warnings

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from stripes.config import load_config, migration_note
+from stripes.extras import needs
 from stripes.files import OutputSet, check_outputs
 from stripes.models import StripesTransformer
 from stripes.music.chords import ChordVocabulary
@@ -48,10 +49,14 @@ def _commit() -> str:
 
 
 def _scores(evaluation: dict) -> dict:
-    """Test means, reference and paper flavours, model beside floors and rule, and sanity."""
+    """Test means, reference and paper flavours, model beside floors and rule, sanity, and the
+    rhythm figures of model, original and rule."""
     out = {}
     for bars, res in evaluation["test"].items():
-        out[bars] = {"n": res["n"], "sanity_pass_share": res["sanity"]["model"]["pass_share"]}
+        out[bars] = {"n": res["n"], "sanity_pass_share": res["sanity"]["model"]["pass_share"],
+                     "rhythm": {who: {k: round(v["mean"], 4) for k, v in figures.items()}
+                                for who, figures in res["rhythm"].items() if who != "comparison"},
+                     "rhythm_failed": res["rhythm"]["comparison"]["failed"]}
         for flavour, block in res["flavours"].items():
             rows = {"model": block["model"], **block["floors"]}
             out[bars][flavour] = {name: {group: {m: round(v["mean"], 4) for m, v in
@@ -64,7 +69,7 @@ def _scores(evaluation: dict) -> dict:
 def check_windows(model, config, corpus, binarization: dict, n: int = 4) -> list[dict]:
     """The first ``n`` test windows (song name, start, length) and the model's reference scores
     on them: a committed record that a test recomputes from the shipped weights."""
-    from stripes.evaluation.harmonization.binarization import binarize
+    from stripes.evaluation.harmonization.binarization import decode_window
     from stripes.evaluation.harmonization.scoring import evaluate_window
     from stripes.tasks.harmonization.data import build_dataset, task_layout
     from stripes.tasks.harmonization.predict import collect_windows
@@ -75,7 +80,7 @@ def check_windows(model, config, corpus, binarization: dict, n: int = 4) -> list
     layout = task_layout(corpus)
     rows = []
     for (song, start, length), w in zip(test.index, collect_windows(model, test), strict=True):
-        pred = binarize(w["probs"], binarization["threshold"], binarization["merge_gap"])
+        pred = decode_window(w, binarization).frames
         score = evaluate_window(pred, w["targets"], layout=layout, per_track=False)
         rows.append({"song": str(corpus.arrays["names"][song]), "start": int(start),
                      "length": int(length), "all": score["all"],
@@ -87,7 +92,8 @@ def export_weights(run_dir: str | Path, out_dir: str | Path, overwrite: bool = F
     """Write a weights folder from an evaluated run (``evaluation.json`` must exist): its three
     files all or none, never into the run folder, replacing existing ones only with
     ``overwrite``."""
-    from safetensors.torch import save_file
+    with needs("music"):
+        from safetensors.torch import save_file
 
     run, out = Path(run_dir), Path(out_dir)
     if not (run / "task.yaml").is_file():
@@ -113,8 +119,8 @@ def export_weights(run_dir: str | Path, out_dir: str | Path, overwrite: bool = F
         steps = int(rows[-1].split(",")[0]) if rows else 0
     meta = {"task": config.recipe(), "model": model.config.to_dict(), "check": check_windows(
                 model, config, corpus, evaluation["binarization"]),
-            "binarization": {k: evaluation["binarization"][k]
-                             for k in ("criterion", "threshold", "merge_gap", "score")},
+            "binarization": {k: v for k, v in evaluation["binarization"].items()
+                             if k != "grid"},
             "scores": _scores(evaluation), "split": split, "steps": steps,
             "parameters": model.num_parameters(), "commit": _commit(), "run": str(run)}
     with OutputSet() as files:
@@ -138,7 +144,8 @@ def load_pretrained(name_or_path: str | Path = "pop909",
                                                                 HarmonizationConfig, dict]:
     """``(model in eval mode, task config, metadata)`` of a weights folder; the metadata holds
     ``binarization``, ``scores``, ``split`` and the ``vocab`` (a ``ChordVocabulary``)."""
-    from safetensors.torch import load_file
+    with needs("music"):
+        from safetensors.torch import load_file
 
     from stripes.training.checkpoint import CheckpointError, load_weights
 

@@ -5,23 +5,27 @@ given; ``.mid`` added to a bare name), one track per slot, ``out.wav`` (FluidSyn
 MIDI soundfont where installed, else the built-in synthesizer: ``music.audio``) and ``out.png``
 (tracks in colours, numbered bars, chord symbols; optionally the original arrangement below it).
 With a user's ``song`` the MIDI is on the song's tick grid with its tempo map, time and key
-signatures, the ``melody`` track is the user's track note for note, and the WAV follows that
-tempo map. The three files are written together (all or none, ``stripes.files.OutputSet``).
+signatures, the ``melody`` track (and any other user's track given in ``kept``, such as a
+bridge) is the user's track note for note, and the WAV follows that tempo map. The three files
+are written together (all or none, ``stripes.files.OutputSet``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from symusic.core import ScoreTick, TempoTick, TrackTick
 
 from stripes.analysis.arrangement_plot import chord_symbols, plot_arrangement
+from stripes.extras import needs
 from stripes.files import OutputSet, check_outputs
 from stripes.music.audio import render_wav, wav_stats
 from stripes.music.midi_io import STEPS_PER_QUARTER
 from stripes.music.pianoroll import N_PITCHES, pianoroll_to_score
+
+with needs("music"):
+    from symusic.core import ScoreTick, TempoTick, TrackTick
 
 #: General MIDI programs per task: POP909 (flute melody, clarinet bridge, piano) and the
 #: chorales (church organ for every voice).
@@ -49,11 +53,15 @@ def arrangement_paths(out: str | Path) -> dict[str, Path]:
 
 def arrangement_score(pred: np.ndarray, names: Sequence[str], programs: Sequence[int] | None,
                       qpm: float, song: ScoreTick | None = None,
-                      melody: TrackTick | None = None) -> ScoreTick:
-    """The arrangement ``[T, n*128]`` as a score; with a user's ``song`` (any tick grid), on its
-    grid with its tempos, time and key signatures, and ``melody`` (a track of ``song``) as the
-    first track, its notes, durations and velocities as written."""
-    score = pianoroll_to_score(np.asarray(pred, bool), list(names), programs)
+                      melody: TrackTick | None = None,
+                      kept: Mapping[int, TrackTick] | None = None,
+                      onsets: np.ndarray | None = None) -> ScoreTick:
+    """The arrangement ``[T, n*128]`` as a score (``onsets``, same shape, split repeated
+    notes); with a user's ``song`` (any tick grid), on its grid with its tempos, time and key
+    signatures, ``melody`` (a track of ``song``) as the first track and each track of ``kept``
+    (slot index -> a track of ``song``) in its slot, their notes, durations and velocities as
+    written, named and voiced as the slot."""
+    score = pianoroll_to_score(np.asarray(pred, bool), list(names), programs, onsets=onsets)
     if song is None:
         score.tempos[0].qpm = float(qpm)
         return score
@@ -66,10 +74,11 @@ def arrangement_score(pred: np.ndarray, names: Sequence[str], programs: Sequence
     score.key_signatures = song.key_signatures.copy()
     if not len(score.tempos):
         score.tempos.append(TempoTick(0, float(qpm)))
-    if melody is not None:
-        kept = melody.copy()
-        kept.name, kept.program, kept.is_drum = names[0], score.tracks[0].program, False
-        score.tracks[0] = kept
+    users = {**({0: melody} if melody is not None else {}), **(kept or {})}
+    for slot, track in users.items():
+        copy = track.copy()
+        copy.name, copy.program, copy.is_drum = names[slot], score.tracks[slot].program, False
+        score.tracks[slot] = copy
     return score
 
 
@@ -78,19 +87,23 @@ def write_arrangement(pred: np.ndarray, names: Sequence[str], out: str | Path, *
                       qpm: float = 120.0, programs: Sequence[int] | None = None,
                       reference: np.ndarray | None = None, title: str | None = None,
                       renderer: str = "auto", song: ScoreTick | None = None,
-                      melody: TrackTick | None = None, inputs: Sequence[str | Path] = (),
-                      overwrite: bool = False) -> dict:
+                      melody: TrackTick | None = None, kept: Mapping[int, TrackTick] | None = None,
+                      inputs: Sequence[str | Path] = (), overwrite: bool = False,
+                      onsets: np.ndarray | None = None) -> dict:
     """Write the MIDI, WAV and PNG of :func:`arrangement_paths` (all or none).
 
-    pred, reference: binary ``[T, n*128]`` (``n = len(names)``); root, chroma: ``[T]`` chord
-    labels (root pitch class + 1, 12-bit chroma) for the chord symbols; song, melody: see
+    pred, reference: binary ``[T, n*128]`` (``n = len(names)``), ``onsets`` (same shape) where
+    the notes of ``pred`` begin (repeated notes kept apart); root, chroma: ``[T]`` chord
+    labels (root pitch class + 1, 12-bit chroma) for the chord symbols; song, melody, kept: see
     :func:`arrangement_score`. Refuses (before writing) a file that is one of ``inputs``, or one
-    that exists without ``overwrite``. Returns the paths, the renderer used and the WAV's
-    ``wav_stats`` (duration, loudness, silent share).
+    that exists without ``overwrite``. Returns the paths, the renderer used, the WAV's
+    ``wav_stats`` (duration, loudness, silent share) and ``inaudible_notes`` (notes the built-in
+    synthesizer cannot sound). A render that is not finite or is silent raises
+    ``music.audio.RenderError`` and writes none of the three files.
     """
     paths = arrangement_paths(out)
     check_outputs(list(paths.values()), inputs, overwrite)
-    score = arrangement_score(pred, names, programs, qpm, song, melody)
+    score = arrangement_score(pred, names, programs, qpm, song, melody, kept, onsets)
     chords = chord_symbols(root, chroma) if root is not None and chroma is not None else None
     with OutputSet() as files:
         score.dump_midi(str(files.stage(paths["midi"])))
@@ -102,4 +115,5 @@ def write_arrangement(pred: np.ndarray, names: Sequence[str], out: str | Path, *
                          reference=None if reference is None else split_slots(reference, names),
                          panel_titles=("stripes arrangement", "original"))
     return {"midi": str(paths["midi"]), "wav": str(paths["wav"]), "png": str(paths["png"]),
-            "renderer": audio["renderer"], "wav_stats": stats}
+            "renderer": audio["renderer"], "wav_stats": stats,
+            "inaudible_notes": audio["inaudible_notes"]}

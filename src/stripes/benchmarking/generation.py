@@ -51,6 +51,7 @@ from stripes.benchmarking.common import (
     synchronize,
     write_results,
 )
+from stripes.extras import needs
 from stripes.models import ModelConfig, ModelState, StripesTransformer
 from stripes.positional import PositionalConfig
 
@@ -127,7 +128,8 @@ def _model(attention: str, pe: str, length: int, device: str) -> StripesTransfor
 def _fast_transformers_factory(ids: torch.Tensor) -> Factory:
     """fast-transformers' recurrent linear Transformer (``RecurrentEncoderBuilder``, elu+1
     features, GELU, final LayerNorm) between an embedding and a head of our sizes."""
-    from fast_transformers.builders import RecurrentEncoderBuilder
+    with needs("bench"):
+        from fast_transformers.builders import RecurrentEncoderBuilder
 
     torch.manual_seed(0)
     encoder = RecurrentEncoderBuilder.from_kwargs(

@@ -2,13 +2,15 @@
 
 Each command group is a module of this package named after it, with an ``add(subparsers)``
 function (``demo``, ``data``, ``train`` for train / evaluate / curves / export, ``harmonize``,
-``experiment``, ``lm``, ``generate``, ``bench``; ``options`` and ``checks`` hold what several
-share); heavy imports happen inside the handlers so that ``stripes --help`` stays fast.
+``experiment``, ``lm``, ``generate``, ``lra``, ``groove``, ``bench``, ``serve``; ``options`` and
+``checks`` hold what several share); heavy imports happen inside the handlers so that
+``stripes --help`` stays fast.
 
 A user's mistake (a bad config, a missing file, a YAML syntax error, any ``ValueError`` of the
 library's validation, a diverged training) ends the command with one line on stderr,
 ``stripes: error: ...``, and exit code 2, never a traceback (docs/cli.md); Ctrl-C ends it with
-one line and exit code 130.
+one line and exit code 130. A part whose optional packages are missing ends it with one line
+naming the extra to install (``pip install "stripes[music]"``) and exit code 1.
 """
 
 from __future__ import annotations
@@ -19,8 +21,21 @@ import sys
 
 import yaml
 
-from stripes.cli import bench, data, demo, experiment, generate, harmonize, lm, lra, train
+from stripes.cli import (
+    bench,
+    data,
+    demo,
+    experiment,
+    generate,
+    groove,
+    harmonize,
+    lm,
+    lra,
+    serve,
+    train,
+)
 from stripes.config import ConfigError
+from stripes.extras import MissingExtra
 
 #: What a user can cause: reported as one line and exit code 2.
 USER_ERRORS = (ConfigError, ValueError, OSError, yaml.YAMLError)
@@ -44,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="stripes", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"stripes {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (demo, data, train, harmonize, experiment, lm, generate, lra, bench):
+    for group in (demo, data, train, harmonize, experiment, lm, generate, lra, groove, bench,
+                  serve):
         group.add(sub)
     return parser
 
@@ -76,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # every write is atomic: what is on disk is whole
         print(INTERRUPTED, file=sys.stderr)
         return 130
+    except MissingExtra as err:  # an install to complete, not a mistake in the command
+        print(f"stripes: error: {err}", file=sys.stderr)
+        return 1
     except USER_ERRORS as err:
         print(error_line(err), file=sys.stderr)
         return 2

@@ -36,7 +36,7 @@ def _run_demo(args: argparse.Namespace) -> None:
           "reference metrics:")
     for name, summary in {"model": ref["model"], **ref["floors"]}.items():
         cells = ", ".join(f"{m} {v['mean']:6.2f}" for m, v in summary["accompaniment"].items())
-        print(f"  {name:>5}: {cells}")
+        print(f"  {name:>7}: {cells}")
     print(f"  sanity: {res['sanity']['model']['pass_share']:.0%} of chorales pass")
     files = report["files"]
     print(f"\n{report['chorale']}: {files['midi']}, {files['wav']} "

@@ -69,24 +69,36 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 
     result = evaluate_harmonizer(args.run)
     b = result["binarization"]
+    onset = f", onset threshold {b['onset_threshold']}" if "onset_threshold" in b else ""
     print(f"binarization ({b['criterion']} on validation): threshold {b['threshold']}, "
-          f"merge gap {b['merge_gap']}")
+          f"merge gap {b['merge_gap']}{onset}")
     for bars, res in result["test"].items():
         _print_test(bars, res)
     print(f"written: {args.run}/evaluation.json")
 
 
 def _print_test(bars: str, res: dict) -> None:
-    """The reference accompaniment scores of one test length beside the floors, and sanity."""
+    """The reference accompaniment scores of one test length beside the floors, sanity and
+    the rhythm figures."""
+    from stripes.evaluation.harmonization.rhythm import RHYTHM_FIGURES, RHYTHM_TEXTS
+
     ref = res["flavours"]["reference"]
     rows = {"model": ref["model"], **ref["floors"]}
     span = "whole pieces" if bars == "None" else f"{bars}-bar windows"
     print(f"test on {span} (n = {res['n']}, reference flavour, accompaniment):")
     for name, summary in rows.items():
         cells = ", ".join(f"{m} {v['mean']:.2f}" for m, v in summary["accompaniment"].items())
-        print(f"  {name:>5}: {cells}")
+        print(f"  {name:>7}: {cells}")
     sanity = res["sanity"]["model"]
     print(f"  sanity: {sanity['pass_share']:.0%} of windows pass")
+    rhythm = res["rhythm"]
+    print("  rhythm of the accompaniment (model / original / rule):")
+    for figure in RHYTHM_FIGURES:
+        cells = " / ".join(f"{rhythm[who][figure]['mean']:.2f}"
+                           for who in ("model", "original", "rule"))
+        print(f"    {RHYTHM_TEXTS[figure]}: {cells}")
+    failed = rhythm["comparison"]["failed"]
+    print(f"  rhythm checks: {'all pass' if not failed else 'failed ' + ', '.join(failed)}")
     if res["warning"]:
         print(res["warning"], file=sys.stderr)
 

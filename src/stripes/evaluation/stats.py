@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
+
+from stripes.extras import needs
+
+with needs("music"):
+    from scipy import stats
 
 #: Default significance marks, most significant first: (threshold, mark), mark when p < threshold.
 MARKS = ((0.01, "**"), (0.05, "*"))

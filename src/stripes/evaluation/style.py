@@ -28,8 +28,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import symusic
-from symusic.core import ScoreQuarter, ScoreSecond, ScoreTick
+
+from stripes.extras import needs
+
+with needs("music"):
+    import symusic
+    from symusic.core import ScoreQuarter, ScoreSecond, ScoreTick
 
 BIN_BEATS = 1.0 / 6.0
 BAR_BEATS = 4.0

@@ -56,6 +56,7 @@ from stripes.config import (
     register_migration,
 )
 from stripes.evaluation.harmonization import HIGHER_IS_BETTER, METRICS
+from stripes.evaluation.harmonization.baselines import BASELINES
 from stripes.experiments.comparisons import comparison_rows, comparisons_markdown
 from stripes.experiments.grid import (
     missing_lines,
@@ -357,8 +358,9 @@ def missing_runs(exp: ExperimentConfig, out: Path) -> list[str]:
 
 
 def floor_lines(exp: ExperimentConfig, out: Path, bars: str) -> list[str]:
-    """The model rows' flavour and group, and the floors and rule baseline on the same test
-    windows (every run of an experiment is scored on the same seeded windows), as Markdown."""
+    """The model rows' flavour and group, and the floors, the rule baseline and the read-out
+    floor (``BASELINES``, those the run scored) on the same test windows (every run of an
+    experiment is scored on the same seeded windows), as Markdown."""
     for method in exp.method_list():
         for seed in exp.seeds:
             path = run_path(exp, out, method, seed) / "evaluation.json"
@@ -368,7 +370,7 @@ def floor_lines(exp: ExperimentConfig, out: Path, bars: str) -> list[str]:
                 head = "| floor, same windows | " + " | ".join(METRICS) + " |"
                 rows = [f"| {name} | " + " | ".join(
                     f"{floors[name]['all'][m]['mean']:.2f}" for m in METRICS) + " |"
-                    for name in ("empty", "copy", "rule")]
+                    for name in BASELINES if name in floors]
                 return ["Flavour `reference`, all tracks (the rows above and the floors below; "
                         "accompaniment scores in each run's `evaluation.json`).", "", head,
                         "|---" * (len(METRICS) + 1) + "|", *rows, ""]

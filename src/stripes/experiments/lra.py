@@ -31,6 +31,7 @@ import yaml
 from stripes.config import ConfigError, load_config
 from stripes.evaluation.stats import compare_to_reference, holm
 from stripes.experiments.grid import missing_lines, run_folder, run_grid, seed_major, wall_time
+from stripes.extras import needs
 from stripes.files import atomic_write_text
 from stripes.tasks.lra.config import LRAConfig, load_lra_config
 from stripes.tasks.lra.data import load_split
@@ -211,8 +212,9 @@ def write_tables(grid: LRAGrid, results: Sequence[Mapping], out: Path, command: 
 
 def write_curves(results: Sequence[Mapping], out: Path) -> None:
     """``curves.json`` (per run) and ``curves.png`` (mean validation accuracy per row)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    with needs("music"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
     rows: dict[str, list[list[tuple[int, float]]]] = {}
     for r in results:

@@ -7,6 +7,11 @@ envelope (short attack, exponential decay, release at note-off), a timbre per Ge
 family, equal temperament with A4 = 440 Hz and the score's tempo map (120 qpm when it has none).
 Either way the file is 16-bit PCM, normalised to :data:`PEAK_DBFS` and lasting the score's end
 time plus a release tail of :data:`TAIL_SECONDS`, so both renderers return the same length.
+
+The audio never lies: the built-in synthesizer leaves out every partial at or above the Nyquist
+frequency (a note whose fundamental is there, MIDI 125 and up at 22050 Hz, is silent and counted
+in ``inaudible_notes``), and a render with a non-finite sample or no sound at all raises
+:class:`RenderError` instead of writing a silent WAV.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
-import symusic
-from symusic.core import ScoreQuarter, ScoreSecond, ScoreTick
+
+from stripes.extras import needs
+
+with needs("music"):
+    import symusic
+    from symusic.core import ScoreQuarter, ScoreSecond, ScoreTick
 
 PEAK_DBFS = -1.0
 TAIL_SECONDS = 1.0
@@ -33,6 +42,10 @@ SOUNDFONT_PATHS = (
     "/usr/share/sounds/sf2/default-GM.sf2",
     "/usr/share/soundfonts/*.sf2",
 )
+
+
+class RenderError(ValueError):
+    """A render that would not sound like its score: non-finite samples, or total silence."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +113,11 @@ def render_wav(
         renderer: ``"auto"`` (FluidSynth when available, else built-in), ``"fluidsynth"`` (an
             error when unavailable) or ``"builtin"``.
 
-    Returns ``{"path", "seconds", "renderer", "peak_dbfs", "rms_dbfs"}``. Raises ValueError for
-    a score without notes (nothing to hear) or with a wrong number of ``programs``.
+    Returns ``{"path", "seconds", "renderer", "peak_dbfs", "rms_dbfs", "inaudible_notes"}``
+    (``inaudible_notes``: notes the built-in synthesizer cannot sound, fundamental at or above
+    Nyquist; 0 from FluidSynth). Raises ValueError for a score without notes (nothing to hear)
+    or with a wrong number of ``programs``, :class:`RenderError` for a render that is not finite
+    or is silent (nothing is written then).
     """
     if renderer not in ("auto", "fluidsynth", "builtin"):
         raise ValueError(f"unknown renderer {renderer!r} (auto, fluidsynth or builtin)")
@@ -119,15 +135,15 @@ def render_wav(
     have_fluidsynth = font is not None and shutil.which("fluidsynth") is not None
     if renderer == "fluidsynth" and not have_fluidsynth:
         raise RuntimeError("fluidsynth renderer asked for, but no fluidsynth binary or soundfont")
+    inaudible = 0
     if have_fluidsynth and font is not None:  # font is not None when have_fluidsynth
         used, audio = "fluidsynth", _fluidsynth(score, font, sample_rate)
     else:
         used, audio = "builtin", synthesize(score, sample_rate)
+        inaudible = inaudible_notes(score, sample_rate)
     audio = _fit_length(audio, n_samples, sample_rate)
-    audio = normalise(audio)
-    if not np.any(audio):
-        raise ValueError("the rendered audio is silent")
-    out = write_wav(audio, path, sample_rate)
+    check_audio(audio, used, score.note_num(), inaudible)
+    out = write_wav(normalise(audio), path, sample_rate)
     stats = wav_stats(out)
     return {
         "path": str(out),
@@ -135,7 +151,35 @@ def render_wav(
         "renderer": used,
         "peak_dbfs": stats["peak_dbfs"],
         "rms_dbfs": stats["rms_dbfs"],
+        "inaudible_notes": inaudible,
     }
+
+
+def check_audio(audio: np.ndarray, renderer: str, n_notes: int, inaudible: int = 0) -> None:
+    """Refuse samples ``[S]`` or ``[S, C]`` that are not all finite, or all zero: a WAV written
+    from them would be silence (NaN becomes 0 in 16-bit PCM) that claims to be the score."""
+    bad = int(np.size(audio) - np.isfinite(audio).sum())
+    if bad:
+        raise RenderError(f"the {renderer} render has {bad} non-finite samples (NaN or inf): "
+                          "no WAV written; try --renderer builtin or report the score")
+    if not np.any(audio):
+        why = (f"all {n_notes} notes are above the Nyquist frequency" if inaudible == n_notes
+               else "no note made a sound")
+        raise RenderError(f"the {renderer} render is silent ({why}): no WAV written")
+
+
+def inaudible_notes(score: ScoreTick, sample_rate: int) -> int:
+    """How many notes of the non-drum tracks the built-in synthesizer cannot sound at
+    ``sample_rate``: their fundamental is at or above the Nyquist frequency."""
+    pitches = [t.notes.numpy()["pitch"] for t in score.tracks if not t.is_drum and len(t.notes)]
+    if not pitches:
+        return 0
+    return int((pitch_hz(np.concatenate(pitches)) >= sample_rate / 2).sum())
+
+
+def pitch_hz(pitch: np.ndarray | int) -> np.ndarray:
+    """Equal-tempered frequency (Hz, A4 = 440) of MIDI pitches ``[...]``."""
+    return 440.0 * 2.0 ** ((np.asarray(pitch, dtype=np.float64) - 69) / 12)
 
 
 def synthesize(score: ScoreTick, sample_rate: int = 22050) -> np.ndarray:
@@ -163,11 +207,16 @@ def synthesize(score: ScoreTick, sample_rate: int = 22050) -> np.ndarray:
 
 
 def _note(dur: float, pitch: int, timbre: Timbre, sr: int, release: float) -> np.ndarray:
-    """One note ``[S]``: harmonics under attack, decay and a release after ``dur`` seconds."""
-    freq = 440.0 * 2.0 ** ((pitch - 69) / 12)
+    """One note ``[S]``: harmonics under attack, decay and a release after ``dur`` seconds.
+
+    Only the partials below the Nyquist frequency ``sr / 2`` sound (the others would alias); a
+    note with none (fundamental at or above Nyquist) is silence, not 0/0."""
+    freq = float(pitch_hz(pitch))
     t = np.arange(int((dur + release) * sr) + 1) / sr
     k = np.arange(1, len(timbre.harmonics) + 1)
-    k = k[k * freq < sr / 2]  # harmonics above Nyquist would alias
+    k = k[k * freq < sr / 2]
+    if not len(k):
+        return np.zeros_like(t)
     amps = np.asarray(timbre.harmonics)[: len(k)]
     # low strings ring longer and upper partials die faster, as on a piano
     decay = timbre.decay * 2.0 ** (-(pitch - 60) / 24)

@@ -1,40 +1,48 @@
 """Bach chorales of the music21 corpus (Riemenschneider numbering) in the POP909 sample schema.
 
 Tracks are the voices Soprano, Alto, Tenor, Bass (the harmonization input is the soprano in the
-melody slot; see ``docs/data.md`` for the slot layout). Labels: melody = soprano pitch; chords from
-``chordify()`` of the four voices (id of ``[bass+1, chroma]``, root from music21); phrases end
-at soprano fermatas and take letters by content (equal soprano phrases share a letter); key from
-the score's first ``Key``. Only 4/4 chorales with the four named voices are kept.
+melody slot; see ``docs/data.md`` for the slot layout). Labels: melody = soprano pitch; chords
+one per beat from a functional reading of the four voices, non-chord tones removed
+(:mod:`stripes.music.harmony`; id of ``[root+1, chroma]``); phrases end at soprano fermatas and
+take letters by content (equal soprano phrases share a letter); key from the score's first
+``Key``. Only 4/4 chorales with the four named voices are kept; a file listed twice (or the same
+notes under another name) is kept once, and the split keeps the settings of one tune (same title
+or same soprano up to transposition, :mod:`stripes.music.tunes`) on one side.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 
 import numpy as np
 
+from stripes.extras import needs
 from stripes.music.chords import ChordVocabulary, chord_keys, tones_to_chroma
 from stripes.music.errors import MissingTrackError
+from stripes.music.harmony import functional_chords
 from stripes.music.midi_io import STEPS_PER_QUARTER, check_meter
 from stripes.music.structure import PHRASE_LETTERS, Song, map_pieces, segment_labels, tempo_bucket
+from stripes.music.tunes import TUNE_THRESHOLD, duplicate_of, link_tunes, melody_skeleton
 
 log = logging.getLogger(__name__)
 VOICES = ("Soprano", "Alto", "Tenor", "Bass")
+CHORD_READINGS = ("functional", "vertical")
 DEFAULT_BPM = 80  # no tempo marks in the corpus: bucket 1 (60-89 BPM)
 
 
 def chorale_files() -> list[str]:
     """Corpus paths of the 371 chorales in Riemenschneider order (``bach/bwv269``, ...)."""
-    from music21 import corpus
+    with needs("music"):
+        from music21 import corpus
 
     return list(corpus.chorales.Iterator(numberingSystem="riemenschneider", returnType="filename"))
 
 
 def chorale_titles() -> dict[str, str]:
     """BWV number (``'269'``) -> hymn title, from music21's chorale list."""
-    from music21 import corpus
+    with needs("music"):
+        from music21 import corpus
 
     table = corpus.chorales.ChoraleListRKBWV().byRiemenschneider
     return {str(row["bwv"]): row["title"] for row in table.values()}
@@ -65,7 +73,8 @@ def _voice_notes(part) -> np.ndarray:
 
 def _chord_labels(voices, n_steps: int) -> dict[str, np.ndarray]:
     """Per-step chord keys (``bass1 * 4096 + chroma``, ids come later) and roots ``[T]``."""
-    from music21 import stream
+    with needs("music"):
+        from music21 import stream
 
     key = np.zeros(n_steps, dtype=np.int64)
     root = np.zeros(n_steps, dtype=np.int64)
@@ -80,7 +89,8 @@ def _chord_labels(voices, n_steps: int) -> dict[str, np.ndarray]:
 
 def _phrase_labels(soprano_part, melody: np.ndarray, n_steps: int) -> dict[str, np.ndarray]:
     """Segments ending at soprano fermatas, lettered by their soprano content (A, B, ...)."""
-    from music21 import expressions
+    with needs("music"):
+        from music21 import expressions
 
     ends = sorted(
         {
@@ -116,15 +126,22 @@ def _score_key(score) -> int:
     return k.tonic.pitchClass + 12 * (k.mode == "minor")
 
 
-def read_chorale(path: str, number: int = 0) -> Song:
+def read_chorale(path: str, number: int = 0, chords: str = "functional") -> Song:
     """Parse one corpus chorale into a :class:`Song` whose ``labels['chord']`` holds chord *keys*
     (``bass1 * 4096 + chroma``) until :func:`index_chords` replaces them by ids.
 
-    Raises :class:`MissingTrackError` without the four voices and :class:`UnsupportedMeterError`
-    for a time signature other than 4/4.
+    chords: ``"functional"`` (one chord per beat, non-chord tones removed:
+    :mod:`stripes.music.harmony`) or ``"vertical"`` (the pitch classes of all four voices at every
+    step, passing tones included: the labels the shipped weights of cache version 1 were trained
+    on, kept to reproduce them). Raises ValueError for another ``chords``,
+    :class:`MissingTrackError` without the four voices and :class:`UnsupportedMeterError` for a
+    time signature other than 4/4.
     """
-    from music21 import corpus
+    with needs("music"):
+        from music21 import corpus
 
+    if chords not in CHORD_READINGS:
+        raise ValueError(f"chords must be one of {CHORD_READINGS}, not {chords!r}")
     score = corpus.parse(path)
     voices = _voices(score, path)
     for ts in score.recurse().getElementsByClass("TimeSignature"):
@@ -137,9 +154,12 @@ def read_chorale(path: str, number: int = 0) -> Song:
     melody = np.zeros(n_steps, dtype=np.int64)
     for start, dur, pitch in parts[0]:
         melody[start : start + dur] = pitch
-    labels = {**_chord_labels(voices, n_steps), "melody": melody}
+    labels = {"melody": melody, **_bar_labels(voices[0], n_steps)}
     labels.update(_phrase_labels(voices[0], melody, n_steps))
-    labels.update(_bar_labels(voices[0], n_steps))
+    if chords == "functional":
+        labels.update(functional_chords(notes, labels["beat"], bass_track=VOICES.index("Bass")))
+    else:
+        labels.update(_chord_labels(voices, n_steps))
     marks = list(score.recurse().getElementsByClass("MetronomeMark"))
     bpm = marks[0].number if marks and marks[0].number else DEFAULT_BPM
     downbeat = int(labels["bar"].searchsorted(1)) % 64 if labels["bar"].max() > 0 else 0
@@ -157,30 +177,29 @@ def index_chords(songs: Iterable[Song]) -> ChordVocabulary:
     return vocab
 
 
-def group_tunes(songs: list[Song], titles: dict[str, str]) -> int:
-    """Set ``song.group`` so that chorales with the same hymn title or the same soprano line
-    (up to transposition) share a group; returns the number of groups."""
-    parent = list(range(len(songs)))
+def group_tunes(songs: list[Song], titles: dict[str, str],
+                threshold: float = TUNE_THRESHOLD) -> dict:
+    """Set ``song.group`` so that chorales with the same hymn title or the same tune (soprano
+    skeletons at least ``threshold`` similar, up to transposition: :mod:`stripes.music.tunes`)
+    share a group; returns ``{"tune_groups", "melody_links"}`` (the groups' count and the pairs
+    of names joined by their tune under different titles)."""
+    names = [s.name for s in songs]
+    hymns = [titles.get(name.removeprefix("bwv"), name) for name in names]
+    skeletons = [melody_skeleton(s.labels["melody"], s.labels["beat"]) for s in songs]
+    groups, links = link_tunes(hymns, skeletons, threshold)
+    for song, group in zip(songs, groups.tolist(), strict=True):
+        song.group = group
+    return {"tune_groups": int(groups.max(initial=-1)) + 1,
+            "melody_links": [[names[i], names[j]] for i, j in links]}
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
-    first: dict[object, int] = {}
-    for i, song in enumerate(songs):
-        bwv = song.name.removeprefix("bwv")
-        title = re.sub(r"\W+", " ", titles.get(bwv, song.name)).strip().casefold()
-        sop = song.notes[song.notes[:, 0] == 0]
-        line = tuple(np.diff(sop[:, 3]).tolist()) + tuple(sop[:, 2].tolist())
-        for token in (("title", title), ("line", line)):
-            j = first.setdefault(token, i)
-            parent[find(i)] = find(j)
-    roots = sorted({find(i) for i in range(len(songs))})
-    for i, song in enumerate(songs):
-        song.group = roots.index(find(i))
-    return len(roots)
+def drop_duplicates(songs: list[Song]) -> tuple[list[Song], list[str]]:
+    """The songs without repeats (a file listed twice, or the same notes up to transposition
+    under another name) and the names of the dropped ones."""
+    first = duplicate_of([s.name for s in songs], [s.notes for s in songs])
+    kept = [s for s, f in zip(songs, first, strict=True) if f < 0]
+    dropped = [f"{s.name} (= {songs[f].name})" for s, f in zip(songs, first, strict=True) if f >= 0]
+    return kept, dropped
 
 
 def split_by_group(songs: list[Song], shares=(0.8, 0.1, 0.1), seed: int = 0) -> np.ndarray:
@@ -213,17 +232,19 @@ def load_chorales(
 ) -> tuple[list[Song], np.ndarray, ChordVocabulary, dict]:
     """Parse the corpus: ``(songs, split [S] (0 train, 1 val, 2 test), vocab, report)``.
 
-    ``report`` lists the skipped files with their reason (meter, missing voices) and counts
-    tune groups; ``limit`` parses only the first chorales (for tests).
+    ``report`` lists the skipped files with their reason (meter, missing voices), the dropped
+    duplicates, counts tune groups and lists the pairs joined by their tune under other titles;
+    ``limit`` parses only the first chorales (for tests).
     """
     files = chorale_files()[:limit]
     parsed = map_pieces(
         _try_read, [(f, n) for n, f in enumerate(files, 1)], workers, progress, "chorales"
     )
-    songs = [s for s in parsed if isinstance(s, Song)]
+    songs, duplicates = drop_duplicates([s for s in parsed if isinstance(s, Song)])
     skipped = [s for s in parsed if isinstance(s, str)]
     vocab = index_chords(songs)
-    n_groups = group_tunes(songs, chorale_titles())
+    tunes = group_tunes(songs, chorale_titles())
     split = split_by_group(songs, shares, seed)
-    report = {"files": len(files), "kept": len(songs), "tune_groups": n_groups, "skipped": skipped}
+    report = {"files": len(files), "kept": len(songs), "duplicates": duplicates, **tunes,
+              "skipped": skipped, "chords": "functional"}
     return songs, split, vocab, report

@@ -21,6 +21,10 @@ from stripes.music.errors import LabelParseError
 _STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _CHORD_LINE = re.compile(r"^(?P<label>[^\[]*)\[(?P<tones>[^\]]*)\](?P<rest>.*)$")
 _KEY = re.compile(r"^(?P<tonic>[A-G][#b]*):(?P<mode>maj|min)$")
+_ROOT = re.compile(r"^[A-G][#b]*")  # the note name a chord label starts with: its root
+#: Triads (intervals above the root) that name a root, most telling first: a major or minor
+#: triad, then a diminished and an augmented one.
+_TRIADS = ((0, 4, 7), (0, 3, 7), (0, 3, 6), (0, 4, 8))
 FULL_CHROMA = 0xFFF
 
 
@@ -96,10 +100,46 @@ def parse_chord_line(line: str, source: str = "finalized_chord.txt") -> ChordLab
             f"{source}: expected 'label [tones] bass beats', got {line.strip()!r}"
         )
     try:
-        root = parse_pitch_class(name.split(":")[0].split("/")[0])
+        root = label_root(name)
     except ValueError as err:
         raise LabelParseError(f"{source}: bad chord name {name!r}") from err
     return ChordLabel(name, root, rest[0], tones_to_chroma(tones), rest[1])
+
+
+def label_root(name: str) -> int:
+    """Root pitch class 0..11 of a chord label: the note name it starts with, whatever follows
+    (``C:maj/3`` and ``C/E``: C, whose bass is E; ``Am7/G`` and ``A:min7/b7``: A). The part
+    after a slash is the bass, never the root. ``ValueError`` for a label without a note name."""
+    match = _ROOT.match(name.strip())
+    if match is None:
+        raise ValueError(f"chord label {name!r} does not start with a note name (C, F#, Bb, ...)")
+    return parse_pitch_class(match[0])
+
+
+def chord_root(chroma: int, bass: int) -> int:
+    """Root pitch class 0..11 of a chord known only by its tones (12-bit ``chroma``) and its
+    ``bass`` pitch class, as when it is read from a MIDI track of block chords.
+
+    The bass when a triad of :data:`_TRIADS` stands on it (``C E G A`` over C: C6); else the
+    first pitch class carrying a major or minor triad with a seventh (``A C E G`` over G: A, an
+    Am7/G), then one with a major or minor triad (``C E G`` over E: C), then a diminished or
+    augmented triad; else the bass (``C F G``: C).
+    """
+    def has(root: int, intervals: tuple[int, ...]) -> bool:
+        return all(chroma >> ((root + i) % 12) & 1 for i in intervals)
+
+    def triad(root: int, triads: tuple[tuple[int, ...], ...]) -> bool:
+        return any(has(root, t) for t in triads)
+
+    if triad(bass, _TRIADS):
+        return bass
+    tests = (lambda pc: triad(pc, _TRIADS[:2]) and (has(pc, (10,)) or has(pc, (11,))),
+             lambda pc: triad(pc, _TRIADS[:2]), lambda pc: triad(pc, _TRIADS[2:]))
+    for test in tests:
+        found = [pc for pc in range(12) if test(pc)]
+        if found:
+            return found[0]
+    return bass
 
 
 def parse_key(text: str, source: str = "analyzed_key.txt") -> int:

@@ -37,6 +37,10 @@ from stripes.music.structure import (
 
 log = logging.getLogger(__name__)
 SCHEMA = 1
+#: Version of each corpus's labels and split (absent: 1). ``prepare_*`` rebuilds a cache of
+#: another version and ``load_corpus`` refuses it. Chorales 2: one functional chord per beat,
+#: duplicates dropped, tune groups by title and soprano (``music.harmony``, ``music.tunes``).
+CORPUS_VERSIONS = {"pop909": 1, "chorales": 2}
 CACHE_ENV = "STRIPES_CACHE"
 SPLIT_NAMES = ("train", "val", "test")
 _LABEL_DTYPES = {"chord": np.int16, "root": np.int8, "melody": np.int8, "phrase": np.int8,
@@ -166,6 +170,7 @@ def save_corpus(corpus: Corpus, out_dir: str | Path) -> Path:
     files = {name: file_record(out_dir / name) for name in CACHE_FILES
              if (out_dir / name).is_file()}
     manifest = {**corpus.manifest, "corpus": corpus.name, "schema": SCHEMA,
+                "version": CORPUS_VERSIONS.get(corpus.name, 1),
                 "versions": library_versions(), "tracks": corpus.tracks, "slots": corpus.slots,
                 "content_sha256": content_hash(corpus.arrays), "files": files}
     atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=1, default=float))
@@ -227,6 +232,10 @@ def load_corpus(path: str | Path, verify: bool = False) -> Corpus:
     if manifest.get("schema") != SCHEMA:
         raise ValueError(f"{folder}: cache schema {manifest.get('schema')} != {SCHEMA}; rebuild "
                          f"it: {rebuild_command(folder, name)}")
+    if manifest.get("version", 1) != CORPUS_VERSIONS.get(name, 1):
+        raise ValueError(f"{folder}: {name} cache version {manifest.get('version', 1)} != "
+                         f"{CORPUS_VERSIONS.get(name, 1)} (its labels or split changed); "
+                         f"rebuild it: {rebuild_command(folder, name)}")
     problems = cache_problems(folder, manifest, hashes=verify)
     if problems:
         raise ValueError(f"{folder}: damaged cache ({'; '.join(problems)}); rebuild it: "
@@ -267,7 +276,9 @@ def _is_fresh(out_dir: Path, params: dict) -> bool:
     except ValueError as err:
         log.warning("%s; rebuilding it", err)
         return False
-    if manifest.get("schema") != SCHEMA or manifest.get("parameters") != params:
+    version = CORPUS_VERSIONS.get(str(manifest.get("corpus")), 1)
+    if (manifest.get("schema") != SCHEMA or manifest.get("parameters") != params
+            or manifest.get("version", 1) != version):
         return False
     problems = cache_problems(out_dir, manifest, hashes=True)
     if problems:

@@ -11,15 +11,18 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
-import symusic
-from symusic.core import NoteTickList, ScoreTick, TempoTick, TimeSignatureTick, TrackTick
 
+from stripes.extras import needs
 from stripes.music.errors import (
     EmptyMidiError,
     MissingTrackError,
     UnreadableMidiError,
     UnsupportedMeterError,
 )
+
+with needs("music"):
+    import symusic
+    from symusic.core import NoteTickList, ScoreTick, TempoTick, TimeSignatureTick, TrackTick
 
 STEPS_PER_QUARTER = 16
 BAR_STEPS = 64  # one 4/4 bar

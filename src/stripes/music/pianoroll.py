@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from symusic.core import ScoreTick
 
+from stripes.extras import needs
 from stripes.music.midi_io import (
     STEPS_PER_QUARTER,
     find_track,
@@ -19,6 +19,9 @@ from stripes.music.midi_io import (
     resample_score,
     track_to_notes,
 )
+
+with needs("music"):
+    from symusic.core import ScoreTick
 
 N_PITCHES = 128
 

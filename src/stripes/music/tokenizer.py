@@ -15,11 +15,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from symusic.core import Score, ScoreTick
 
+from stripes.extras import needs
 from stripes.files import atomic_write
 from stripes.music.midi_io import BAR_STEPS, STEPS_PER_QUARTER, notes_to_score, resample_score
 from stripes.music.pianoroll import pianoroll_to_notes, split_tracks
+
+with needs("music"):
+    with needs("music"):
+        from symusic.core import Score, ScoreTick
 
 TOKENIZER_FILE = "tokenizer.json"
 PROGRAMS = (0, 1, 2, 3)
@@ -31,7 +35,8 @@ def build_tokenizer(beat_res: dict | None = None, pitch_range: tuple[int, int] =
     ``beat_res`` maps beat ranges to positions per beat (default ``{(0, 4): 8, (4, 12): 4}``:
     32nd notes within a bar, coarser durations beyond a bar).
     """
-    from miditok import REMI, TokenizerConfig
+    with needs("music"):
+        from miditok import REMI, TokenizerConfig
 
     config = TokenizerConfig(
         pitch_range=pitch_range,
@@ -56,7 +61,8 @@ def save_tokenizer(tokenizer, out_dir: str | Path) -> Path:
 
 def load_tokenizer(path: str | Path):
     """The REMI tokenizer saved at ``path`` (a ``tokenizer.json`` or the folder holding it)."""
-    from miditok import REMI
+    with needs("music"):
+        from miditok import REMI
 
     path = Path(path)
     return REMI(params=path / TOKENIZER_FILE if path.is_dir() else path)

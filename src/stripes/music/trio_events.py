@@ -35,7 +35,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from symusic.core import NoteTickList, ScoreTick, TempoTick, TimeSignatureTick, TrackTick
+
+from stripes.extras import needs
+
+with needs("music"):
+    from symusic.core import NoteTickList, ScoreTick, TempoTick, TimeSignatureTick, TrackTick
 
 TICKS_PER_BEAT = 12
 MAX_SHIFT_BEATS = 2

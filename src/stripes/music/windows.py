@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from stripes.music.pianoroll import N_PITCHES, notes_to_pianoroll
+from stripes.music.pianoroll import N_PITCHES, notes_to_onsets, notes_to_pianoroll
 from stripes.music.structure import (
     check_features,
     structure_features,
@@ -35,11 +35,24 @@ def window_pianoroll(notes: np.ndarray, slots: list[list[int]], start: int, leng
     return np.minimum(out, 1.0)
 
 
+def window_onsets(notes: np.ndarray, slots: list[list[int]], start: int,
+                  length: int) -> np.ndarray:
+    """Stacked onset roll ``[T, len(slots) * 128]`` float32 of notes ``[N, 4]``: 1 where a note
+    of a slot's tracks begins (what an onset harmonizer learns to strike)."""
+    out = np.zeros((length, len(slots) * N_PITCHES), dtype=np.float32)
+    for k, slot in enumerate(slots):
+        for track in slot:
+            out[:, k * N_PITCHES:(k + 1) * N_PITCHES] += notes_to_onsets(
+                notes[notes[:, 0] == track, 1:], length, start)
+    return np.minimum(out, 1.0)
+
+
 class WindowDataset(torch.utils.data.Dataset):
     """Harmonization windows of a corpus split.
 
     An item is a dict: ``inputs`` float ``[T, 256]`` (input slots), ``targets`` float
-    ``[T, 384]`` (melody | bridge | piano slots), ``labels`` {name: LongTensor ``[T]``} (all of
+    ``[T, 384]`` (melody | bridge | piano slots), ``onsets`` float ``[T, 384]`` (where the
+    target notes begin), ``labels`` {name: LongTensor ``[T]``} (all of
     ``structure.LABELS``), ``positions`` float ``[T, L]`` when ``context`` is given, and
     ``song``, ``start``, ``shift`` (ints), and ``features`` float ``[T, F]`` when ``features``
     names structure features to read as input (``structure.FEATURE_DIMS``).
@@ -86,6 +99,7 @@ class WindowDataset(torch.utils.data.Dataset):
         item: dict[str, Any] = {
             k: torch.from_numpy(window_pianoroll(notes, slots[k], start, length, rolls))
             for k in ("inputs", "targets")}
+        item["onsets"] = torch.from_numpy(window_onsets(notes, slots["targets"], start, length))
         item["labels"] = {k: torch.from_numpy(np.asarray(v, np.int64)) for k, v in labels.items()}
         item.update(song=song, start=start, shift=shift)
         if self.context is not None:
@@ -100,7 +114,8 @@ class WindowDataset(torch.utils.data.Dataset):
 
 
 def collate_windows(items: list[dict]) -> dict:
-    """Batch of items padded to the longest T: ``inputs [B, T, 256]``, ``targets [B, T, 384]``,
+    """Batch of items padded to the longest T: ``inputs [B, T, 256]``, ``targets`` and
+    ``onsets [B, T, 384]``,
     ``labels`` {name: ``[B, T]``}, ``positions [B, T, L]`` and ``features [B, T, F]`` (if
     present), ``mask [B, T]`` bool
     (True on real steps), ``song``, ``start``, ``shift`` ``[B]``."""
@@ -111,7 +126,7 @@ def collate_windows(items: list[dict]) -> dict:
 
     batch: dict[str, Any] = {
         k: torch.stack([pad(it[k]) for it in items]) for k in ("inputs", "targets")}
-    for k in ("positions", "features"):
+    for k in ("positions", "features", "onsets"):
         if k in items[0]:
             batch[k] = torch.stack([pad(it[k]) for it in items])
     batch["labels"] = {
@@ -123,4 +138,4 @@ def collate_windows(items: list[dict]) -> dict:
     return batch
 
 
-__all__ = ["WindowDataset", "collate_windows", "window_pianoroll"]
+__all__ = ["WindowDataset", "collate_windows", "window_onsets", "window_pianoroll"]

@@ -11,6 +11,8 @@ Contracts and choices:
 - **Batches** (nested tensors, dicts, lists) come from ``collate_fn`` (default: PyTorch's) and go
   to the device. ``loss_fn`` must call ``model(...)``: under DDP, the forward syncs gradients.
 - **Batch size** is global: each of the W processes reads ``batch_size / W`` samples per step.
+- **Epochs of the data**: a dataset with ``set_epoch`` (:class:`EpochDataset`) is told each
+  epoch before it is read, so its own draws may change per epoch and still resume exactly.
 - **Order**: epoch ``e`` reads the permutation of ``DistributedSampler(seed=seed).set_epoch(e)``
   (rank ``r`` takes positions ``r, r+W, ...``), so one process with batch B and W processes with
   B/W each see the same global batches. Global RNGs are seeded with ``seed + rank``.
@@ -57,7 +59,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -81,6 +83,14 @@ from stripes.training.distributed import DistContext, setup_distributed
 from stripes.training.schedule import build_schedule
 
 logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class EpochDataset(Protocol):
+    """A dataset whose items depend on the epoch (e.g. augmentation redrawn every epoch): the
+    loop calls ``set_epoch(e)`` before reading epoch ``e``, resumed or not."""
+
+    def set_epoch(self, epoch: int) -> None: ...
 
 
 class TrainingDiverged(RuntimeError):
@@ -331,6 +341,8 @@ class Trainer:
     def run_epoch(self) -> None:
         """Train from ``self.batch`` to the end of ``self.epoch`` (or until ``max_steps``)."""
         batches = self.epoch_batches(self.epoch)
+        if isinstance(self.train_dataset, EpochDataset):
+            self.train_dataset.set_epoch(self.epoch)
         max_len = max_len_at(self.cfg.curriculum, self.epoch)
         bar = tqdm(self.loader(self.train_dataset, batches[self.batch :], self.epoch),
                    total=len(batches), initial=self.batch, desc=f"epoch {self.epoch}",

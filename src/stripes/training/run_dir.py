@@ -22,10 +22,11 @@ from pathlib import Path
 
 from stripes.files import remove_stale_tmp
 
-#: What a run folder holds (``stripes train``, ``lm train``, ``evaluate``); ``--overwrite``
-#: removes these and nothing else.
+#: What a run folder holds (``stripes train``, ``lm train``, ``evaluate``, a groove grid's run);
+#: ``--overwrite`` removes these and nothing else.
 RUN_ARTIFACTS = ("task.yaml", "config.yaml", "log.csv", "checkpoints", "tb", "evaluation.json",
-                 "trained", "experiment.yaml", "tokenizer.json", "eval")
+                 "trained", "experiment.yaml", "tokenizer.json", "eval", "continuation.json",
+                 "samples")
 #: The lock file of a run folder (kept; empty).
 LOCK_NAME = ".stripes.lock"
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from stripes.evaluation.harmonization.baselines import (
+    BASELINES,
     baseline_predictions,
     block_chords,
     copy_prediction,
@@ -83,7 +84,24 @@ def test_rule_harmonization_for_chorales_splits_bass_and_inner_voices():
     assert pred[:, 72].all()                                    # soprano copied
     assert np.flatnonzero(pred[0, 128:256]).tolist() == [55, 60, 64]   # alto+tenor slot
     assert np.flatnonzero(pred[0, 256:]).tolist() == [48]             # bass slot
-    assert set(baseline_predictions([inputs], [root], [chroma])) == {"empty", "copy", "rule"}
+    assert set(baseline_predictions([inputs], [root], [chroma])) == {"empty", "copy", "rule",
+                                                                     "readout"}
+
+
+def test_the_readout_floor_voices_each_label_once_root_in_the_bass():
+    root, chroma = two_bars()
+    inputs = np.zeros((80, 256))
+    inputs[:, 72] = 1
+    pred = baseline_predictions([inputs], [root], [chroma], layout=CHORALE_LAYOUT)["readout"][0]
+    assert pred[:, 72].all()                                    # soprano copied
+    inner, bass = pred[:, 128:256], pred[:, 256:]
+    assert np.flatnonzero(bass[0]).tolist() == [48]             # C3: the root, in the bass only
+    assert np.flatnonzero(inner[0]).tolist() == [55, 64]        # G3 E4: the other chord tones
+    assert np.flatnonzero(inner[32]).tolist() == [60, 64]       # A minor: C4 E4, no A
+    onsets = np.flatnonzero(bass[1:].any(axis=1) & ~bass[:-1].any(axis=1)) + 1
+    assert onsets.tolist() == [32]                              # struck at the label change only
+    assert bass[:31].all(axis=0).any() and not bass[31].any()   # held to the step before
+    assert not pred[64:, 128:].any()                            # no label: silence
 
 
 def solid_band(t=1024):
@@ -145,7 +163,8 @@ def test_choose_binarization_names_its_criterion():
     target[:, 256 + 60] = 1
     probs = target * 0.35 + 0.01
     probs[30:33] = 0.01                                 # a dropout inside the note
-    choice = choose_binarization([probs], [target], "frame_f1_accompaniment",
+    windows = [{"probs": probs, "targets": target}]
+    choice = choose_binarization(windows, "frame_f1_accompaniment",
                                  thresholds=(0.2, 0.5), merge_gaps=(0, 4))
     assert choice["criterion"] == "frame_f1_accompaniment"
     assert (choice["threshold"], choice["merge_gap"]) == (0.2, 4)
@@ -153,8 +172,8 @@ def test_choose_binarization_names_its_criterion():
     assert frame_f1(target, target) == 1.0
     assert set(BINARIZATION_CRITERIA) >= {"frame_f1", "cs", "neg_mse"}
     with pytest.raises(ValueError, match="criterion"):
-        choose_binarization([probs], [target], "f2")
-    by_mse = choose_binarization([probs], [target], "neg_mse", thresholds=(0.2, 0.5),
+        choose_binarization(windows, "f2")
+    by_mse = choose_binarization(windows, "neg_mse", thresholds=(0.2, 0.5),
                                  merge_gaps=(0, 4))
     assert by_mse["criterion"] == "neg_mse" and by_mse["score"] == 0.0
 
@@ -165,7 +184,7 @@ def test_score_baselines_rows_share_the_model_format():
     inputs[:, 67] = 1
     target = rule_harmonization(inputs, root, chroma)
     out = score_baselines([inputs], [target], [root], [chroma], per_window=True)
-    assert out["flavour"] == "reference" and set(out["rows"]) == {"empty", "copy", "rule"}
+    assert out["flavour"] == "reference" and set(out["rows"]) == set(BASELINES)
     rule = out["rows"]["rule"]
     assert rule["flavour"] == "reference"
     assert rule["accompaniment"]["NDD"]["mean"] == 0.0

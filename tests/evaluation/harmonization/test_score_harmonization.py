@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from stripes.evaluation.harmonization import score_harmonization, score_windows
-from stripes.evaluation.harmonization.baselines import rule_harmonization
+from stripes.evaluation.harmonization.baselines import BASELINES, rule_harmonization
 from stripes.evaluation.harmonization.layout import POP909_LAYOUT
 
 C_MAJOR = 0b000010010001
@@ -36,7 +36,7 @@ def test_the_binarization_is_chosen_on_validation_and_applied_to_every_length():
     test = result["test"]["4"]
     assert test["n"] == 2 and test["songs"] == [2, 3] and set(test["flavours"]) == {
         "reference", "paper"}
-    assert set(test["flavours"]["paper"]["floors"]) == {"empty", "copy", "rule"}
+    assert set(test["flavours"]["paper"]["floors"]) == set(BASELINES)
     assert test["flavours"]["reference"]["model"]["accompaniment"]["CS"]["mean"] == \
         pytest.approx(100.0)  # threshold 0.6 recovers the rule's arrangement exactly
     assert test["summary"] == test["flavours"]["reference"]["model"]["all"]
@@ -44,6 +44,25 @@ def test_the_binarization_is_chosen_on_validation_and_applied_to_every_length():
     given = score_harmonization(tests.items(), POP909_LAYOUT, binarization=choice)
     assert given["test"] == result["test"]
     assert score_windows(tests["None"], choice, POP909_LAYOUT) == result["test"]["None"]
+    rhythm = test["rhythm"]   # the model recovers the rule exactly: the same figures
+    assert set(rhythm) == {"model", "original", "rule", "comparison"}
+    assert rhythm["model"] == rhythm["original"] == rhythm["rule"]
+    assert rhythm["model"]["offbeat_share"]["mean"] == 0.0            # a pad on the beat
+    assert "offbeat_share_min" in rhythm["comparison"]["failed"]
+
+
+def test_an_onset_harmonizer_is_scored_on_its_decoded_strikes():
+    """The same probabilities with an onset channel that strikes every eighth: the decoded
+    accompaniment is a figure (off-beat onsets), the frame-only decode a pad."""
+    w = window(0)
+    onsets = np.zeros_like(w["probs"])
+    onsets[::8, 256:] = w["targets"][::8, 256:] * 0.9
+    struck = {**w, "onset_probs": onsets, "onsets": onsets > 0.5}
+    choice = {"threshold": 0.6, "merge_gap": 0, "onset_threshold": 0.5}
+    figures = score_windows([struck], choice, POP909_LAYOUT)["rhythm"]["model"]
+    pad = score_windows([w], choice, POP909_LAYOUT)["rhythm"]["model"]
+    assert figures["offbeat_share"]["mean"] == pytest.approx(0.5)
+    assert figures["mean_note_beats"]["mean"] < pad["mean_note_beats"]["mean"]
 
 
 def test_the_binarization_comes_from_validation_or_is_given_not_both():

@@ -49,7 +49,7 @@ def test_evaluation_reports_flavours_floors_rule_and_sanity(tmp_path, chorale_ca
     for flavour in ("reference", "paper"):
         block = test["flavours"][flavour]
         assert block["model"]["flavour"] == flavour
-        assert set(block["floors"]) == {"empty", "copy", "rule"}
+        assert set(block["floors"]) == {"empty", "copy", "rule", "readout"}
         empty, rule = (block["floors"][k]["accompaniment"]["CS"]["mean"] for k in ("empty", "rule"))
         assert rule > empty  # the rule baseline plays chord tones where the floor is silent
     assert test["flavours"]["reference"]["floors"]["empty"]["accompaniment"]["CS"]["mean"] == 0

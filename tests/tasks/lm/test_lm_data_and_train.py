@@ -17,18 +17,17 @@ from stripes.tasks.lm.data import (
     CropDataset,
     PitchTable,
     PrefixDataset,
-    collate_tokens,
     load_token_corpus,
     save_token_corpus,
     transpose_ids,
 )
 from stripes.tasks.lm.train import (
-    lm_loss,
     load_checkpoint_tokenizer,
     load_language_model,
     train_language_model,
 )
 from stripes.training.loop import RunConfig, TrainConfig, train
+from stripes.training.tokens import collate_tokens, lm_loss
 
 CONFIGS = sorted((Path(__file__).parents[3] / "configs" / "lm").rglob("*.yaml"))
 

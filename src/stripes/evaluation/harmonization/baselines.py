@@ -8,11 +8,16 @@ model, :func:`score_baselines` scores
   model gets for free by copying its input);
 - ``"rule"``: :func:`rule_harmonization`, the given chord labels played as block chords in the
   accompaniment's register: the root in the bass, the chord tones above, struck on every beat and
-  every chord change, held until the step before the next strike.
+  every chord change, held until the step before the next strike;
+- ``"readout"``: the label read-out floor, what a decoder gets by only reading the labels: the
+  root in the bass register, the label's other chord tones in the inner register, struck at each
+  label change only (:data:`READOUT`), held until the step before the next one. Where the labels
+  are the sounding pitch classes of the accompaniment, this floor copies the answer; with
+  functional beat-level labels it plays the harmony without the voices' rhythm.
 
-A learned model is judged against ``"rule"``. Chord labels per step come from the corpus labels
-(``Corpus.labels`` / ``WindowDataset`` items): ``root`` = pitch class + 1 (0 = no chord) and
-``chroma`` = the 12-bit chroma (bit k = pitch class k; 0 = no chord); see
+A learned model is judged against ``"rule"`` and ``"readout"``. Chord labels per step come from
+the corpus labels (``Corpus.labels`` / ``WindowDataset`` items): ``root`` = pitch class + 1
+(0 = no chord) and ``chroma`` = the 12-bit chroma (bit k = pitch class k; 0 = no chord); see
 :func:`~.rolls.chords_of`.
 """
 
@@ -32,8 +37,10 @@ BEAT = STEPS_PER_QUARTER  # the rule strikes on every quarter note
 #: Default register: bass root in [40, 52) (E2..D#3), chord tones in [53, 65) (F3..E4), the
 #: middle of the POP909 piano track (its 5-95% pitch range is about 44-67) and of the chorales'
 #: lower voices.
-VOICING = {"bass_low": 40, "chord_low": 53, "beat": BEAT, "phase": 0}
-BASELINES = ("empty", "copy", "rule")
+VOICING = {"bass_low": 40, "chord_low": 53, "beat": BEAT, "phase": 0, "root_in_chords": True}
+#: The read-out floor's voicing, over :data:`VOICING`: no beat strikes, the root in the bass only.
+READOUT = {"beat": None, "root_in_chords": False}
+BASELINES = ("empty", "copy", "rule", "readout")
 
 
 def window_arrays(items: Sequence[Mapping]) -> tuple[list, list, list, list]:
@@ -46,14 +53,16 @@ def window_arrays(items: Sequence[Mapping]) -> tuple[list, list, list, list]:
     return inputs, targets, [r for r, _ in chords], [c for _, c in chords]
 
 
-def strike_steps(root_pc: np.ndarray, bits: np.ndarray, beat: int = BEAT,
+def strike_steps(root_pc: np.ndarray, bits: np.ndarray, beat: int | None = BEAT,
                  phase: int = 0) -> np.ndarray:
     """Steps ``[K]`` where the block chord is struck: step 0, every beat (``(t - phase) % beat
-    == 0``) and every chord change. root_pc ``[T]``, bits ``[T, 12]``."""
+    == 0``; none when ``beat`` is None) and every chord change. root_pc ``[T]``, bits
+    ``[T, 12]``."""
     t = np.arange(len(root_pc))
     change = np.zeros(len(root_pc), dtype=bool)
     change[1:] = (root_pc[1:] != root_pc[:-1]) | (bits[1:] != bits[:-1]).any(axis=1)
-    return np.flatnonzero((t == 0) | ((t - phase) % beat == 0) | change)
+    on_beat = (t - phase) % beat == 0 if beat else np.zeros(len(t), dtype=bool)
+    return np.flatnonzero((t == 0) | on_beat | change)
 
 
 def pitch_in_octave(pc: np.ndarray, low: int) -> np.ndarray:
@@ -61,15 +70,16 @@ def pitch_in_octave(pc: np.ndarray, low: int) -> np.ndarray:
     return low + (np.asarray(pc) - low) % 12
 
 
-def block_chords(root, chroma, *, bass_low: int = 40, chord_low: int = 53, beat: int = BEAT,
-                 phase: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def block_chords(root, chroma, *, bass_low: int = 40, chord_low: int = 53,
+                 beat: int | None = BEAT, phase: int = 0,
+                 root_in_chords: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The rule harmonizer's two voices, bool ``(bass [T, 128], chords [T, 128])``.
 
     At every strike (:func:`strike_steps`) of a step with a chord, the bass plays the root in
-    ``[bass_low, bass_low + 12)`` and the chords play every chord tone in ``[chord_low,
-    chord_low + 12)``; notes are held up to the step before the next strike (so each strike is
-    an onset in a binary roll; a one-step segment keeps its step). root, chroma: as in
-    :func:`~.rolls.chord_bits`.
+    ``[bass_low, bass_low + 12)`` and the chords play every chord tone (without the root when
+    ``root_in_chords`` is False) in ``[chord_low, chord_low + 12)``; notes are held up to the
+    step before the next strike (so each strike is an onset in a binary roll; a one-step segment
+    keeps its step). root, chroma: as in :func:`~.rolls.chord_bits`.
     """
     root_pc, bits = chord_bits(root, chroma)
     n = len(root_pc)
@@ -81,7 +91,9 @@ def block_chords(root, chroma, *, bass_low: int = 40, chord_low: int = 53, beat:
             continue
         stop = e - 1 if e - s >= 2 else e
         bass[s:stop, pitch_in_octave(root_pc[s], bass_low)] = True
-        chords[s:stop, pitch_in_octave(np.flatnonzero(bits[s]), chord_low)] = True
+        tones = np.flatnonzero(bits[s])
+        tones = tones if root_in_chords else tones[tones != root_pc[s]]
+        chords[s:stop, pitch_in_octave(tones, chord_low)] = True
     return bass, chords
 
 
@@ -121,25 +133,29 @@ def rule_harmonization(inputs, root, chroma, *, layout: TrackLayout = POP909_LAY
 def baseline_predictions(inputs: Sequence, roots: Sequence, chromas: Sequence, *,
                          layout: TrackLayout = POP909_LAYOUT,
                          voicing: Mapping | None = None) -> dict[str, list[np.ndarray]]:
-    """``{"empty", "copy", "rule"}``: one prediction ``[T_i, n*128]`` per window.
+    """``{"empty", "copy", "rule", "readout"}`` (:data:`BASELINES`): one prediction
+    ``[T_i, n*128]`` per window; ``readout`` is the rule with :data:`READOUT` over ``voicing``.
 
     inputs: ``[T_i, m*128]`` per window; roots, chromas: ``[T_i]`` per window."""
+    readout = {**(voicing or {}), **READOUT}
     return {
         "empty": [empty_prediction(len(x), layout) for x in inputs],
         "copy": [copy_prediction(x, layout) for x in inputs],
         "rule": [rule_harmonization(x, r, c, layout=layout, voicing=voicing)
                  for x, r, c in zip(inputs, roots, chromas, strict=True)],
+        "readout": [rule_harmonization(x, r, c, layout=layout, voicing=readout)
+                    for x, r, c in zip(inputs, roots, chromas, strict=True)],
     }
 
 
 def score_baselines(inputs: Sequence, targets: Sequence, roots: Sequence, chromas: Sequence, *,
                     flavour: str = "reference", layout: TrackLayout = POP909_LAYOUT,
                     voicing: Mapping | None = None, per_window: bool = False) -> dict:
-    """Floors and the rule baseline on the windows a model is scored on.
+    """Floors, the rule baseline and the read-out floor on the windows a model is scored on.
 
     inputs ``[T_i, m*128]``, targets ``[T_i, n*128]``, roots and chromas ``[T_i]`` per window.
-    Returns ``{"flavour", "n", "rows": {"empty" | "copy" | "rule": summary}}``, each summary in
-    the format of :func:`~.scoring.summarize_windows` (the model's format), plus
+    Returns ``{"flavour", "n", "rows": {"empty" | "copy" | "rule" | "readout": summary}}``, each
+    summary in the format of :func:`~.scoring.summarize_windows` (the model's format), plus
     ``"per_window"`` rows when asked.
     """
     preds = baseline_predictions(inputs, roots, chromas, layout=layout, voicing=voicing)

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from symusic.core import ScoreTick
 
+from stripes.extras import needs
 from stripes.music.errors import EmptyMidiError, UnreadableMidiError
 from stripes.music.trio_events import TICKS_PER_BEAT, score_to_trio
+
+with needs("music"):
+    from symusic.core import ScoreTick
 
 BAR_BEATS = 4  # both corpora are used in 4/4 (Groove2Groove keeps 4-beat styles only)
 

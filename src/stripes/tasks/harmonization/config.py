@@ -21,6 +21,10 @@ from stripes.music.structure import CONTEXT_DIMS, check_features
 from stripes.training.config import RunConfig, TrainConfig, migrate_run_settings
 
 DATASETS = ("chorales", "pop909")
+#: What a harmonizer outputs per slot and pitch: ``frames`` (on/off per step, trained with
+#: frame-wise BCE: the papers' setting) or ``onsets_frames`` (an onset channel beside the frame
+#: channel, as in Onsets and Frames: notes are decoded from onsets, so a figure can be struck).
+OUTPUTS = {"frames": 1, "onsets_frames": 2}
 
 
 @dataclass
@@ -43,13 +47,22 @@ class HarmonizationConfig:
             (``chroma``, ``root``, ``meter``; see ``music.structure.FEATURE_DIMS``). ``[]``
             (default) is the papers' setting, where structure reaches the model only through
             its PE; the shipped harmonizers use all three (docs/harmonization.md).
+        output: ``frames`` (the papers' frame-wise BCE) or ``onsets_frames`` (onset and frame
+            channels, notes decoded from onsets: the shipped harmonizers; see :data:`OUTPUTS`).
+        onset_weight: the weight of a positive cell in the onset BCE (``onsets_frames``). A
+            note begins in well under 1 % of the cells, so unweighted onset probabilities stay
+            near 0; weighting the strikes lifts them to where a threshold can separate them
+            (the threshold is chosen on validation anyway).
         binarization_criterion: what the validation search of ``thresholds`` x
-            ``merge_gaps`` maximises (``evaluation.binarization.BINARIZATION_CRITERIA``).
+            ``merge_gaps`` (``frames``) or ``thresholds`` x ``onset_thresholds``
+            (``onsets_frames``) maximises (``evaluation.binarization.BINARIZATION_CRITERIA``).
         model: the model; ``input_kind``, ``input_dim``, ``output_dim`` and ``position_dim``
             are set from the task (data, ``input_features``, ``context``) when the config is
             built.
         train: the training recipe.
-        thresholds, merge_gaps: the binarization grid searched on the validation set.
+        thresholds, merge_gaps, onset_thresholds, strike_caps: the binarization grid searched on
+            the validation set (frame thresholds; gaps for ``frames``; onset thresholds and the
+            most notes struck at one step, 0 for no cap, for ``onsets_frames``).
         run: how and where this invocation runs (device, folder, progress, ``data_root`` and
             ``cache_dir`` of the corpus); not part of the recipe: never saved in a run folder,
             never compared on resume.
@@ -64,11 +77,15 @@ class HarmonizationConfig:
     max_eval_windows: int | None = None
     eval_tracks: str = "all"
     input_features: list[str] = field(default_factory=list)
+    output: str = "frames"
+    onset_weight: float = 1.0
     binarization_criterion: str = "frame_f1_accompaniment"
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     thresholds: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5])
     merge_gaps: list[int] = field(default_factory=lambda: [0, 2, 4])
+    onset_thresholds: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])
+    strike_caps: list[int] = field(default_factory=lambda: [0])
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self):
@@ -80,6 +97,10 @@ class HarmonizationConfig:
             raise ConfigError(
                 f"eval_tracks must be 'all' or 'accompaniment', got {self.eval_tracks!r}"
             )
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"output must be one of {sorted(OUTPUTS)}, got {self.output!r}")
+        if not self.onset_weight > 0:
+            raise ConfigError(f"onset_weight must be > 0, got {self.onset_weight}")
         try:
             check_features(self.input_features)
         except ValueError as err:
@@ -93,7 +114,7 @@ class HarmonizationConfig:
         self.check_sizes()
         self.model = replace(self.model, input_kind="pianoroll",
                              input_dim=256 + check_features(self.input_features),
-                             output_dim=384, position_dim=CONTEXT_DIMS[self.context])
+                             output_dim=384 * OUTPUTS[self.output], position_dim=CONTEXT_DIMS[self.context])
 
     def check_sizes(self) -> None:
         """Window lengths, caps, transposition range and binarization grid are usable."""
@@ -105,9 +126,13 @@ class HarmonizationConfig:
                                            or self.transpose[0] > self.transpose[1]):
             raise ConfigError(f"transpose: expected [low, high] with low <= high, "
                               f"got {self.transpose}")
-        if not self.thresholds or not all(0 <= t <= 1 for t in self.thresholds):
-            raise ConfigError(f"thresholds: expected probabilities in [0, 1], "
-                              f"got {self.thresholds}")
+        for name, values in (("thresholds", self.thresholds),
+                             ("onset_thresholds", self.onset_thresholds)):
+            if not values or not all(0 < t < 1 for t in values):
+                raise ConfigError(f"{name}: expected probabilities in (0, 1), got {values}")
+        if not self.strike_caps or min(self.strike_caps) < 0:
+            raise ConfigError(f"strike_caps: expected counts >= 0 (0: no cap), "
+                              f"got {self.strike_caps}")
         if not self.merge_gaps or min(self.merge_gaps) < 0:
             raise ConfigError(f"merge_gaps: expected steps >= 0, got {self.merge_gaps}")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from stripes.analysis.plots import plot_learning_curves
 from stripes.evaluation.harmonization.baselines import score_baselines, window_arrays
 from stripes.evaluation.harmonization.binarization import (
-    binarize,
+    decode_window,
     choose_binarization,
     criteria_for,
 )
@@ -50,11 +50,13 @@ def learning_curve(run_dir: str | Path) -> list[dict]:
         ckpt = load_checkpoint(path)
         load_weights(model, ckpt["model"], path)
         windows = collect_windows(model.eval(), val)
-        probs, targets = [w["probs"] for w in windows], [w["targets"] for w in windows]
-        choice = choose_binarization(probs, targets, config.binarization_criterion,
+        targets = [w["targets"] for w in windows]
+        choice = choose_binarization(windows, config.binarization_criterion,
                                      thresholds=config.thresholds, merge_gaps=config.merge_gaps,
+                                     onset_thresholds=config.onset_thresholds,
+                                     strike_caps=config.strike_caps,
                                      criteria=criteria_for(layout))
-        preds = [binarize(p, choice["threshold"], choice["merge_gap"]) for p in probs]
+        preds = [decode_window(w, choice).frames for w in windows]
         summary = evaluate_windows(preds, targets, layout=layout, per_track=False)["summary"]
         rows.append({"step": int(ckpt["step"]), "val_loss": losses.get(int(ckpt["step"])),
                      "threshold": choice["threshold"], "merge_gap": choice["merge_gap"],
@@ -64,15 +66,15 @@ def learning_curve(run_dir: str | Path) -> list[dict]:
 
 
 def validation_floors(run_dir: str | Path) -> dict[str, float]:
-    """Accompaniment CS (reference) of the rule baseline and the empty floor on the run's
-    validation windows, for the curves' dashed lines."""
+    """Accompaniment CS (reference) of the rule baseline, the read-out floor and the empty floor
+    on the run's validation windows, for the curves' dashed lines."""
     _, config = load_harmonizer(run_dir)
     corpus = task_corpus(config)
     val = validation_windows(corpus, config)
     inputs, targets, roots, chromas = window_arrays([val[i] for i in range(len(val))])
     rows = score_baselines(inputs, targets, roots, chromas, layout=task_layout(corpus))["rows"]
     return {f"{name} (validation)": rows[name]["accompaniment"]["CS"]["mean"]
-            for name in ("rule", "empty")}
+            for name in ("rule", "readout", "empty")}
 
 
 def write_curves(runs: list[str | Path], out_dir: str | Path,

@@ -30,7 +30,7 @@ def evaluate_harmonizer(run_dir: str | Path, settings: RunConfig | None = None) 
 
     Writes ``<run_dir>/evaluation.json`` and returns it: ``{"binarization": {criterion,
     threshold, merge_gap, score, grid}, "layout": {...}, "test": {bars: {"n", "songs",
-    "flavours": {flavour: {"model": summary, "floors": {empty|copy|rule: summary}}},
+    "flavours": {flavour: {"model": summary, "floors": {empty|copy|rule|readout: summary}}},
     "summary": reference all-tracks {metric: {mean, std, n}}, "per_window", "sanity":
     {model|rule: ...}, "warning": str | None}}}`` (see ``score_harmonization``).
     """
@@ -41,7 +41,9 @@ def evaluate_harmonizer(run_dir: str | Path, settings: RunConfig | None = None) 
     tests = ((bars, collect_windows(model, ds)) for bars, ds in sets.tests.items())
     result = score_harmonization(tests, sets.layout, validation=validation,
                                  criterion=config.binarization_criterion,
-                                 thresholds=config.thresholds, merge_gaps=config.merge_gaps)
+                                 thresholds=config.thresholds, merge_gaps=config.merge_gaps,
+                                 onset_thresholds=config.onset_thresholds,
+                                 strike_caps=config.strike_caps)
     text = json.dumps(result, indent=1, default=_plain)
     atomic_write(Path(run_dir, "evaluation.json"), lambda f: f.write(text.encode()))
     return result

@@ -1,8 +1,8 @@
 """Training a melody harmonizer ([S24], [FS], [ST]): melody + bridge pianoroll in, three tracks out.
 
 ``train_harmonizer(config, out_dir)`` trains a :class:`~stripes.models.StripesTransformer` on
-windows of ``train_bars`` bars with BCE on the ``3 × 128`` outputs of every step
-(:func:`harmonization_loss`); the recipe is saved in the run folder (``task.yaml``) and in every
+windows of ``train_bars`` bars with BCE on the ``3 × 128`` frame outputs of every step, and on
+as many onset outputs for an onset harmonizer (:func:`harmonization_loss`); the recipe is saved in the run folder (``task.yaml``) and in every
 checkpoint (with the run settings), so :func:`load_harmonizer` needs nothing else. Scoring lives in
 :mod:`stripes.tasks.harmonization.evaluate`.
 """
@@ -10,6 +10,7 @@ checkpoint (with the run settings), so :func:`load_harmonizer` needs nothing els
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -26,13 +27,24 @@ from stripes.training.loop import train
 from stripes.training.run_dir import claim_run_dir, hold_run_dir, prepare_run_dir
 
 
-def harmonization_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """Binary cross-entropy of the ``[B, T, 384]`` logits on the real (unpadded) steps."""
+def harmonization_loss(model: torch.nn.Module, batch: dict,
+                       onset_weight: float = 1.0) -> torch.Tensor:
+    """Binary cross-entropy of the logits on the real (unpadded) steps: ``[B, T, 384]`` frame
+    logits against ``targets``, or ``[B, T, 768]`` frame | onset logits against ``targets`` |
+    ``onsets`` (the two BCEs summed, as Onsets and Frames does; a strike weighs
+    ``onset_weight``)."""
     mask = batch["mask"]
     padding = None if bool(mask.all()) else ~mask
     logits, _ = model(model_inputs(batch), positions=batch.get("positions"),
                       key_padding_mask=padding)
-    return F.binary_cross_entropy_with_logits(logits[mask], batch["targets"][mask])
+    targets = batch["targets"]
+    if logits.shape[-1] == 2 * targets.shape[-1]:  # an onsets_frames harmonizer
+        frames, onsets = logits.split(targets.shape[-1], dim=-1)
+        return (F.binary_cross_entropy_with_logits(frames[mask], targets[mask])
+                + F.binary_cross_entropy_with_logits(
+                    onsets[mask], batch["onsets"][mask],
+                    pos_weight=onsets.new_tensor(onset_weight)))
+    return F.binary_cross_entropy_with_logits(logits[mask], targets[mask])
 
 
 def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress: bool = True,
@@ -64,7 +76,8 @@ def train_harmonizer(config: HarmonizationConfig, out_dir: str | Path, progress:
             write_config(config.recipe(), out / "task.yaml")
         summary = train(
             model,
-            harmonization_loss,
+            harmonization_loss if config.output == "frames"
+            else partial(harmonization_loss, onset_weight=config.onset_weight),
             train_ds,
             val_ds,
             config.train,

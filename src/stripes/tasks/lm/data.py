@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from stripes.music.datasets import SPLIT_NAMES
 
@@ -205,14 +204,3 @@ class PrefixDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         return {"ids": self.windows[i], "shift": 0}
-
-
-def collate_tokens(items: Sequence[dict], pad_id: int = 0) -> dict[str, Tensor]:
-    """Pad to the longest item: ``ids [B, T]`` long, ``mask [B, T]`` bool (True on real tokens),
-    ``shift [B]``."""
-    t = max(len(it["ids"]) for it in items)
-    ids = torch.full((len(items), t), pad_id, dtype=torch.long)
-    mask = torch.zeros(len(items), t, dtype=torch.bool)
-    for b, it in enumerate(items):
-        ids[b, : len(it["ids"])], mask[b, : len(it["ids"])] = it["ids"], True
-    return {"ids": ids, "mask": mask, "shift": torch.tensor([it["shift"] for it in items])}

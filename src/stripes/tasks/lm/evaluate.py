@@ -38,9 +38,10 @@ from stripes.tasks.lm.attention_maps import (
     pe_templates,
 )
 from stripes.tasks.lm.config import LMEvalConfig
-from stripes.tasks.lm.data import collate_tokens, load_token_corpus
+from stripes.tasks.lm.data import load_token_corpus
 from stripes.tasks.lm.generate import grammar_constraint, sample_continuation
-from stripes.tasks.lm.train import load_language_model, resolve_lm_checkpoint, token_nll
+from stripes.tasks.lm.train import load_language_model, resolve_lm_checkpoint
+from stripes.training.tokens import collate_tokens, token_nll
 
 
 @torch.no_grad()

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from stripes.extras import needs
 from stripes.generation.decode import generate
 from stripes.models import StripesTransformer
 from stripes.tasks.lm.train import load_checkpoint_tokenizer, load_language_model
@@ -69,7 +70,8 @@ def check_sampling(n_tokens: int, temperature: float, top_p: float | None,
 def read_prompt(tokenizer, prompt: str | Path) -> tuple[list[int], Any]:
     """``(REMI ids, score)`` of a prompt MIDI file; one clear error for a file that is not
     MIDI."""
-    import symusic
+    with needs("music"):
+        import symusic
 
     from stripes.music.errors import UnreadableMidiError
     from stripes.music.tokenizer import score_to_ids

@@ -1,6 +1,7 @@
 """Training a token language model, and loading one back from nothing but its checkpoint.
 
-- :func:`lm_loss`: next-token cross-entropy, padding ignored (:func:`token_nll` per token).
+- the loss is :func:`stripes.training.tokens.lm_loss` (next-token cross-entropy, padding
+  ignored), shared with the groove task.
 - :func:`train_language_model` builds the model, trains it with
   :func:`stripes.training.loop.train` and stores the experiment config and the tokenizer inside
   every checkpoint, so :func:`load_language_model` and :func:`load_checkpoint_tokenizer` need
@@ -11,14 +12,12 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
 from stripes.config import migration_note
 from stripes.models import ModelConfig, StripesTransformer, build_model
@@ -28,7 +27,6 @@ from stripes.tasks.lm.data import (
     PitchTable,
     PrefixDataset,
     TokenCorpus,
-    collate_tokens,
     load_token_corpus,
 )
 from stripes.training.checkpoint import (
@@ -42,28 +40,7 @@ from stripes.training.checkpoint import (
 from stripes.training.config import check_device
 from stripes.training.loop import train
 from stripes.training.run_dir import claim_run_dir, hold_run_dir, prepare_run_dir
-
-
-def token_nll(logits: Tensor, ids: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Negative log-likelihood of each next token.
-
-    Args:
-        logits: ``[B, T, V]``; ids: ``[B, T]``; mask: ``[B, T]`` True on real tokens (None: all).
-
-    Returns:
-        ``(nll [B, T-1], valid [B, T-1])``: entry ``t-1`` is ``-log p(ids[t] | ids[:t])``, and
-        whether token ``t`` is real (0 where it is not).
-    """
-    nll = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), ids[:, 1:], reduction="none")
-    valid = torch.ones_like(nll, dtype=torch.bool) if mask is None else mask[:, 1:]
-    return nll * valid, valid
-
-
-def lm_loss(model: torch.nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
-    """Mean next-token cross-entropy (nats) over the real tokens of a batch (``ids``, ``mask``)."""
-    logits, _ = model(batch["ids"])
-    nll, valid = token_nll(logits, batch["ids"], batch.get("mask"))
-    return nll.sum() / valid.sum().clamp_min(1)
+from stripes.training.tokens import collate_tokens, lm_loss
 
 
 def lm_datasets(exp: LMExperimentConfig, corpus: TokenCorpus,

@@ -1,0 +1,71 @@
+"""Which binarization criterion an onset harmonizer should be decoded by, judged on VALIDATION
+windows only (the test windows stay unseen): for each rhythm-seeing criterion, the point it
+chooses, then the validation scores (reference flavour, accompaniment), the rule's, and the rhythm
+figures beside the original's. Writes ``<out>/criteria.json`` and ``criteria.md``.
+
+    python scripts/compare_criteria.py RUN_DIR --out results/onset_criteria/pop909
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from stripes.evaluation.harmonization import score_harmonization
+from stripes.evaluation.harmonization.rhythm import RHYTHM_FIGURES
+from stripes.tasks.harmonization.data import task_corpus, task_layout, validation_windows
+from stripes.tasks.harmonization.predict import collect_windows
+from stripes.tasks.harmonization.train import load_harmonizer
+
+CRITERIA = ("note_f1_accompaniment", "onset_frame_f1_accompaniment", "cs_accompaniment")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    model, config = load_harmonizer(args.run)
+    corpus = task_corpus(config)
+    windows = collect_windows(model, validation_windows(corpus, config))
+    rows = {}
+    for criterion in CRITERIA:
+        res = score_harmonization([("val", windows)], task_layout(corpus), validation=windows,
+                                  criterion=criterion, thresholds=config.thresholds,
+                                  onset_thresholds=config.onset_thresholds,
+                                  strike_caps=config.strike_caps)
+        val = res["test"]["val"]
+        ref = val["flavours"]["reference"]
+        rows[criterion] = {
+            "choice": {k: v for k, v in res["binarization"].items() if k != "grid"},
+            "model": {m: v["mean"] for m, v in ref["model"]["accompaniment"].items()},
+            "rule": {m: v["mean"] for m, v in ref["floors"]["rule"]["accompaniment"].items()},
+            "sanity": val["sanity"]["model"]["pass_share"],
+            "rhythm": {who: {f: val["rhythm"][who][f]["mean"] for f in RHYTHM_FIGURES}
+                       for who in ("model", "original")},
+            "rhythm_failed": val["rhythm"]["comparison"]["failed"]}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "criteria.json").write_text(json.dumps(rows, indent=1))
+    lines = [f"# Decoding criteria on the validation windows of `{config.data}` "
+             f"({len(windows)} windows; test windows unseen)", "",
+             "| criterion | threshold | onset thr. | CS | NDD | rule CS | rule NDD | sanity | "
+             + " | ".join(RHYTHM_FIGURES) + " | rhythm checks failed |",
+             "|---" * (9 + len(RHYTHM_FIGURES)) + "|"]
+    for name, r in rows.items():
+        c, m = r["choice"], r["rhythm"]["model"]
+        lines.append(f"| {name} | {c['threshold']} | {c.get('onset_threshold', '-')} | "
+                     f"{r['model']['CS']:.2f} | {r['model']['NDD']:.2f} | {r['rule']['CS']:.2f} | "
+                     f"{r['rule']['NDD']:.2f} | {r['sanity']:.0%} | "
+                     + " | ".join(f"{m[f]:.2f}" for f in RHYTHM_FIGURES)
+                     + f" | {', '.join(r['rhythm_failed']) or 'none'} |")
+    orig = next(iter(rows.values()))["rhythm"]["original"]
+    lines.append("| *original* | | | | | | | | " + " | ".join(f"{orig[f]:.2f}" for f in RHYTHM_FIGURES)
+                 + " | |")
+    (out / "criteria.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
