@@ -2,7 +2,9 @@
 compile with ``fullgraph=True`` (any graph break is an error) for every PE and attention kind,
 and compute what the eager model computes. The matrix runs on ``aot_eager`` (the graph Dynamo
 captures and AOT autograd's backward, no code generation: seconds); Inductor, which generates
-C++, on a subset, marked slow."""
+C++, on a subset: ``-m inductor`` (``make test-compile``, run by CI), the whole matrix marked
+slow. The default suite runs the aot_eager matrix on one PE of each family (``QUICK``); the
+rest of it is marked slow."""
 
 import pytest
 import torch
@@ -19,6 +21,15 @@ PARAMS = {"structure_ape": ({"vocab_sizes": [5, 3]}, 2), "conv_spe": ({"kernel_s
           "fstripe": ({"n_sines": 2}, 3)}
 CASES = [(att, pe) for att in ("linear", "softmax") for pe in available_kinds()
          if not (att == "linear" and pe in BIAS_KINDS)]
+#: one PE per family and code path (time tables, token pooling, structure tables, noise, bias)
+QUICK = {("linear", "none"), ("linear", "rope_pool"), ("linear", "sine_spe"),
+         ("linear", "fstripe1"), ("linear", "conv_spe"), ("softmax", "rope"),
+         ("softmax", "shaw_rpe"), ("softmax", "structure_rpe")}
+INDUCTOR = [("linear", "none"), ("linear", "rope_pool"), ("softmax", "shaw_rpe")]
+
+
+def _marked(cases, keep):
+    return [c if c in keep else pytest.param(*c, marks=pytest.mark.slow) for c in cases]
 T = 37  # not a multiple of the chunk (8) nor of any PE block
 
 
@@ -72,15 +83,23 @@ def _check_training_step(att, pe, backend):
         torch.testing.assert_close(g, e, rtol=1e-8, atol=1e-9)
 
 
-@pytest.mark.parametrize(("att", "pe"), CASES)
+@pytest.mark.parametrize(("att", "pe"), _marked(CASES, QUICK))
 def test_compiled_training_step_equals_eager_for_every_pe(att, pe):
     torch._dynamo.reset()
     _check_training_step(att, pe, "aot_eager")
 
 
+@pytest.mark.inductor
+@pytest.mark.parametrize(("att", "pe"), INDUCTOR)
+def test_inductor_training_step_equals_eager(att, pe):
+    """Inductor generates and compiles C++ (tens of seconds per case on two cores)."""
+    torch._dynamo.reset()
+    _check_training_step(att, pe, "inductor")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("att", "pe"), CASES)
-def test_inductor_training_step_equals_eager_for_every_pe(att, pe):
+@pytest.mark.parametrize(("att", "pe"), [c for c in CASES if c not in INDUCTOR])
+def test_inductor_training_step_equals_eager_for_every_other_pe(att, pe):
     torch._dynamo.reset()
     _check_training_step(att, pe, "inductor")
 
@@ -118,22 +137,53 @@ def test_compiled_forward_draws_a_fresh_code_in_the_graph():
     assert logits.shape == (2, T, 11) and bool(torch.isfinite(logits).all())
 
 
-@pytest.mark.parametrize("pe", ["none", "rope_pool", "sine_spe", "conv_spe", "fstripe"])
+@pytest.mark.parametrize("pe", ["none", "fstripe", *(pytest.param(pe, marks=pytest.mark.slow)
+                                                     for pe in ("rope_pool", "sine_spe",
+                                                                "conv_spe"))])
 def test_compiled_linear_step_equals_eager_step(pe):
     """``model.step`` (linear attention: its state updated in place) compiles whole; the
-    compiled decoder's logits equal the eager one's token after token. Two graphs: the first
-    offset is specialized, the second call makes it symbolic (Dynamo's automatic dynamic ints),
-    and no later offset recompiles."""
-    model = _model("linear", pe).eval()
+    compiled decoder's logits equal the eager one's token after token. At most two graphs: the
+    first offset may be specialized, the second call makes it symbolic (Dynamo's automatic
+    dynamic ints), and no later offset recompiles."""
+    _check_step(pe, "aot_eager", torch.float64, 1e-9)
+
+
+@pytest.mark.inductor
+@pytest.mark.parametrize("pe", ["none", "rope_pool"])
+def test_inductor_linear_step_equals_eager_step(pe):
+    """The decoding step through Inductor, in float32 (as decoding runs)."""
+    _check_step(pe, "inductor", torch.float32, 1e-5)
+
+
+def _check_step(pe, backend, dtype, tol):
+    torch._dynamo.reset()
+    model = _model("linear", pe, dtype).eval()
     ids = torch.randint(0, 11, (2, 20), generator=torch.Generator().manual_seed(1))
-    code = model.draw_pe_code(20, None, torch.Generator().manual_seed(2), traceable=True)
+    _, pdim = PARAMS.get(pe, ({}, 1))
+    pos = None if pdim == 1 else (torch.arange(20.0)[None, :, None] // torch.tensor(
+        [1.0, 3.0, 5.0])[:pdim]).expand(2, 20, pdim).to(dtype)  # labels that change at times
+    code = model.draw_pe_code(20, pos, torch.Generator().manual_seed(2), traceable=True)
     with torch.no_grad():
-        _, state = model(ids[:, :4], code=code, output_state=True)
+        _, state = model(ids[:, :4], None if pos is None else pos[:, :4], code=code,
+                         output_state=True)
     eager, compiled_dec = (model.start_decoding(state, capacity=32) for _ in range(2))
-    counter = CompileCounterWithBackend("aot_eager")
+    counter = CompileCounterWithBackend(backend)
     step = torch.compile(model.step, backend=counter, fullgraph=True)
     for t in range(4, 20):
-        expected = model.step(ids[:, t], eager)
-        torch.testing.assert_close(step(ids[:, t], compiled_dec), expected, rtol=1e-9,
-                                   atol=1e-9)
-    assert counter.frame_count == 2
+        p = None if pos is None else pos[:, t : t + 1]
+        expected = model.step(ids[:, t], eager, p).clone()
+        torch.testing.assert_close(step(ids[:, t], compiled_dec, p), expected, rtol=tol,
+                                   atol=tol)
+    assert 1 <= counter.frame_count <= 2
+
+
+@pytest.mark.inductor
+def test_generate_through_the_compiled_step_gives_the_same_tokens():
+    from stripes.generation.decode import generate
+
+    torch._dynamo.reset()
+    model = _model("linear", "rope_pool", torch.float32).eval()
+    prompt = torch.randint(0, 11, (2, 5), generator=torch.Generator().manual_seed(1))
+    eager, compiled = (generate(model, prompt, 24, temperature=0.0, compiled=c)
+                       for c in (False, True))
+    assert torch.equal(eager, compiled) and compiled.shape == (2, 29)

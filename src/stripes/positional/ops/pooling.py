@@ -96,7 +96,8 @@ def _contract_backward(x, cos, sin, w, gy, dense: bool) -> tuple[Tensor, Tensor,
     """Gradients of :func:`_contract`: ``(gx [B,C,H,D], gw like w, g_angle [H,Bp,C,K,D])``."""
     k, bp = cos.shape[-2], cos.shape[1]
     omega = torch.cat([cos, sin], dim=-2)
-    xh, gyh = x.permute(2, 0, 1, 3), gy.permute(2, 0, 1, 3)  # [H, B, C, D], [H, B, C, R']
+    # gyh copied: a compiled backward may hand gy with other strides than it traced
+    xh, gyh = x.permute(2, 0, 1, 3), gy.permute(2, 0, 1, 3).contiguous()  # [H,B,C,D], [H,B,C,R']
     h, b, c, d = xh.shape
     if dense:
         gbig = torch.bmm(gyh.reshape(h, b * c, -1), w.transpose(1, 2)).view(h, b, c, 2 * k, d)

@@ -70,7 +70,9 @@ class _TablePool(torch.autograd.Function):
         for sl, rows, g in ctx.plan:
             xs, tab = _chunk_inputs(x, table, sl, rows)
             n = xs.shape[2]
-            gyc = gy[:, sl].permute(2, 3, 4, 0, 1).reshape(coef.shape[1], 2, b * n)
+            # a copy, not a reshape: a compiled backward may view a grad whose runtime strides
+            # differ from the traced ones
+            gyc = gy[:, sl].permute(2, 3, 4, 0, 1).contiguous().view(coef.shape[1], 2, b * n)
             # ∂y/∂prod = Σ_j gy_j coef_j: two rank-one updates (a bmm with inner size 2 is slow),
             # into an explicit contiguous buffer: with one head or D = 1 the size-1 axes let
             # broadcasting pick a permuted layout, which the views below cannot take
