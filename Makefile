@@ -27,10 +27,10 @@ typecheck: $(STAMP)
 test-slow: $(STAMP)
 	$(VPY) -m pytest -q -m slow
 
-# torch.compile through Inductor on a few models (tests/models/test_compile.py; minutes: it
+# torch.compile through Inductor on a few models (marker `inductor`; minutes: it
 # generates and compiles C++).
 test-compile: $(STAMP)
-	@$(VPY) -m pytest -q -m inductor tests/models; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
+	@$(VPY) -m pytest -q -m inductor tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
 
 # The package as a user installs it (tests/packaging/test_wheel.py): builds the sdist and the
 # wheel, installs the wheel into fresh environments (core only, then [music]); -rP prints the list
