@@ -5,7 +5,7 @@ VENV    ?= .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.stripes-installed
 
-.PHONY: setup demo test test-slow test-wheel typecheck lint bench bench-deps clean
+.PHONY: setup demo test test-slow test-compile test-wheel typecheck lint bench bench-deps clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	PY=$(PY) VENV=$(VENV) bash scripts/setup.sh
@@ -26,6 +26,11 @@ typecheck: $(STAMP)
 
 test-slow: $(STAMP)
 	$(VPY) -m pytest -q -m slow
+
+# torch.compile through Inductor on a few models (marker `inductor`; minutes: it
+# generates and compiles C++).
+test-compile: $(STAMP)
+	@$(VPY) -m pytest -q -m inductor tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
 
 # The package as a user installs it (tests/packaging/test_wheel.py): builds the sdist and the
 # wheel, installs the wheel into fresh environments (core only, then [music]); -rP prints the list

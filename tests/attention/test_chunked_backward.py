@@ -5,7 +5,11 @@ state's gradient included, on awkward sizes."""
 import pytest
 import torch
 
-from stripes.attention.chunked import ChunkedCausalLinearAttention, segment_layout
+from stripes.attention.chunked import (
+    ChunkedCausalLinearAttention,
+    chunked_causal_linear_attention_traced,
+    segment_layout,
+)
 
 DT = torch.float64
 
@@ -51,6 +55,24 @@ def test_segmented_forward_backward_equal_the_explicit_states(t, chunk, segment_
     torch.testing.assert_close(s1, s2, rtol=1e-10, atol=1e-10)
     for name, a, b in zip(["dq", "dk", "dv", "ds0"], g1, g2, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9, msg=name)
+
+
+@pytest.mark.parametrize("t, chunk", [(1, 16), (37, 8), (64, 16)])
+@pytest.mark.parametrize("with_s0", [True, False])
+def test_traced_form_equals_the_explicit_states(t, chunk, with_s0):
+    """The plain-ops form ``torch.compile`` runs (autograd's backward) computes the same."""
+    xs = _inputs(2, t, 3, 5, 7, seed=t)
+    if not with_s0:
+        xs = xs[:3]
+    fast = lambda q, k, v, s0=None: chunked_causal_linear_attention_traced(q, k, v, s0, chunk,
+                                                                           1e-6)
+    slow = lambda q, k, v, s0=None: _explicit(q, k, v, s0, 1e-6)
+    o1, s1, g1 = _loss_grads(fast, xs, seed=t)
+    o2, s2, g2 = _loss_grads(slow, xs, seed=t)
+    torch.testing.assert_close(o1, o2, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(s1, s2, rtol=1e-10, atol=1e-10)
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
 def test_gradcheck_without_initial_state_on_several_segments():

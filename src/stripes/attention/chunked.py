@@ -191,3 +191,38 @@ class _Buffers:
         return self.gq, self.gk, self.gv
 
 
+
+
+def chunked_causal_linear_attention_traced(phi_q: Tensor, phi_k: Tensor, v: Tensor,
+                                           s0: Tensor | None, chunk: int, eps: float
+                                           ) -> tuple[Tensor, Tensor]:
+    """The same ``(o [B, T, H, E], S'_final [B, H, M, E+1])`` as
+    :class:`ChunkedCausalLinearAttention` (same math, module docstring), written as plain
+    tensor ops so that ``torch.compile`` traces it whole and autograd derives its backward:
+    the form the model takes under compilation, where the hand-written one's reused buffers
+    and strided ``out=`` writes cannot be traced. It keeps every chunk's state ``[B·H, T/C, M,
+    E+1]`` for the backward (the memory the hand-written form saves); the compiler fuses the
+    rest. Inputs ``[B, T, H, ·]``; ``s0`` ``[B, H, M, E+1]`` or None."""
+    b, t, h, m = phi_q.shape
+    e = v.shape[-1]
+    acc = torch.promote_types(v.dtype, torch.float32)
+    n = -(-t // chunk)
+    pad = n * chunk - t  # zero keys and values past T add nothing; those query rows are dropped
+
+    def chunks(x: Tensor) -> Tensor:  # [B, T, H, F] -> [B·H, n, C, F], zero-padded, heads first
+        x = torch.nn.functional.pad(x.to(acc), (0, 0, 0, 0, 0, pad))
+        return x.permute(0, 2, 1, 3).reshape(b * h, n, chunk, x.shape[-1])
+
+    v1 = torch.cat([v.to(acc), v.new_ones(b, t, h, 1, dtype=acc)], -1)  # v' = [v, 1]
+    q, k, vc = chunks(phi_q), chunks(phi_k), chunks(v1)
+    visible = torch.ones(chunk, chunk, dtype=torch.bool, device=q.device).tril()
+    scores = (q @ k.transpose(-1, -2)).masked_fill(~visible, 0.0)  # tril(Q_i K_iᵀ)
+    kv = k.transpose(-1, -2) @ vc  # each chunk's own K_iᵀ V'_i  [B·H, n, M, E+1]
+    start = kv.new_zeros(b * h, 1, m, e + 1) if s0 is None else \
+        s0.to(acc).reshape(b * h, 1, m, e + 1)
+    # S_i = S_0 + Σ_{j<i} K_jᵀ V'_j: an exclusive prefix sum (chunk i never sees a later one)
+    carried = torch.cat([start, start + kv[:, :-1].cumsum(1)], 1)
+    o1 = scores @ vc + q @ carried  # [B·H, n, C, E+1]
+    o1 = o1.reshape(b, h, n * chunk, e + 1)[:, :, :t].transpose(1, 2)
+    final = (carried[:, -1] + kv[:, -1]).view(b, h, m, e + 1)
+    return o1[..., :e] / (o1[..., e:] + eps), final

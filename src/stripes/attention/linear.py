@@ -17,7 +17,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from stripes.attention.chunked import SEGMENT_BYTES, ChunkedCausalLinearAttention
+from stripes.attention.chunked import (
+    SEGMENT_BYTES,
+    ChunkedCausalLinearAttention,
+    chunked_causal_linear_attention_traced,
+)
 from stripes.attention.precision import autocast_off
 
 State = tuple[Tensor, Tensor]  # (S [B, H, M, E], z [B, H, M]), float32 or wider
@@ -61,9 +65,13 @@ def linear_attention(
         if key_padding_mask is not None:
             phi_k = phi_k.masked_fill(key_padding_mask[:, :, None, None], 0.0)
         with autocast_off(phi_q.device):
-            o, s_final = ChunkedCausalLinearAttention.apply(
-                phi_q, phi_k, v, _stack_state(initial_state, acc), chunk_size, eps,
-                SEGMENT_BYTES)
+            s0 = _stack_state(initial_state, acc)
+            if torch.compiler.is_compiling():  # the traceable form of the same op (chunked.py)
+                o, s_final = chunked_causal_linear_attention_traced(phi_q, phi_k, v, s0,
+                                                                    chunk_size, eps)
+            else:
+                o, s_final = ChunkedCausalLinearAttention.apply(phi_q, phi_k, v, s0, chunk_size,
+                                                                eps, SEGMENT_BYTES)
         return o.to(v.dtype), (_split_state(s_final) if output_final_state else None)
     q, k, v1 = _to_heads_first(phi_q, phi_k, v, acc, key_padding_mask)
     s0 = _stack_state(initial_state, acc)

@@ -8,6 +8,8 @@ sequence so every method does the same work. Methods:
 
 - ``linear:<pe>``, ``softmax:<pe>``: the model's one-token ``step`` (what ``generate`` uses: a
   loop over the blocks' ``step``; softmax through its preallocated KV cache);
+- ``compiled:linear:<pe>``: that step through ``torch.compile(fullgraph=True)`` (Inductor;
+  the warm-up decode pays the compilation), for ``COMPILED``;
 - ``reference:linear:none``: the model's parallel ``forward(x_t, state=s)`` on one token;
 - ``fast_transformers:linear``: fast-transformers' ``RecurrentEncoderBuilder`` model (linear
   attention, elu+1, GELU) of the same size between the same embedding and head; "not installed"
@@ -63,7 +65,10 @@ POSITIONS = (256, 1024, 2048, 4096, 8192)
 SKIP = {"structure_ape", "shaw_rpe", "structure_rpe", "nonstationary_rpe", "learned"}
 REFERENCE, FAST_TRANSFORMERS = "reference:linear:none", "fast_transformers:linear"
 PAIRS = "pairs"  # the pseudo-method of measure_pairs (one process)
-RATE_METHODS, RATE = ("linear:none", "linear:rope_pool"), 1000.0  # tokens/s
+RATE_METHODS = ("linear:none", "linear:rope_pool", "compiled:linear:none",
+                "compiled:linear:rope_pool")
+RATE = 1000.0  # tokens/s
+COMPILED = ("compiled:linear:none", "compiled:linear:rope_pool")
 VS_FT, VS_KV, FLAT = 3.0, 5.0, 1.2
 PAIR_BLOCK, PAIR_ROUNDS = 32, 16
 
@@ -78,7 +83,13 @@ def methods() -> list[str]:
 
     kinds = ["none"] + [k for k in available_kinds() if k not in SKIP | {"none"}]
     soft = ["softmax:none"] + (["softmax:rope"] if "rope" in kinds else [])
-    return [f"linear:{k}" for k in kinds] + soft + [REFERENCE, FAST_TRANSFORMERS]
+    return [f"linear:{k}" for k in kinds] + list(COMPILED) + soft + [REFERENCE,
+                                                                     FAST_TRANSFORMERS]
+
+
+def is_linear(method: str) -> bool:
+    """A recurrent linear decoder of the model (eager or compiled)."""
+    return method.removeprefix("compiled:").startswith("linear:")
 
 
 def fast_transformers_installed() -> bool:
@@ -91,11 +102,12 @@ def decoder_factory(method: str, length: int, device: str = "cpu") -> Factory:
     ids = ids.to(device)
     if method == FAST_TRANSFORMERS:
         return _fast_transformers_factory(ids)
-    lean = not method.startswith("reference:")
-    attention, pe = method.removeprefix("reference:").split(":")
+    lean, compiled = not method.startswith("reference:"), method.startswith("compiled:")
+    attention, pe = method.removeprefix("reference:").removeprefix("compiled:").split(":")
     model = _model(attention, pe, length, device)
     code = model.draw_pe_code(length + 1, None, torch.Generator().manual_seed(1))
     prefilled: dict[int, ModelState] = {}
+    step = torch.compile(model.step, fullgraph=True) if compiled else model.step
 
     def factory(prefix: int) -> Step:
         if prefix not in prefilled:  # the decoders copy what they update: a state serves many
@@ -106,7 +118,7 @@ def decoder_factory(method: str, length: int, device: str = "cpu") -> Factory:
         state = prefilled[prefix]
         if lean:
             dec = model.start_decoding(state, capacity=length + 1)
-            return lambda t: model.step(ids[:, t], dec)
+            return lambda t: step(ids[:, t], dec)
         box: list[ModelState | None] = [state]
 
         def reference(t: int) -> None:
@@ -204,7 +216,7 @@ def measure_pairs(length: int, device: str = "cpu") -> dict:
     ids = torch.randint(0, VOCAB, (1, length + 1), generator=torch.Generator().manual_seed(0))
     ft = _fast_transformers_factory(ids.to(device)) if fast_transformers_installed() else None
     out: dict[str, dict[str, Any]] = {}
-    for method in (m for m in methods() if m.startswith("linear:")):
+    for method in filter(is_linear, methods()):
         lin = decoder_factory(method, length, device)
         # never one model twice in a row: a block right after one of the same model finds its
         # weights in the caches (measured: 5-10 % faster)
@@ -280,7 +292,7 @@ def check_targets(results: list[dict], pairs: dict | None = None, length: int = 
     out = []
     for r in results:
         ms = r.get("ms_per_token", {})
-        if not r["method"].startswith("linear:") or end not in ms:
+        if not is_linear(r["method"]) or end not in ms:
             continue
         pair = pairs.get(r["method"], {})
         flat = pair.get("vs_late", ms[end] / ms["256"])

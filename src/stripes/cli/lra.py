@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from stripes.cli.options import add_set_option
+from stripes.cli.options import add_compile_option, add_set_option, run_overrides
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +42,7 @@ def add_train(lsub: argparse._SubParsersAction) -> None:
     t.add_argument("config", help="the recipe (YAML), e.g. configs/lra/listops_cpu.yaml")
     t.add_argument("--out", required=True, help="the run folder")
     t.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: run.device)")
+    add_compile_option(t)
     t.add_argument("--data-root", help="the folder of the task's files (default: run.data_root)")
     t.add_argument("--max-steps", type=int, help="stop this invocation after so many steps in "
                    "all (rerun to continue)")
@@ -85,9 +86,7 @@ def run_grid_command(args: argparse.Namespace) -> None:
 def run_train(args: argparse.Namespace) -> None:
     from stripes.tasks.lra.train import train_lra
 
-    overrides = list(args.overrides)
-    if args.device:
-        overrides.append(f"run.device={args.device}")
+    overrides = [*args.overrides, *run_overrides(args)]
     if args.data_root:
         overrides.append(f"run.data_root={args.data_root}")
     run = train_lra(args.config, args.out, overrides, overwrite=args.overwrite,

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from stripes.cli.options import add_run_options, add_set_option
+from stripes.cli.options import add_run_options, add_set_option, run_overrides
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +56,7 @@ def _run_train(args: argparse.Namespace) -> None:
     from stripes.tasks.harmonization.config import HarmonizationConfig
     from stripes.tasks.harmonization.train import train_harmonizer
 
-    overrides = [*args.overrides, *([f"run.device={args.device}"] if args.device else [])]
+    overrides = [*args.overrides, *run_overrides(args)]
     config = HarmonizationConfig.from_yaml(args.config, overrides)
     summary = train_harmonizer(config, args.out, resume=args.resume, overwrite=args.overwrite)
     val = summary["val_loss"]  # None when a resumed run stopped before validating again

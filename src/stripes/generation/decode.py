@@ -24,13 +24,16 @@ AllowedFn = Callable[[Tensor], Tensor]  # last ids [B] -> allowed mask [B, V]
 StepFn = Callable[[Tensor], Tensor]  # ids [B, 1] -> logits [B, V] of the next position
 
 
-def stepper(model: StripesTransformer, state: ModelState, capacity: int, lean: bool = True
-            ) -> StepFn:
+def stepper(model: StripesTransformer, state: ModelState, capacity: int, lean: bool = True,
+            compiled: bool = False) -> StepFn:
     """One decoding step after ``state``: the model's ``step`` when its ``decoding_blocker``
-    allows (and ``lean``), else its parallel ``forward`` (which carries the state itself)."""
+    allows (and ``lean``), else its parallel ``forward`` (which carries the state itself).
+    ``compiled``: the step through ``torch.compile(fullgraph=True)`` (the same function with
+    its elementwise work fused; the first tokens pay the compilation)."""
     if lean and model.decoding_blocker() is None:
         decoder = model.start_decoding(state, capacity=capacity)
-        return lambda ids: model.step(ids, decoder)
+        step = torch.compile(model.step, fullgraph=True) if compiled else model.step
+        return lambda ids: step(ids, decoder)
     box = [state]
 
     def reference(ids: Tensor) -> Tensor:
@@ -56,6 +59,7 @@ def generate(
     code: list | None = None,
     progress: Callable[[int], None] | None = None,
     lean: bool = True,
+    compiled: bool = False,
 ) -> Tensor:
     """Continue ``prompt`` by ``n_tokens`` sampled tokens, one recurrent step each.
 
@@ -70,6 +74,7 @@ def generate(
         code: a frozen PE realization (``model.draw_pe_code``); drawn from ``generator`` if None.
         progress: called with 1 after each token (e.g. ``tqdm.update``).
         lean: the model's ``step`` where it applies (False: ``forward`` on each token).
+        compiled: that step through ``torch.compile`` (:func:`stepper`).
 
     Returns:
         ``[B, P + n_tokens]`` ids.
@@ -82,7 +87,7 @@ def generate(
         code = model.draw_pe_code(prompt.shape[1] + n_tokens, None, generator)
     logits, state = model(prompt, state=None, output_state=True, code=code)
     assert state is not None
-    step = stepper(model, state, prompt.shape[1] + n_tokens, lean)
+    step = stepper(model, state, prompt.shape[1] + n_tokens, lean, compiled)
     ids = [prompt]
     last = logits[:, -1]
     for _ in range(n_tokens):

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from stripes.attention import Attention, AttentionConfig
 from stripes.attention.state import AttentionState, AttentionStep, BiasHook, QKHook
+from stripes.tracing import call_into
 
 
 @dataclass
@@ -59,10 +60,13 @@ class MLP(nn.Module):
         """``residual [B, d_model] += mlp(x [B, d_model])`` in place."""
         hidden = st.hidden[:, :-1]
         if st.up_bias is None:
-            torch.mm(x, st.up, out=hidden)
+            call_into(torch.mm, x, st.up, out=hidden)
         else:
-            torch.addmm(st.up_bias, x, st.up, out=hidden)
-        torch._C._nn.gelu_(hidden)  # type: ignore[attr-defined]  # in place; not in the stubs
+            call_into(torch.addmm, st.up_bias, x, st.up, out=hidden)
+        if torch.compiler.is_compiling():  # the private in-place GELU is not traced
+            hidden.copy_(F.gelu(hidden))
+        else:
+            torch._C._nn.gelu_(hidden)  # type: ignore[attr-defined]  # in place; not in stubs
         residual.addmm_(st.hidden, st.down)
 
 

@@ -35,9 +35,10 @@ def check_finite(name: str, tensor: Tensor | None) -> None:
     """Raise a ``ValueError`` naming ``tensor`` and its first NaN/Inf entry, if it has one.
 
     Floating tensors only (token ids cannot hold NaN); one host sync per call; skipped on the
-    meta device, whose tensors hold no values.
+    meta device, whose tensors hold no values, and inside ``torch.compile`` (no host sync).
     """
-    if tensor is None or not tensor.is_floating_point() or tensor.device.type == "meta":
+    if tensor is None or not tensor.is_floating_point() or tensor.device.type == "meta" or \
+            torch.compiler.is_compiling():  # a compiled graph takes no host sync
         return
     finite = torch.isfinite(tensor)
     if bool(finite.all()):
@@ -102,15 +103,21 @@ class StripesTransformer(nn.Module):
         self.head = nn.Linear(c.d_model, c.output_dim)
 
     def draw_pe_code(
-        self, length: int, positions: Tensor | None = None, generator: torch.Generator | None = None
+        self, length: int, positions: Tensor | None = None,
+        generator: torch.Generator | None = None, traceable: bool = False,
     ) -> list[Any] | None:
         """One realization per distinct query/key PE module (one when ``share_pe``), or None.
 
-        Pass it as ``code=`` to evaluate or decode with a frozen realization.
+        Pass it as ``code=`` to evaluate or decode with a frozen realization; with
+        ``traceable``, in the form a ``torch.compile``'d model reads for positions ``0 …
+        length−1`` (:meth:`~stripes.positional.QKTransformPE.traceable_code`).
         """
         if not any(p.stochastic for p in self.qk_pes):
             return None
-        return [p.draw_code(length, positions, generator) for p in self.qk_pes]
+        codes = [p.draw_code(length, positions, generator) for p in self.qk_pes]
+        if traceable:
+            codes = [p.traceable_code(c, length) for p, c in zip(self.qk_pes, codes, strict=True)]
+        return codes
 
     def forward(
         self,

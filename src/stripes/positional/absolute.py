@@ -43,9 +43,11 @@ def _times(x: Tensor, positions: Tensor | None, offset: int) -> Tensor:
 
 def _value_range(idx: Tensor, dim: int | None = None):
     """``(min, max)`` of integer ``idx`` (overall, or along ``dim`` as lists) in one host sync;
-    ``(None, None)`` on the meta device, whose tensors hold no values to check."""
-    if idx.device.type == "meta":
-        return None, None
+    ``(None, None)`` on the meta device, whose tensors hold no values to check, and under
+    ``torch.compile``, where a host sync would break the graph (the range checks are then the
+    eager model's: run it once eagerly to check new data)."""
+    if idx.device.type == "meta" or torch.compiler.is_compiling():
+        return None, None  # no values (meta), or a compiled graph: no host sync, no check
     lo, hi = torch.stack(idx.aminmax() if dim is None else idx.aminmax(dim=dim)).tolist()
     return lo, hi
 
@@ -81,6 +83,10 @@ class SinusoidalAPE(AdditivePE):
     def forward(self, x: Tensor, positions: Tensor | None = None, offset: int = 0) -> Tensor:
         if positions is not None and positions.is_floating_point():
             e = sinusoid_embedding(_times(x, positions, offset), self.d_model, self.base)
+            return x + e.to(x.dtype)
+        if positions is not None and torch.compiler.is_compiling():
+            # no host sync to size the table: the float64 sinusoids the table holds, directly
+            e = sinusoid_embedding(_times(x, positions, offset).double(), self.d_model, self.base)
             return x + e.to(x.dtype)
         # explicit integer positions size the table with one host sync (evaluating them
         # directly would need float64 sinusoids to match the table at large positions)

@@ -64,6 +64,12 @@ class QKTransformPE(nn.Module):
         (``length``: the longest sequence it must serve, for families whose code depends on it)."""
         return None
 
+    def traceable_code(self, code: Any, length: int) -> Any:
+        """``code`` in a form a ``torch.compile``'d graph can read for positions ``0 …
+        length−1`` (the same realization); the code itself for every family but convSPE, whose
+        counter-based noise is drawn ahead (a graph cannot create random generators)."""
+        return code
+
     def forward(
         self,
         q: Tensor,

@@ -88,12 +88,36 @@ class ConvSPE(SPE):
         self.filters = nn.Parameter(init)  # [0]: φ^Q, [1]: φ^K
 
     def draw_code(self, length=None, positions=None, generator=None, n_realizations=None):
-        """A :class:`ConvCode` (a seed from ``generator``): valid for any length and offset."""
+        """A :class:`ConvCode` (a seed from ``generator``): valid for any length and offset.
+
+        Under ``torch.compile`` (1-D) the graph draws the noise of positions ``0 … length−1``
+        itself, from the global generator (a seed would need a host sync): a fresh
+        realization of the same white noise, as training needs, not the counter's samples."""
         r = n_realizations or self.n_realizations
+        if torch.compiler.is_compiling() and self.ndim == 1 and length is not None:
+            shape = (self.n_heads * self.head_dim, length + self.kernel_size[0] - 1, r)
+            noise = (torch.randn(shape, device=self.filters.device) if self.noise == "gaussian"
+                     else torch.randint(0, 2, shape, device=self.filters.device) * 2.0 - 1.0)
+            return ConvCode(-1, r, self._gate_noise(r, None, self.filters.device), noise=noise)
         gen_device = None if generator is None else generator.device
         seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=gen_device))
         eps = self._gate_noise(r, generator, self.filters.device)
         return ConvCode(seed, r, None if eps is None else eps.to(self.filters.device))
+
+    def traceable_code(self, code: ConvCode, length: int) -> ConvCode:
+        """``code`` with its counter-based noise drawn ahead for positions ``0 … length−1``
+        (``noise [H·D, length+P−1, R]``, the samples the blocks hold): a compiled graph reads
+        it, as does this module's eager forward (same values, 1-D only)."""
+        if self.ndim != 1:
+            raise ValueError("a traceable convSPE code is 1-D only (2-D draws its noise per "
+                             "head); compile a 1-D convSPE or run the 2-D one eagerly")
+        c_len, p_len = self.block_size, self.kernel_size[0]
+        blocks = NoiseBlocks(code, self.n_heads * self.head_dim, c_len, self.noise,
+                             self.filters.detach())
+        window = length + p_len - 1
+        noise = torch.cat([blocks.draw(b) for b in range(-(-window // c_len))], 1)
+        return ConvCode(code.seed, code.n_realizations, code.gate_noise,
+                        noise=noise[:, :window])
 
     def _filters(self, layer: int, r: int, like: Tensor) -> Tensor:
         """``[2, H, D, *P]`` times ``√(1−δ)`` and the ``(DR)^{-1/4}`` of Eq. 16-17."""
@@ -108,7 +132,10 @@ class ConvSPE(SPE):
             qh, kh = self._forward_2d(q, k, code, filters)
         else:
             start = self._start(positions, offset, q)
-            qh, kh = self._forward_1d(q, k, code, filters, start, layer)
+            if code.noise is not None:
+                qh, kh = self._forward_drawn(q, k, code.noise, filters, start)
+            else:
+                qh, kh = self._forward_1d(q, k, code, filters, start, layer)
         if self.gated:
             qh, kh = qh + self._gate_term(q, code, layer), kh + self._gate_term(k, code, layer)
         return qh, kh
@@ -144,6 +171,20 @@ class ConvSPE(SPE):
             outs.append(checkpoint(fn, q_c, k_c, spectra, use_reentrant=False) if grad
                         else fn(q_c, k_c, spectra))
         return torch.cat([o[0] for o in outs], 1), torch.cat([o[1] for o in outs], 1)
+
+    def _forward_drawn(self, q, k, noise, filters, start):
+        """Eq. 22 on noise drawn ahead (``[H·D, U, R]``): the codes ``[2, H·D, T, R]`` of
+        positions ``start …`` explicitly, then pooled (plain ops: what ``torch.compile``
+        traces; the codes cost ``T·H·D·R`` memory, which the banded path avoids)."""
+        t, p_len = q.shape[1], self.kernel_size[0]
+        if start + t + p_len - 1 > noise.shape[1]:
+            raise ValueError(f"this convSPE code holds noise for {noise.shape[1] - p_len + 1} "
+                             f"positions, positions {start}..{start + t - 1} asked: draw it "
+                             "for a longer length")
+        f = filters.reshape(2, -1, p_len).flip(-1)
+        win = noise[:, start : start + t + p_len - 1].to(q).unfold(1, p_len, 1)  # [HD, T, R, P]
+        bars = torch.einsum("xtrp,sxp->sxtr", win, f)
+        return pool_codes(q, bars[0], self.n_heads), pool_codes(k, bars[1], self.n_heads)
 
     def _memo(self, code: ConvCode, layer: int, like: Tensor):
         """Where decoding keeps one chunk's codes per layer: in the code, under this module and

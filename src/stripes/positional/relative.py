@@ -170,9 +170,11 @@ class StructureRPE(_ShawBase):
         (one-hot of key n's labels), U = Σ_l distinct labels of level l (largest over the batch;
         POP909, 16 bars, context fs: U ≈ 35 against S = 1024). ``None`` in the other modes and
         when U exceeds ``max_rank`` (then the factors would cost more than they save), and on the
-        meta device, whose labels hold no values to count."""
+        meta device, whose labels hold no values to count, and under ``torch.compile`` (U is
+        data-dependent)."""
         keys = _levels(positions if key_positions is None else key_positions)
-        if self.mode != "learned" or self.non_stationary or keys.device.type == "meta":
+        if self.mode != "learned" or self.non_stationary or keys.device.type == "meta" or \
+                torch.compiler.is_compiling():  # U is data-dependent: the dense bias serves
             return None
         queries = _levels(positions)
         distinct = [distinct_values(keys[..., lvl]) for lvl in range(self.levels)]

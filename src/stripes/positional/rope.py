@@ -148,7 +148,11 @@ class _RotaryBase(QKTransformPE):
         integral = positions is None or not positions.is_floating_point()
         if self.variant == "C" and positions is None and self.position_dim == 1 and length > 512:
             return self._encode(self._learned_times(length, offset, dtype))
-        if self.variant == "C" or self.position_dim != 1 or vector or not integral:
+        # under torch.compile explicit times are evaluated directly (sizing the table would
+        # need a host sync); the table holds the same float64-reduced angles
+        explicit_compiled = positions is not None and torch.compiler.is_compiling()
+        if self.variant == "C" or self.position_dim != 1 or vector or not integral or \
+                explicit_compiled:
             return self._encode(self._phase(self.angles(positions, length, offset), dtype))
         need = offset + length if positions is None else int(positions.max()) + 1
         key = (self.omega.device, dtype)  # a CPU table must not serve after .to(device)
@@ -274,7 +278,9 @@ def _pool_pairs(x: Tensor, w: Tensor) -> Tensor:
 def _complex_product(x: Tensor, w: Tensor) -> Tensor:
     """``(x_2i + i x_2i+1) · w_i`` as ``[..., D/2, 2]`` (real, imaginary), one fused pass."""
     pairs = _pairs(x)
-    if pairs.stride(-1) != 1 or any(s % 2 for s in pairs.stride()[:-1]) or \
-            pairs.storage_offset() % 2:
+    # a complex view needs even strides and offset; a compiled graph cannot read the offset
+    # (the compiler plans its own layouts), so it always asks for the contiguous form
+    if torch.compiler.is_compiling() or pairs.stride(-1) != 1 or \
+            any(s % 2 for s in pairs.stride()[:-1]) or pairs.storage_offset() % 2:
         pairs = pairs.contiguous()
     return torch.view_as_real(torch.view_as_complex(pairs.to(w.real.dtype)) * w)

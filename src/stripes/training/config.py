@@ -70,6 +70,8 @@ class RunConfig:
         data_root: the POP909 data folder a harmonization task prepares its corpus from
             (``None``: ``$STRIPES_DATA``). cache_dir: where prepared corpora live (``None``:
             ``$STRIPES_CACHE`` or ~/.cache/stripes). The training loop reads neither.
+        compile: train through ``torch.compile(model, fullgraph=True)`` (Inductor): the same
+            function, fused kernels; the first steps pay the compilation (logged).
     """
 
     out_dir: str = "runs/default"
@@ -81,6 +83,7 @@ class RunConfig:
     max_steps: int | None = None
     data_root: str | None = None
     cache_dir: str | None = None
+    compile: bool = False
 
     def __post_init__(self):
         check_sizes(self, 1, "max_steps")

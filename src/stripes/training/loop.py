@@ -44,6 +44,9 @@ Contracts and choices:
   configs), ``log.csv`` (``step`` done, ``epoch`` = epochs completed, ``split`` train/val,
   ``loss``: train rows average the steps since the previous row, ``lr``: of the row's last
   step), ``tb/`` (TensorBoard, when installed), ``checkpoints/``.
+- **Compilation**: ``run.compile`` trains ``torch.compile(model, fullgraph=True)`` (a graph
+  break is an error, not a silent slowdown); the first step's time, compilation included, is
+  logged.
 - **Distributed**: with ``WORLD_SIZE > 1`` in the environment (``torchrun``), the process group is
   initialized from the environment (gloo on CPU, nccl on CUDA) and the model wrapped in DDP.
 """
@@ -162,6 +165,7 @@ class Trainer:
         self.local_batch = config.batch_size // ctx.world_size
         self.run_dir, self.is_main = Path(run.out_dir), ctx.rank == 0
         self.step, self.epoch, self.batch = 0, 0, 0
+        self.first_step = 0  # the step this invocation starts from (after a resume)
         self.best_val: float | None = None
         self.last_val: float | None = None
         self.train_loss: float | None = None
@@ -182,10 +186,13 @@ class Trainer:
             self.step, self.epoch, self.batch = ckpt["step"], position["epoch"], position["batch"]
             self.best_val = extra.get("best_val")
             self.last_eval_step = extra.get("last_eval_step", -1)
+            self.first_step = self.step
         self.model = self.raw_model
         if ctx.world_size > 1:
             ids = [ctx.device.index] if ctx.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.raw_model, device_ids=ids)
+        if run.compile:  # lazily: the first call of each mode (train, eval) compiles
+            self.model = torch.compile(self.model, fullgraph=True)
         self.resolved = {"train": to_plain(config), "run": to_plain(run),
                          "model": to_plain(model_config), "world_size": ctx.world_size}
         if self.is_main:
@@ -339,7 +346,11 @@ class Trainer:
                    disable=not (self.run_cfg.progress and self.is_main), leave=False)
         loss_sum, count = torch.zeros((), device=self.ctx.device), 0
         for batch in bar:
+            started = time.perf_counter()
             loss_sum += self.train_step(crop_time(move_to(batch, self.ctx.device), max_len))
+            if self.run_cfg.compile and self.step == self.first_step + 1:
+                logger.info("torch.compile: the first compiled training step took %.1f s "
+                            "(compilation included)", time.perf_counter() - started)
             count += 1
             self.batch += 1
             if self.step % max(1, self.cfg.log_every) == 0:

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from stripes.positional.base import turn_angle
+from stripes.tracing import call_into
 
 
 def sinusoid_angles(pos: Tensor, freqs: Tensor) -> Tensor:
@@ -70,7 +71,7 @@ def _contract_fast(x: Tensor, omega: Tensor, w: Tensor, rot, dense: bool, k: int
     h, b, c, d = xh.shape
     if dense:
         big = omega.new_empty(h, b, c, 2 * k, d)
-        torch.mul(xh[:, :, :, None], omega, out=big)
+        call_into(torch.mul, xh[:, :, :, None], omega, out=big)
         return torch.bmm(big.view(h, b * c, -1), w).view(h, b, c, -1).permute(1, 2, 0, 3)
     if rot is None:
         mod = omega * w[:, None, None]
@@ -78,9 +79,9 @@ def _contract_fast(x: Tensor, omega: Tensor, w: Tensor, rot, dense: bool, k: int
         alpha, beta = (r[:, None, None] for r in rot)
         cos, sin = omega[:, :, :, :k], omega[:, :, :, k:]
         mod = torch.empty_like(omega)
-        torch.mul(cos, alpha[:, :, :, :k], out=mod[:, :, :, :k])
+        call_into(torch.mul, cos, alpha[:, :, :, :k], out=mod[:, :, :, :k])
         mod[:, :, :, :k].addcmul_(sin, beta[:, :, :, :k], value=-1)
-        torch.mul(sin, alpha[:, :, :, k:], out=mod[:, :, :, k:])
+        call_into(torch.mul, sin, alpha[:, :, :, k:], out=mod[:, :, :, k:])
         mod[:, :, :, k:].addcmul_(cos, beta[:, :, :, k:])
     # a product and a contiguous sum over d beat H·B·C tiny [2K, D] @ [D, 1] matmuls
     return (mod * xh[:, :, :, None, :]).sum(-1).permute(1, 2, 0, 3)
@@ -95,7 +96,8 @@ def _contract_backward(x, cos, sin, w, gy, dense: bool) -> tuple[Tensor, Tensor,
     """Gradients of :func:`_contract`: ``(gx [B,C,H,D], gw like w, g_angle [H,Bp,C,K,D])``."""
     k, bp = cos.shape[-2], cos.shape[1]
     omega = torch.cat([cos, sin], dim=-2)
-    xh, gyh = x.permute(2, 0, 1, 3), gy.permute(2, 0, 1, 3)  # [H, B, C, D], [H, B, C, R']
+    # gyh copied: a compiled backward may hand gy with other strides than it traced
+    xh, gyh = x.permute(2, 0, 1, 3), gy.permute(2, 0, 1, 3).contiguous()  # [H,B,C,D], [H,B,C,R']
     h, b, c, d = xh.shape
     if dense:
         gbig = torch.bmm(gyh.reshape(h, b * c, -1), w.transpose(1, 2)).view(h, b, c, 2 * k, d)
@@ -162,8 +164,8 @@ class _TimeTables:
             return torch.cat([cb, sb], dim=-2)
         c, s, k = self.cos[:, :, :n], self.sin[:, :, :n], self.cos.shape[-2]
         out = c.new_empty(*c.shape[:3], 2 * k, c.shape[-1])
-        torch.mul(c, cb, out=out[:, :, :, :k]).addcmul_(s, sb, value=-1)
-        torch.mul(s, cb, out=out[:, :, :, k:]).addcmul_(c, sb)
+        call_into(torch.mul, c, cb, out=out[:, :, :, :k]).addcmul_(s, sb, value=-1)
+        call_into(torch.mul, s, cb, out=out[:, :, :, k:]).addcmul_(c, sb)
         return out
 
 
@@ -192,8 +194,8 @@ class _SinusoidPool(torch.autograd.Function):
             if omega is None:
                 assert a is not None  # computed above whenever omega is None
                 omega = a.new_empty(*a.shape[:3], 2 * kk, a.shape[-1])
-                torch.cos(a, out=omega[:, :, :, :kk])
-                torch.sin(a, out=omega[:, :, :, kk:])
+                call_into(torch.cos, a, out=omega[:, :, :, :kk])
+                call_into(torch.sin, a, out=omega[:, :, :, kk:])
             for x, w, rot, phase, y in sides:
                 if dense and phase is not None:
                     assert a is not None  # phased: the angles were computed
@@ -206,6 +208,7 @@ class _SinusoidPool(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_q, g_k):
         pos, freqs, q, k, w_q, w_k, phase_q, phase_k = ctx.saved_tensors
+        g_q, g_k = g_q.contiguous(), g_k.contiguous()  # a compiled graph may hand them strided
         grads = [torch.zeros_like(x) for x in (q, k, w_q, w_k)]
         g_phase: list[Tensor | None] = [None if p is None else torch.zeros_like(p)
                                         for p in (phase_q, phase_k)]

@@ -101,6 +101,11 @@ class ConvCode:
     parallel forward and step-by-step decoding read the same samples; ``cache`` keeps the few
     blocks in use (``clear()`` frees them). Blocks are drawn on the device of the inputs, with
     its generator (:func:`noise_generator`): one seed gives other samples on CUDA than on the CPU.
+
+    ``noise``: the same samples drawn ahead as one tensor ``[H·D, U, R]`` (padded positions
+    ``0 … U−1``), or None: what a ``torch.compile``'d graph reads, since it cannot create the
+    generators the blocks are drawn with (:meth:`ConvSPE.traceable_code
+    <stripes.positional.conv_spe.ConvSPE.traceable_code>`).
     """
 
     seed: int
@@ -108,6 +113,7 @@ class ConvCode:
     gate_noise: Tensor | None = None
     cache: dict = field(default_factory=dict, repr=False)
     chunk_codes: dict = field(default_factory=dict, repr=False)  # decoding: one chunk per layer
+    noise: Tensor | None = field(default=None, repr=False)
 
     def clear(self) -> None:
         self.cache.clear()

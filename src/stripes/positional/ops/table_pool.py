@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from stripes.positional.base import turn_angle
+from stripes.tracing import call_into
 
 # Largest table (elements, H·K·U·2D) built for distinct structure positions: 32 MB in float32.
 TABLE_BUDGET = 8 * 2**20
@@ -63,17 +64,20 @@ class _TablePool(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy):
         x, table, coef = ctx.saved_tensors
+        gy = gy.contiguous()  # a compiled graph may hand it strided (the views below need rows)
         b, _, h, d = x.shape
         gx, g_table, g_coef = torch.empty_like(x), torch.zeros_like(table), torch.zeros_like(coef)
         for sl, rows, g in ctx.plan:
             xs, tab = _chunk_inputs(x, table, sl, rows)
             n = xs.shape[2]
-            gyc = gy[:, sl].permute(2, 3, 4, 0, 1).reshape(coef.shape[1], 2, b * n)
+            # a copy, not a reshape: a compiled backward may view a grad whose runtime strides
+            # differ from the traced ones
+            gyc = gy[:, sl].permute(2, 3, 4, 0, 1).contiguous().view(coef.shape[1], 2, b * n)
             # ∂y/∂prod = Σ_j gy_j coef_j: two rank-one updates (a bmm with inner size 2 is slow),
             # into an explicit contiguous buffer: with one head or D = 1 the size-1 axes let
             # broadcasting pick a permuted layout, which the views below cannot take
             big = x.new_empty(coef.shape[1], 2, b * n, d)
-            torch.mul(gyc[:, 0, None, :, None], coef[g][:, 0, :, None], out=big)
+            call_into(torch.mul, gyc[:, 0, None, :, None], coef[g][:, 0, :, None], out=big)
             big.addcmul_(gyc[:, 1, None, :, None], coef[g][:, 1, :, None])
             big = big.view(h, -1, 2, b, n, d)
             gx[:, sl] = _contract_rows(big, tab).permute(1, 2, 0, 3)
@@ -98,7 +102,7 @@ def _product(tab: Tensor, xs: Tensor) -> Tensor:
     (an explicit, contiguous output: broadcasting alone may pick a permuted layout)."""
     h, k, _, _, n, d = tab.shape
     out = tab.new_empty(h, k, 2, xs.shape[1], n, d)
-    return torch.mul(tab, xs[:, None, None], out=out).view(h * k, 2, -1, d)
+    return call_into(torch.mul, tab, xs[:, None, None], out=out).view(h * k, 2, -1, d)
 
 
 def _contract_rows(big: Tensor, tab: Tensor) -> Tensor:
@@ -162,6 +166,8 @@ def time_start(positions: Tensor | None, length: int, offset: int) -> int | None
     cost one host sync (the answer picks a code path), not one per check."""
     if positions is None:
         return offset
+    if torch.compiler.is_compiling():  # no host sync in a graph: the general path serves
+        return None
     p = positions[..., 0] if positions.dim() == 3 and positions.shape[-1] == 1 else positions
     if p.dim() != 2:
         return None
@@ -184,6 +190,8 @@ def plan_tables(positions, length, offset, freqs, batch, chunk_tokens):
                 for i in range(0, length, c)]
         base = start + torch.arange(0, length, c, dtype=torch.float64, device=freqs.device)
         return torch.arange(c, device=freqs.device, dtype=freqs.dtype)[:, None], base, plan
+    if torch.compiler.is_compiling():  # U distinct positions: a data-dependent size
+        return None
     vec = positions if positions.dim() == 3 else positions[..., None]
     uniq, inv = torch.unique(vec.reshape(-1, vec.shape[-1]), dim=0, return_inverse=True)
     if h * k * uniq.shape[0] * 2 * d > TABLE_BUDGET:
@@ -266,7 +274,8 @@ class _CompiledTimePool(torch.autograd.Function):
 
 
 def _use_compiled(x: Tensor, plan) -> bool:
-    return (isinstance(plan[0][1], slice) and x.device.type == "cpu"
+    return (not torch.compiler.is_compiling()  # an enclosing compiled graph fuses it anyway
+            and isinstance(plan[0][1], slice) and x.device.type == "cpu"
             and x.shape[0] * x.shape[1] >= COMPILE_MIN_ROWS and not _COMPILED.get("failed")
             and os.environ.get("STRIPES_COMPILE", "1") != "0")
 

@@ -24,6 +24,8 @@ import math
 import torch
 from torch import Tensor
 
+from stripes.tracing import call_into
+
 
 class TokenSinePool:
     """``qk [B, 2, H, D]`` (queries then keys) at one position -> ``[B, 2, H, R']``.
@@ -64,7 +66,7 @@ class TokenSinePool:
         modulo one turn in float64 before the cast (at times ~10⁴ a float32 angle is off by
         ~10⁻³ rad)."""
         if positions is None:
-            turns = torch.mul(self.freqs[:, 0, None], offset, out=self.turns[:, :1])
+            turns = call_into(torch.mul, self.freqs[:, 0, None], offset, out=self.turns[:, :1])
         else:
             p = positions.reshape(positions.shape[0], -1).double()  # [Bp, L]
             if p.shape[0] not in (1, self.turns.shape[1]):
@@ -74,17 +76,17 @@ class TokenSinePool:
             turns.copy_(torch.einsum("bl,klhd->kbhd", p, self.freqs))
         bp = turns.shape[1]
         turns.frac_()  # in (−1, 1): whole turns dropped, the sign kept
-        return torch.mul(turns, 2 * math.pi, out=self.a[:, :bp])
+        return call_into(torch.mul, turns, 2 * math.pi, out=self.a[:, :bp])
 
     def __call__(self, qk: Tensor, offset: int = 0, positions: Tensor | None = None) -> Tensor:
         b, h, d, j, r = self.shape
         a = self.angles(offset, positions)
         omega = self.omega[:, : a.shape[1]]
-        torch.cos(a, out=omega[: self.k])
-        torch.sin(a, out=omega[self.k : 2 * self.k])
+        call_into(torch.cos, a, out=omega[: self.k])
+        call_into(torch.sin, a, out=omega[self.k : 2 * self.k])
         xs = qk.permute(1, 2, 0, 3)[:, :, :, None]  # [2, H, B, 1, D]
-        torch.mul(xs, omega.permute(2, 1, 0, 3)[None], out=self.x)  # [2, H, B, J, D]
-        torch.bmm(self.x.view(2 * h, b, j * d), self.w, out=self.out)
+        call_into(torch.mul, xs, omega.permute(2, 1, 0, 3)[None], out=self.x)  # [2, H, B, J, D]
+        call_into(torch.bmm, self.x.view(2 * h, b, j * d), self.w, out=self.out)
         y = self.out.view(2, h, b, r).permute(2, 0, 1, 3)
         if b == 1:
             return y  # the same memory as [1, 2, H, R']

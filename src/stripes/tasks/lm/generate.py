@@ -41,15 +41,18 @@ def sample_continuation(model: StripesTransformer, prompt: Sequence[int] | np.nd
                         n_tokens: int, *,
                         allowed: Callable | None = None, temperature: float = 1.0,
                         top_k: int | None = None, top_p: float | None = None, seed: int = 0,
-                        progress: Callable[[int], None] | None = None) -> Tensor:
+                        progress: Callable[[int], None] | None = None,
+                        compiled: bool = False) -> Tensor:
     """``[P + n_tokens]`` ids: ``prompt`` continued by sampling, with a PE realization and
-    sampling noise both seeded by ``seed`` (the code is drawn on CPU, so any device agrees)."""
+    sampling noise both seeded by ``seed`` (the code is drawn on CPU, so any device agrees);
+    ``compiled``: decode through the compiled step (``generate``)."""
     device = next(model.parameters()).device
     ids = torch.as_tensor(prompt, dtype=torch.long, device=device).reshape(1, -1)
     code = model.draw_pe_code(ids.shape[1] + n_tokens, None, torch.Generator().manual_seed(seed))
     gen = torch.Generator(device=device).manual_seed(seed)
     out = generate(model, ids, n_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                   generator=gen, allowed=allowed, code=code, progress=progress)
+                   generator=gen, allowed=allowed, code=code, progress=progress,
+                   compiled=compiled)
     return out[0]
 
 
@@ -107,7 +110,7 @@ def generate_midi(checkpoint: str | Path, out_path: str | Path, *, prompt: str |
                   n_tokens: int = 512, temperature: float = 1.2, top_p: float | None = 0.9,
                   top_k: int | None = None, seed: int = 0, grammar: bool = True,
                   device: str = "cpu", progress: Callable[[int], None] | None = None,
-                  overwrite: bool = False) -> dict[str, Any]:
+                  overwrite: bool = False, compiled: bool = False) -> dict[str, Any]:
     """Sample ``n_tokens`` REMI tokens after a prompt and write them as a MIDI file.
 
     Args:
@@ -120,6 +123,7 @@ def generate_midi(checkpoint: str | Path, out_path: str | Path, *, prompt: str |
         seed: the PE realization and the sampling noise.
         grammar: constrain sampling with the REMI event grammar (no invalid sequence).
         progress: called with 1 after each token.
+        compiled: decode through ``torch.compile`` of the model's step (same tokens).
 
     Returns:
         ``{"path", "prompt_tokens", "tokens", "notes"}``.
@@ -136,7 +140,8 @@ def generate_midi(checkpoint: str | Path, out_path: str | Path, *, prompt: str |
         ids, timing = read_prompt(tokenizer, prompt)
     allowed = grammar_constraint(tokenizer) if grammar else None
     out = sample_continuation(model, ids, n_tokens, allowed=allowed, temperature=temperature,
-                              top_k=top_k, top_p=top_p, seed=seed, progress=progress)
+                              top_k=top_k, top_p=top_p, seed=seed, progress=progress,
+                              compiled=compiled)
     score = ids_to_score(tokenizer, out.tolist())
     carry_timing(score, timing)
     out_path = Path(out_path)
