@@ -71,7 +71,10 @@ def add_grid(lsub: argparse._SubParsersAction) -> None:
         "correction, the majority floor, the paper beside) and OUT/curves.png.")
     g.add_argument("grid", help="the grid, e.g. configs/lra/grid_listops_cpu.yaml")
     g.add_argument("--out", default="results/lra_listops_cpu", help="the results folder")
-    g.add_argument("--seeds", type=int, nargs="+", help="training seeds (default: the grid's)")
+    g.add_argument("--seeds", type=int, nargs="+", help="training seeds (default: the grid's); "
+                   "the tables read every finished run, so one process per seed may share --out")
+    g.add_argument("--report-only", action="store_true",
+                   help="train nothing: rewrite the tables and curves from the finished runs")
     add_set_option(g, "of every run's recipe, e.g. train.epochs=2")
     g.set_defaults(func=run_grid_command)
 
@@ -79,7 +82,8 @@ def add_grid(lsub: argparse._SubParsersAction) -> None:
 def run_grid_command(args: argparse.Namespace) -> None:
     from stripes.experiments.lra import run_lra_grid
 
-    table = run_lra_grid(args.grid, args.out, args.overrides, args.seeds)
+    table = run_lra_grid(args.grid, args.out, args.overrides, args.seeds,
+                         report_only=args.report_only)
     print(f"table: {table}")
 
 

@@ -110,16 +110,32 @@ def run_one(grid: LRAGrid, method: LRAMethod, seed: int, out: Path,
             overrides: Sequence[str], root: Path) -> dict[str, Any]:
     """Train, evaluate and score the curve of one run (or read it back when done)."""
     folder = run_folder(out, method.label, seed)
-    done = folder / "evaluation.json", folder / "curve.json"
-    cfg = run_config(grid, method, seed, overrides, root)
-    if not all(p.is_file() for p in done):
+    if finished_run(folder, method.label, seed) is None:
+        cfg = run_config(grid, method, seed, overrides, root)
         train_lra(cfg, folder)
         evaluate_lra(folder)
-        curve = learning_curve(folder, cfg)
-        atomic_write_text(done[1], json.dumps(curve))
-    res = json.loads(done[0].read_text())
-    return {"label": method.label, "seed": seed, "evaluation": res,
+        atomic_write_text(folder / "curve.json", json.dumps(learning_curve(folder, cfg)))
+    result = finished_run(folder, method.label, seed)
+    assert result is not None  # both files were just written
+    return result
+
+
+def finished_run(folder: Path, label: str, seed: int) -> dict[str, Any] | None:
+    """A run's result as the tables read it, or None while its evaluation or curve is
+    missing."""
+    done = folder / "evaluation.json", folder / "curve.json"
+    if not all(p.is_file() for p in done):
+        return None
+    return {"label": label, "seed": seed, "evaluation": json.loads(done[0].read_text()),
             "curve": json.loads(done[1].read_text())}
+
+
+def finished_runs(grid: LRAGrid, out: Path, seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """Every finished run of ``grid`` × ``seeds`` under ``out``, seed-major: also those another
+    process (another seed's grid) finished."""
+    found = (finished_run(run_folder(out, m.label, s), m.label, s)
+             for m, s in seed_major(grid.methods, seeds))
+    return [r for r in found if r is not None]
 
 
 def per_seed_table(results: Sequence[Mapping]) -> dict[str, dict[str, list[float]]]:
@@ -241,12 +257,17 @@ def write_curves(results: Sequence[Mapping], out: Path) -> None:
 
 def run_lra_grid(grid_path: str | Path, out: str | Path = "results/lra_listops_cpu",
                  overrides: Sequence[str] = (), seeds: Sequence[int] | None = None,
-                 progress: bool = True) -> Path:
-    """Run (or resume) every method × seed of a grid; returns ``<out>/table.md``."""
+                 progress: bool = True, report_only: bool = False) -> Path:
+    """Run (or resume) every method × seed of a grid; returns ``<out>/table.md``.
+
+    The tables read every finished run of the grid's seeds under ``out`` (``seeds`` picks what
+    this call trains), so grids of different seeds may run side by side into one folder;
+    ``report_only`` trains nothing and rewrites the tables from the finished runs."""
     grid = load_config(LRAGrid, grid_path)
     root = Path(grid_path).parent  # ``base`` is relative to the grid file
     out = Path(out)
-    seeds = list(seeds or grid.seeds)
+    to_train = list(seeds or grid.seeds)
+    seeds = sorted(set(grid.seeds) | set(to_train))
     grid.seeds = seeds
     command = " ".join(["stripes lra grid", str(grid_path), "--out", str(out),
                         *[f"--set {shlex.quote(o)}" for o in overrides]])
@@ -258,10 +279,13 @@ def run_lra_grid(grid_path: str | Path, out: str | Path = "results/lra_listops_c
          f"{cfg.train.epochs} epochs of batch {cfg.train.batch_size}")
     result = out / "table.md"
 
-    def after(results: list[dict]) -> None:
-        write_tables(grid, results, out, command, scale)
+    def after(_: list[dict]) -> None:
+        write_tables(grid, finished_runs(grid, out, seeds), out, command, scale)
 
-    run_grid(seed_major(grid.methods, seeds),
+    if report_only:
+        after([])
+        return result
+    run_grid(seed_major(grid.methods, to_train),
              lambda m, s: run_one(grid, m, s, out, overrides, root), after, clock=out,
              desc="LRA grid", progress=progress)
     return result

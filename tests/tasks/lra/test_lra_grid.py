@@ -66,6 +66,23 @@ def test_grid_runs_tabulates_and_resumes(tmp_path):
     assert (out / "runs" / "APE" / "seed0" / "evaluation.json").stat().st_mtime == stamp
 
 
+def test_one_process_per_seed_shares_the_folder_and_report_only_trains_nothing(tmp_path):
+    out, grid = tmp_path / "results", write_grid(tmp_path)
+    run_lra_grid(grid, out, seeds=[1], progress=False)  # another process: seed 1 only
+    runs = json.loads((out / "table.json").read_text())["runs"]
+    assert [(r["label"], r["seed"]) for r in runs] == [("APE", 1), ("sineSPE", 1)]
+    assert "APE seed 0" in (out / "table.md").read_text()  # the grid's seed 0 is missing
+    run_lra_grid(grid, out, seeds=[0], progress=False)  # the table now reads both processes'
+    runs = json.loads((out / "table.json").read_text())["runs"]
+    assert [(r["label"], r["seed"]) for r in runs] == [("APE", 0), ("sineSPE", 0), ("APE", 1),
+                                                       ("sineSPE", 1)]
+    (out / "table.md").unlink()
+    stamps = sorted(p.stat().st_mtime for p in out.glob("runs/*/*/evaluation.json"))
+    run_lra_grid(grid, out, progress=False, report_only=True)
+    assert "PARTIAL" not in (out / "table.md").read_text()
+    assert sorted(p.stat().st_mtime for p in out.glob("runs/*/*/evaluation.json")) == stamps
+
+
 def test_holm_corrects_the_family():
     rng = np.random.default_rng(0)
     per_seed = {"ref": {"test accuracy": [17.0, 17.1, 16.9]},
