@@ -148,6 +148,12 @@ def test_compiled_linear_step_equals_eager_step(pe):
     _check_step(pe, "aot_eager", torch.float64, 1e-9)
 
 
+@pytest.mark.parametrize("pe", ["none", "shaw_rpe", pytest.param("rope", marks=pytest.mark.slow)])
+def test_compiled_softmax_step_keeps_the_cache_length_symbolic(pe):
+    """The KV cache's length grows every token; the compiled step does not recompile for it."""
+    _check_step(pe, "aot_eager", torch.float64, 1e-9, attention="softmax")
+
+
 @pytest.mark.inductor
 @pytest.mark.parametrize("pe", ["none", "rope_pool"])
 def test_inductor_linear_step_equals_eager_step(pe):
@@ -155,9 +161,9 @@ def test_inductor_linear_step_equals_eager_step(pe):
     _check_step(pe, "inductor", torch.float32, 1e-5)
 
 
-def _check_step(pe, backend, dtype, tol):
+def _check_step(pe, backend, dtype, tol, attention="linear"):
     torch._dynamo.reset()
-    model = _model("linear", pe, dtype).eval()
+    model = _model(attention, pe, dtype).eval()
     ids = torch.randint(0, 11, (2, 20), generator=torch.Generator().manual_seed(1))
     _, pdim = PARAMS.get(pe, ({}, 1))
     pos = None if pdim == 1 else (torch.arange(20.0)[None, :, None] // torch.tensor(

@@ -54,8 +54,9 @@ class KVCache:
         """Write one token's ``k_t [B, H, D]`` and ``v_t [B, H, E]`` into the next slot."""
         if self.length == self.capacity:
             self._grow(2 * self.capacity)
-        self.keys[:, :, self.length].copy_(k_t)
-        self.values[:, :, self.length].copy_(v_t)
+        # narrow, not an index: a compiled step keeps the length symbolic through it
+        self.keys.narrow(2, self.length, 1).copy_(k_t[:, :, None])
+        self.values.narrow(2, self.length, 1).copy_(v_t[:, :, None])
         self.length += 1
 
     def attend(self, q_t: Tensor, scale: float, bias: Tensor | None = None) -> Tensor:
@@ -66,6 +67,11 @@ class KVCache:
         n = self.length
         keys = self.keys[:, :, :n].reshape(b * h, n, d)  # a view: slots are contiguous per head
         values = self.values[:, :, :n].reshape(b * h, n, -1)
+        if torch.compiler.is_compiling():  # out-of-place: no out= into views of a symbolic n
+            logits = torch.bmm(q_t.reshape(b * h, 1, d), keys.transpose(1, 2)) * scale
+            if bias is not None:
+                logits = logits + bias.to(logits.dtype).reshape(b * h, 1, n)
+            return self.out.copy_(torch.bmm(logits.softmax(-1), values).view(b, h, -1))
         scores = self.scores[: b * h * n].view(b * h, 1, n)
         probs = self.probs[: b * h * n].view(b * h, 1, n)
         torch.baddbmm(scores, q_t.reshape(b * h, 1, d), keys.transpose(1, 2), beta=0.0,
