@@ -191,8 +191,6 @@ class _Buffers:
         return self.gq, self.gk, self.gv
 
 
-
-
 def chunked_causal_linear_attention_traced(phi_q: Tensor, phi_k: Tensor, v: Tensor,
                                            s0: Tensor | None, chunk: int, eps: float
                                            ) -> tuple[Tensor, Tensor]:
