@@ -112,7 +112,11 @@ def run_one(grid: LRAGrid, method: LRAMethod, seed: int, out: Path,
     folder = run_folder(out, method.label, seed)
     if finished_run(folder, method.label, seed) is None:
         cfg = run_config(grid, method, seed, overrides, root)
-        train_lra(cfg, folder)
+        # stopped before its first checkpoint: nothing to resume, so the grid starts it again
+        # (a run with a checkpoint resumes; one of another recipe is refused by train_lra)
+        restart = folder.is_dir() and any(folder.iterdir()) and \
+            not (folder / "checkpoints" / "last.pt").is_file()
+        train_lra(cfg, folder, overwrite=restart)
         evaluate_lra(folder)
         atomic_write_text(folder / "curve.json", json.dumps(learning_curve(folder, cfg)))
     result = finished_run(folder, method.label, seed)

@@ -83,6 +83,16 @@ def test_one_process_per_seed_shares_the_folder_and_report_only_trains_nothing(t
     assert sorted(p.stat().st_mtime for p in out.glob("runs/*/*/evaluation.json")) == stamps
 
 
+def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
+    out, grid = tmp_path / "results", write_grid(tmp_path)
+    stopped = out / "runs" / "APE" / "seed0"
+    stopped.mkdir(parents=True)
+    for name in ("config.yaml", "task.yaml", "log.csv"):  # what a run writes before step 1
+        (stopped / name).write_text("")
+    run_lra_grid(grid, out, seeds=[0], progress=False)
+    assert (stopped / "evaluation.json").is_file() and (stopped / "checkpoints").is_dir()
+
+
 def test_holm_corrects_the_family():
     rng = np.random.default_rng(0)
     per_seed = {"ref": {"test accuracy": [17.0, 17.1, 16.9]},
