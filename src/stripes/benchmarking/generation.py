@@ -65,10 +65,8 @@ POSITIONS = (256, 1024, 2048, 4096, 8192)
 SKIP = {"structure_ape", "shaw_rpe", "structure_rpe", "nonstationary_rpe", "learned"}
 REFERENCE, FAST_TRANSFORMERS = "reference:linear:none", "fast_transformers:linear"
 PAIRS = "pairs"  # the pseudo-method of measure_pairs (one process)
-RATE_METHODS = ("linear:none", "linear:rope_pool", "compiled:linear:none",
-                "compiled:linear:rope_pool")
-RATE = 1000.0  # tokens/s
 COMPILED = ("compiled:linear:none", "compiled:linear:rope_pool")
+RATE_METHODS, RATE = ("linear:none", "linear:rope_pool", *COMPILED), 1000.0  # tokens/s
 VS_FT, VS_KV, FLAT = 3.0, 5.0, 1.2
 PAIR_BLOCK, PAIR_ROUNDS = 32, 16
 

@@ -148,8 +148,7 @@ def evaluation_sets(config: HarmonizationConfig) -> EvaluationSets:
     corpus = task_corpus(config)
     tests = {name: WindowDataset(corpus, **options) for name, options in wanted.items()}
     validation = tests.pop("validation")
-    return EvaluationSets(layout_from_slots(corpus.slots, TRACK_NAMES.get(corpus.name)),
-                          validation, tests)
+    return EvaluationSets(task_layout(corpus), validation, tests)
 
 
 def model_inputs(batch: dict) -> torch.Tensor:
