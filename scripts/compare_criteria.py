@@ -34,7 +34,8 @@ def main() -> None:
         res = score_harmonization([("val", windows)], task_layout(corpus), validation=windows,
                                   criterion=criterion, thresholds=config.thresholds,
                                   onset_thresholds=config.onset_thresholds,
-                                  strike_caps=config.strike_caps)
+                                  strike_caps=config.strike_caps,
+                                  voice_holds=config.voice_holds)
         val = res["test"]["val"]
         ref = val["flavours"]["reference"]
         rows[criterion] = {
@@ -50,19 +51,25 @@ def main() -> None:
     (out / "criteria.json").write_text(json.dumps(rows, indent=1))
     lines = [f"# Decoding criteria on the validation windows of `{config.data}` "
              f"({len(windows)} windows; test windows unseen)", "",
-             "| criterion | threshold | onset thr. | CS | NDD | rule CS | rule NDD | sanity | "
-             + " | ".join(RHYTHM_FIGURES) + " | rhythm checks failed |",
-             "|---" * (9 + len(RHYTHM_FIGURES)) + "|"]
+             "| criterion | threshold | onset thr. | strike cap | voice hold | CS | NDD | rule CS | "
+             "rule NDD | sanity | " + " | ".join(RHYTHM_FIGURES) + " | rhythm checks failed |",
+             "|---" * (11 + len(RHYTHM_FIGURES)) + "|"]
     for name, r in rows.items():
         c, m = r["choice"], r["rhythm"]["model"]
         lines.append(f"| {name} | {c['threshold']} | {c.get('onset_threshold', '-')} | "
+                     f"{c.get('max_strikes') or '-'} | "
+                     f"{c.get('voice_hold', '-') if any(c.get('voices', ())) else '-'} | "
                      f"{r['model']['CS']:.2f} | {r['model']['NDD']:.2f} | {r['rule']['CS']:.2f} | "
                      f"{r['rule']['NDD']:.2f} | {r['sanity']:.0%} | "
                      + " | ".join(f"{m[f]:.2f}" for f in RHYTHM_FIGURES)
                      + f" | {', '.join(r['rhythm_failed']) or 'none'} |")
     orig = next(iter(rows.values()))["rhythm"]["original"]
-    lines.append("| *original* | | | | | | | | " + " | ".join(f"{orig[f]:.2f}" for f in RHYTHM_FIGURES)
+    lines.append("| *original* | | | | | | | | | | " + " | ".join(f"{orig[f]:.2f}" for f in RHYTHM_FIGURES)
                  + " | |")
+    voices = next(iter(rows.values()))["choice"].get("voices", [])
+    if any(voices):
+        lines += ["", f"Voices per slot {voices}: each voiced part sounds at most that many "
+                  "pitches (`binarization.decode_voices`, docs/harmonization.md)."]
     (out / "criteria.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

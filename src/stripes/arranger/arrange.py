@@ -60,6 +60,10 @@ from stripes.tasks.harmonization.predict import Texture, harmonize_pianoroll
 
 #: The slot roles of each harmonizer's arrangement (which slots it invents), for the sanity check.
 LAYOUTS = {"pop909": POP909_LAYOUT, "chorales": CHORALE_LAYOUT}
+#: What an arrangement's record says of its decode (the chosen binarization, grid and scores
+#: left out).
+DECODE_KEYS = ("threshold", "merge_gap", "onset_threshold", "max_strikes", "voices",
+               "voice_hold")
 
 with needs("music"):
     from symusic.core import ScoreTick, TrackTick
@@ -276,8 +280,7 @@ def arrange_song(checkpoint: str | Path, midi_path: str | Path, *,
                  + sanity_notices(sanity, f"the {part}"))
     return Arrangement(pred, labels["root"], labels["chroma"],
                        tuple((k, titles[k]) for k in slots), warnings, sanity, qpm,
-                       {k: choice[k] for k in ("threshold", "merge_gap", "onset_threshold")
-                        if k in choice}, cfg.data, song,
+                       {k: choice[k] for k in DECODE_KEYS if k in choice}, cfg.data, song,
                        kept, Path(midi_path).stem)
 
 

@@ -70,6 +70,10 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     result = evaluate_harmonizer(args.run)
     b = result["binarization"]
     onset = f", onset threshold {b['onset_threshold']}" if "onset_threshold" in b else ""
+    if b.get("max_strikes"):
+        onset += f", at most {b['max_strikes']} strikes at once"
+    if any(b.get("voices", ())):
+        onset += f", voices per slot {b['voices']} (hold {b['voice_hold']})"
     print(f"binarization ({b['criterion']} on validation): threshold {b['threshold']}, "
           f"merge gap {b['merge_gap']}{onset}")
     for bars, res in result["test"].items():

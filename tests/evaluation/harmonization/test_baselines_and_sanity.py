@@ -199,7 +199,7 @@ def test_rule_baseline_on_real_chorales_is_sane_and_above_the_empty_floor(choral
     from stripes.music.windows import WindowDataset
 
     corpus = load_corpus(chorale_cache / "chorales")
-    layout = layout_from_slots(corpus.slots, CHORALE_LAYOUT.names)
+    layout = layout_from_slots(corpus.slots, CHORALE_LAYOUT.names, CHORALE_LAYOUT.voices)
     assert layout == CHORALE_LAYOUT
     items = [it for it in (WindowDataset(corpus, None, None)[i] for i in range(6))]
     inputs = [it["inputs"].numpy() for it in items]

@@ -27,6 +27,7 @@ from stripes.evaluation.harmonization.binarization import (
     MERGE_GAPS,
     ONSET_THRESHOLDS,
     STRIKE_CAPS,
+    VOICE_HOLDS,
     THRESHOLDS,
     choose_binarization,
     NoteRoll,
@@ -61,14 +62,15 @@ def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: T
                         merge_gaps: Sequence[int] = MERGE_GAPS,
                         onset_thresholds: Sequence[float] = ONSET_THRESHOLDS,
                         strike_caps: Sequence[int] = STRIKE_CAPS,
+                        voice_holds: Sequence[float] = VOICE_HOLDS,
                         binarization: Mapping | None = None) -> dict:
     """Score the test windows of every length, binarized as chosen on ``validation`` windows.
 
     tests: ``(length name, [window, ...])`` pairs (e.g. ``("16", [...])``, ``("None", [...])``
     for whole pieces), consumed one at a time: a generator keeps one length in memory. layout:
     the slots the model copies and those it invents. The binarization is chosen on ``validation``
-    by ``criterion`` over ``thresholds × merge_gaps``
-    (:func:`~.binarization.choose_binarization`), or given (``binarization``: ``threshold``,
+    by ``criterion`` over ``thresholds × merge_gaps`` (or the onset grid, the layout's voices
+    included: :func:`~.binarization.choose_binarization`), or given (``binarization``: ``threshold``,
     ``merge_gap``), one of the two.
 
     Returns ``{"binarization": {criterion, threshold, merge_gap, score, grid} or the given one,
@@ -83,8 +85,8 @@ def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: T
     elif validation is not None and binarization is None:
         choice = choose_binarization(validation, criterion, thresholds=thresholds,
                                      merge_gaps=merge_gaps, onset_thresholds=onset_thresholds,
-                                     strike_caps=strike_caps,
-                                     criteria=criteria_for(layout))
+                                     strike_caps=strike_caps, voices=layout.voices,
+                                     voice_holds=voice_holds, criteria=criteria_for(layout))
     else:
         raise ValueError("give validation windows to choose the binarization on, or a chosen "
                          "binarization: one of the two")

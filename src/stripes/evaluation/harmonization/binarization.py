@@ -32,6 +32,8 @@ THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 MERGE_GAPS = (0, 2, 4, 8)
 ONSET_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
 STRIKE_CAPS = (0,)  # 0: no cap on the notes struck at once
+VOICE_HOLDS = (0.0,)
+SLOT = 128  # columns of one pianoroll slot
 
 
 class NoteRoll(NamedTuple):
@@ -83,7 +85,8 @@ def check_threshold(threshold: float, name: str = "threshold") -> None:
 
 
 def decode_notes(frame_probs, onset_probs, threshold: float = 0.5,
-                 onset_threshold: float = 0.5, max_strikes: int = 0) -> NoteRoll:
+                 onset_threshold: float = 0.5, max_strikes: int = 0,
+                 voices: Sequence[int] = (), voice_hold: float = 0.0) -> NoteRoll:
     """Notes from onset and frame probabilities (both ``[T, P]``), as Onsets and Frames decodes.
 
     A note begins at the first step of each run of ``onset_probs >= onset_threshold`` and lasts
@@ -92,7 +95,9 @@ def decode_notes(frame_probs, onset_probs, threshold: float = 0.5,
     slot, the likeliest: independent per-pitch onsets would strike every candidate tone of an
     uncertain figure at once, a hand strikes a few. A note struck again is released one step
     before (a piano key comes up before it is struck again), so the frame roll alone still shows
-    every strike to the papers' metrics. Returns a :class:`NoteRoll` of bool ``[T, P]`` rolls.
+    every strike to the papers' metrics. A slot ``k`` (128 columns) with ``voices[k]`` > 0 is
+    a fixed set of voices and is decoded by :func:`decode_voices` instead. Returns a
+    :class:`NoteRoll` of bool ``[T, P]`` rolls.
     """
     check_threshold(threshold)
     check_threshold(onset_threshold, "onset_threshold")
@@ -109,8 +114,42 @@ def decode_notes(frame_probs, onset_probs, threshold: float = 0.5,
     for t in range(frame_on.shape[0]):
         sounding = onsets[t] | (sounding & frame_on[t])
         frames[t] = sounding
+    for k, count in enumerate(voices):
+        if count > 0:
+            cols = slice(k * SLOT, (k + 1) * SLOT)
+            onsets[:, cols], frames[:, cols] = decode_voices(
+                np.asarray(frame_probs)[:, cols], np.asarray(onset_probs)[:, cols], count,
+                threshold, onset_threshold, voice_hold)
     frames[:-1] &= ~onsets[1:]  # released before the next strike of the same pitch
     return NoteRoll(frames, onsets & frames)
+
+
+def decode_voices(frame_probs: np.ndarray, onset_probs: np.ndarray, count: int,
+                  threshold: float, onset_threshold: float, hold: float = 0.0
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``(onsets, frames)`` bool ``[T, P]`` of a part of ``count`` voices (a chorale's bass: 1).
+
+    Independent per-pitch decisions let a voice fall silent or split in two wherever the model
+    hesitates between two pitches; a singer sings one. So at each step the part sounds the
+    ``count`` pitches of highest frame probability among those at or above ``threshold`` (a
+    sounding pitch gains ``hold``, so that a near tie does not flicker). A pitch that enters
+    the set is struck; one that stays is struck again where its onset run begins
+    (``onset_probs >= onset_threshold``), a repeated note. As Coconet reads one pitch per voice
+    (Huang et al. 2017), with the onset channel kept for repeated notes."""
+    T, P = frame_probs.shape
+    onsets, frames = np.zeros((T, P), dtype=bool), np.zeros((T, P), dtype=bool)
+    strike = onset_probs >= onset_threshold
+    run_start = strike.copy()
+    run_start[1:] &= ~strike[:-1]
+    sounding = np.zeros(P, dtype=bool)
+    for t in range(T):
+        score = frame_probs[t] + hold * sounding
+        top = np.argpartition(-score, count - 1)[:count] if count < P else np.arange(P)
+        now = np.zeros(P, dtype=bool)
+        now[top[frame_probs[t, top] >= threshold]] = True
+        onsets[t] = now & (~sounding | run_start[t])
+        frames[t] = sounding = now
+    return onsets, frames
 
 
 def likeliest(probs: np.ndarray, candidates: np.ndarray, k: int, width: int = 128
@@ -126,12 +165,13 @@ def likeliest(probs: np.ndarray, candidates: np.ndarray, k: int, width: int = 12
 def decode_window(window: Mapping, choice: Mapping) -> NoteRoll:
     """The binary arrangement of one predicted window (``probs``, and ``onset_probs`` for an
     onset harmonizer) under a chosen binarization (``threshold``, ``merge_gap``,
-    ``onset_threshold``, ``max_strikes``)."""
+    ``onset_threshold``, ``max_strikes``, and ``voices``, ``voice_hold`` for voiced slots)."""
     onset_probs = window.get("onset_probs")
     if onset_probs is None:
         return NoteRoll(binarize(window["probs"], choice["threshold"], choice["merge_gap"]))
     return decode_notes(window["probs"], onset_probs, choice["threshold"],
-                        choice["onset_threshold"], choice.get("max_strikes", 0))
+                        choice["onset_threshold"], choice.get("max_strikes", 0),
+                        choice.get("voices", ()), choice.get("voice_hold", 0.0))
 
 
 def target_roll(window: Mapping) -> NoteRoll:
@@ -256,15 +296,19 @@ def choose_binarization(windows: Sequence[Mapping], criterion: str = "frame_f1",
                         merge_gaps: Sequence[int] = MERGE_GAPS,
                         onset_thresholds: Sequence[float] = ONSET_THRESHOLDS,
                         strike_caps: Sequence[int] = STRIKE_CAPS,
+                        voices: Sequence[int] = (),
+                        voice_holds: Sequence[float] = VOICE_HOLDS,
                         criteria: dict[str, Criterion] | None = None) -> dict:
     """The binarization with the best mean ``criterion`` over validation windows.
 
     windows: mappings with ``probs`` and ``targets`` ``[T_i, n*128]`` (and ``onset_probs``,
     ``onsets`` for an onset harmonizer: then the grid is ``thresholds × onset_thresholds ×
-    strike_caps`` and ``merge_gap`` is 0). Returns ``{"criterion": name, "threshold",
-    "merge_gap", "onset_threshold" and "max_strikes" (onset harmonizers), "score", "grid":
-    [[threshold, merge_gap, score] or [threshold, onset threshold, max strikes, score], ...]}``
-    (ties: the first in grid order, thresholds ascending).
+    strike_caps × voice_holds`` and ``merge_gap`` is 0; ``voices``, the layout's voice count
+    per slot, is part of every point). Returns ``{"criterion": name, "threshold",
+    "merge_gap", "onset_threshold", "max_strikes", "voice_hold" and "voices" (onset
+    harmonizers), "score", "grid": [[threshold, merge_gap, score] or [threshold, onset
+    threshold, max strikes, voice hold, score], ...]}`` (ties: the first in grid order,
+    thresholds ascending).
     """
     table = BINARIZATION_CRITERIA if criteria is None else criteria
     if criterion not in table:
@@ -275,17 +319,19 @@ def choose_binarization(windows: Sequence[Mapping], criterion: str = "frame_f1",
     targets = [target_roll(w) for w in windows]
     keys: tuple[str, ...]
     points: Iterable[tuple[float, ...]]
+    fixed: dict = {"merge_gap": 0}
     if windows[0].get("onset_probs") is not None:
-        keys = ("threshold", "onset_threshold", "max_strikes")
-        points = itertools.product(thresholds, onset_thresholds, strike_caps)
+        keys = ("threshold", "onset_threshold", "max_strikes", "voice_hold")
+        points = itertools.product(thresholds, onset_thresholds, strike_caps, voice_holds)
+        fixed["voices"] = [int(v) for v in voices]
     else:
         keys = ("threshold", "merge_gap")
         points = itertools.product(thresholds, merge_gaps)
     grid = []
     for point in points:
-        choice = {"merge_gap": 0, **dict(zip(keys, point, strict=True))}
+        choice = {**fixed, **dict(zip(keys, point, strict=True))}
         scores = [fn(decode_window(w, choice), t) for w, t in zip(windows, targets, strict=True)]
         grid.append([*point, float(np.mean(scores))])
     best = max(grid, key=lambda row: row[-1])
-    return {"criterion": criterion, "merge_gap": 0, **dict(zip(keys, best, strict=False)),
+    return {"criterion": criterion, **fixed, **dict(zip(keys, best, strict=False)),
             "score": best[-1], "grid": grid}

@@ -17,12 +17,20 @@ class TrackLayout:
 
     names: one name per target slot (``n`` names). copied: slots equal to an input slot.
     bass_slot, chord_slot: where the rule baseline puts the chord root and the chord tones.
+    voices: per slot, how many notes its part sounds at once when it is a fixed set of voices
+        (a chorale's bass is one voice, its alto and tenor two), 0 for free polyphony (a piano);
+        empty: every slot free. The onset decoder voices such a slot (``binarization``).
     """
 
     names: tuple[str, ...]
     copied: tuple[int, ...]
     bass_slot: int
     chord_slot: int
+    voices: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if self.voices and (len(self.voices) != len(self.names) or min(self.voices) < 0):
+            raise ValueError(f"voices: one count >= 0 per slot {self.names}, got {self.voices}")
 
     @property
     def n_slots(self) -> int:
@@ -40,14 +48,15 @@ POP909_LAYOUT = TrackLayout(("melody", "bridge", "piano"), copied=(0, 1), bass_s
                             chord_slot=2)
 #: Bach chorales: the soprano is the input; alto+tenor (slot 1) and bass (slot 2) are invented.
 CHORALE_LAYOUT = TrackLayout(("soprano", "alto_tenor", "bass"), copied=(0,), bass_slot=2,
-                             chord_slot=1)
+                             chord_slot=1, voices=(1, 2, 1))
 
 
-def layout_from_slots(slots: dict, names: tuple[str, ...] | None = None) -> TrackLayout:
+def layout_from_slots(slots: dict, names: tuple[str, ...] | None = None,
+                      voices: tuple[int, ...] = ()) -> TrackLayout:
     """The layout of a corpus's ``slots`` (``Corpus.slots``: ``{"inputs": [[track, ...], ...],
     "targets": [...]}``): a target slot is copied when the input slot of the same index holds
     the same tracks. The rule baseline puts the bass in the last slot and the chord tones in the
-    first invented slot."""
+    first invented slot; ``voices`` as :class:`TrackLayout` says."""
     inputs, targets = slots["inputs"], slots["targets"]
     copied = tuple(k for k, tracks in enumerate(targets)
                    if k < len(inputs) and tracks and sorted(inputs[k]) == sorted(tracks))
@@ -55,5 +64,6 @@ def layout_from_slots(slots: dict, names: tuple[str, ...] | None = None) -> Trac
     invented = [k for k in range(len(targets)) if k not in copied]
     if not invented:
         raise ValueError(f"every target slot is an input in {slots}: nothing to harmonize")
-    return TrackLayout(tuple(names), copied, bass_slot=invented[-1], chord_slot=invented[0])
+    return TrackLayout(tuple(names), copied, bass_slot=invented[-1], chord_slot=invented[0],
+                       voices=voices)
 

@@ -63,6 +63,9 @@ class HarmonizationConfig:
         thresholds, merge_gaps, onset_thresholds, strike_caps: the binarization grid searched on
             the validation set (frame thresholds; gaps for ``frames``; onset thresholds and the
             most notes struck at one step, 0 for no cap, for ``onsets_frames``).
+        voice_holds: for ``onsets_frames`` on a corpus whose parts are voices (the chorales),
+            the frame-probability bonus that keeps a sounding pitch against a near tie
+            (``binarization.decode_voices``), also searched on validation.
         run: how and where this invocation runs (device, folder, progress, ``data_root`` and
             ``cache_dir`` of the corpus); not part of the recipe: never saved in a run folder,
             never compared on resume.
@@ -86,6 +89,7 @@ class HarmonizationConfig:
     merge_gaps: list[int] = field(default_factory=lambda: [0, 2, 4])
     onset_thresholds: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])
     strike_caps: list[int] = field(default_factory=lambda: [0])
+    voice_holds: list[float] = field(default_factory=lambda: [0.0])
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self):
@@ -133,6 +137,8 @@ class HarmonizationConfig:
         if not self.strike_caps or min(self.strike_caps) < 0:
             raise ConfigError(f"strike_caps: expected counts >= 0 (0: no cap), "
                               f"got {self.strike_caps}")
+        if not self.voice_holds or not all(0 <= h < 1 for h in self.voice_holds):
+            raise ConfigError(f"voice_holds: expected bonuses in [0, 1), got {self.voice_holds}")
         if not self.merge_gaps or min(self.merge_gaps) < 0:
             raise ConfigError(f"merge_gaps: expected steps >= 0, got {self.merge_gaps}")
 

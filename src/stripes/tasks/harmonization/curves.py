@@ -54,7 +54,8 @@ def learning_curve(run_dir: str | Path) -> list[dict]:
         choice = choose_binarization(windows, config.binarization_criterion,
                                      thresholds=config.thresholds, merge_gaps=config.merge_gaps,
                                      onset_thresholds=config.onset_thresholds,
-                                     strike_caps=config.strike_caps,
+                                     strike_caps=config.strike_caps, voices=layout.voices,
+                                     voice_holds=config.voice_holds,
                                      criteria=criteria_for(layout))
         preds = [decode_window(w, choice).frames for w in windows]
         summary = evaluate_windows(preds, targets, layout=layout, per_track=False)["summary"]

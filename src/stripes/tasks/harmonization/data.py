@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from stripes.evaluation.harmonization import TrackLayout, layout_from_slots
+from stripes.evaluation.harmonization.layout import CHORALE_LAYOUT
 from stripes.music.corpus import Corpus
 from stripes.music.datasets import (
     default_cache_dir,
@@ -28,6 +29,8 @@ from stripes.tasks.harmonization.config import HarmonizationConfig
 #: The names of the target slots of each corpus, for scores per slot.
 TRACK_NAMES = {"pop909": ("melody", "bridge", "piano"),
                "chorales": ("soprano", "alto_tenor", "bass")}
+#: Slots that are a fixed set of voices (TrackLayout.voices): the chorales' four parts.
+TRACK_VOICES = {"chorales": CHORALE_LAYOUT.voices}
 
 
 def corpus_folder(name: str, cache_dir: str | Path | None = None) -> Path:
@@ -72,7 +75,8 @@ def task_corpus(config: HarmonizationConfig) -> Corpus:
 
 def task_layout(corpus: Corpus) -> TrackLayout:
     """Which output slots are copied from the input and which the model must invent."""
-    return layout_from_slots(corpus.slots, TRACK_NAMES.get(corpus.name))
+    return layout_from_slots(corpus.slots, TRACK_NAMES.get(corpus.name),
+                             TRACK_VOICES.get(corpus.name, ()))
 
 
 def window_options(config: HarmonizationConfig, split: str, bars: int | None,

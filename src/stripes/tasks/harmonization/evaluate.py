@@ -43,7 +43,8 @@ def evaluate_harmonizer(run_dir: str | Path, settings: RunConfig | None = None) 
                                  criterion=config.binarization_criterion,
                                  thresholds=config.thresholds, merge_gaps=config.merge_gaps,
                                  onset_thresholds=config.onset_thresholds,
-                                 strike_caps=config.strike_caps)
+                                 strike_caps=config.strike_caps,
+                                 voice_holds=config.voice_holds)
     text = json.dumps(result, indent=1, default=_plain)
     atomic_write(Path(run_dir, "evaluation.json"), lambda f: f.write(text.encode()))
     return result
