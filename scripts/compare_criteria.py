@@ -51,8 +51,9 @@ def main() -> None:
     (out / "criteria.json").write_text(json.dumps(rows, indent=1))
     lines = [f"# Decoding criteria on the validation windows of `{config.data}` "
              f"({len(windows)} windows; test windows unseen)", "",
-             "| criterion | threshold | onset thr. | strike cap | voice hold | CS | NDD | rule CS | "
-             "rule NDD | sanity | " + " | ".join(RHYTHM_FIGURES) + " | rhythm checks failed |",
+             "| criterion | threshold | onset thr. | strike cap | voice hold | CS | NDD | "
+             "rule CS | rule NDD | sanity | " + " | ".join(RHYTHM_FIGURES)
+             + " | rhythm checks failed |",
              "|---" * (11 + len(RHYTHM_FIGURES)) + "|"]
     for name, r in rows.items():
         c, m = r["choice"], r["rhythm"]["model"]
@@ -64,8 +65,8 @@ def main() -> None:
                      + " | ".join(f"{m[f]:.2f}" for f in RHYTHM_FIGURES)
                      + f" | {', '.join(r['rhythm_failed']) or 'none'} |")
     orig = next(iter(rows.values()))["rhythm"]["original"]
-    lines.append("| *original* | | | | | | | | | | " + " | ".join(f"{orig[f]:.2f}" for f in RHYTHM_FIGURES)
-                 + " | |")
+    lines.append("| *original* | | | | | | | | | | "
+                 + " | ".join(f"{orig[f]:.2f}" for f in RHYTHM_FIGURES) + " | |")
     voices = next(iter(rows.values()))["choice"].get("voices", [])
     if any(voices):
         lines += ["", f"Voices per slot {voices}: each voiced part sounds at most that many "

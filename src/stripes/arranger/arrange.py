@@ -142,7 +142,8 @@ def arrange_melody(model, config, binarization: dict, vocab, melody: np.ndarray,
                    bass1: np.ndarray, chroma: np.ndarray, key: int = 0, qpm: float = 120.0,
                    seed: int = 0, *, root1: np.ndarray | None = None,
                    bridge: np.ndarray | None = None,
-                   texture: Texture = Texture()) -> tuple[np.ndarray, dict, list[str]]:
+                   texture: Texture = Texture(),  # noqa: B008 (frozen: one default is safe)
+                   ) -> tuple[np.ndarray, dict, list[str]]:
     """The harmonizer's arrangement ``[T, 384]`` of a melody over given chords (``seed`` draws a
     stochastic PE's code; ``texture`` moves an onset harmonizer's strikes).
 

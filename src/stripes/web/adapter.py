@@ -27,8 +27,9 @@ def arrange_for_page(midi: Path, out: Path, *, model: str, chords: Path | None =
 
     phrases: phrase runs such as ``A8A8B8B8`` (checked by the page; not an arranger input, see
     :data:`ARRANGER_TAKES`); density: relative note density, 1 = the model's validated
-    binarization; seed: the variation (0: the validated arrangement). Returns ``harmonize_song``'s dict
-    (``midi``, ``wav``, ``png`` paths, ``warnings``, ``steps``, ``qpm``...).
+    binarization; seed: the variation (0: the validated arrangement). Returns
+    ``harmonize_song``'s dict (``midi``, ``wav``, ``png`` paths, ``warnings``, ``steps``,
+    ``qpm``...).
     """
     from stripes.arranger.arrange import harmonize_song
 

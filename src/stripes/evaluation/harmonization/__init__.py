@@ -27,10 +27,10 @@ from stripes.evaluation.harmonization.binarization import (
     MERGE_GAPS,
     ONSET_THRESHOLDS,
     STRIKE_CAPS,
-    VOICE_HOLDS,
     THRESHOLDS,
-    choose_binarization,
+    VOICE_HOLDS,
     NoteRoll,
+    choose_binarization,
     criteria_for,
     decode_window,
     target_roll,
@@ -70,8 +70,8 @@ def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: T
     for whole pieces), consumed one at a time: a generator keeps one length in memory. layout:
     the slots the model copies and those it invents. The binarization is chosen on ``validation``
     by ``criterion`` over ``thresholds × merge_gaps`` (or the onset grid, the layout's voices
-    included: :func:`~.binarization.choose_binarization`), or given (``binarization``: ``threshold``,
-    ``merge_gap``), one of the two.
+    included: :func:`~.binarization.choose_binarization`), or given (``binarization``:
+    ``threshold``, ``merge_gap``), one of the two.
 
     Returns ``{"binarization": {criterion, threshold, merge_gap, score, grid} or the given one,
     "layout": {"names", "accompaniment"}, "test": {length: {"n", "songs", "flavours":

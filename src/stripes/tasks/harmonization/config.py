@@ -118,7 +118,8 @@ class HarmonizationConfig:
         self.check_sizes()
         self.model = replace(self.model, input_kind="pianoroll",
                              input_dim=256 + check_features(self.input_features),
-                             output_dim=384 * OUTPUTS[self.output], position_dim=CONTEXT_DIMS[self.context])
+                             output_dim=384 * OUTPUTS[self.output],
+                             position_dim=CONTEXT_DIMS[self.context])
 
     def check_sizes(self) -> None:
         """Window lengths, caps, transposition range and binarization grid are usable."""

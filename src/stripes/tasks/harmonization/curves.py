@@ -16,9 +16,9 @@ from pathlib import Path
 from stripes.analysis.plots import plot_learning_curves
 from stripes.evaluation.harmonization.baselines import score_baselines, window_arrays
 from stripes.evaluation.harmonization.binarization import (
-    decode_window,
     choose_binarization,
     criteria_for,
+    decode_window,
 )
 from stripes.evaluation.harmonization.scoring import evaluate_windows
 from stripes.tasks.harmonization.data import task_corpus, task_layout, validation_windows
