@@ -152,3 +152,21 @@ def test_one_track_cannot_be_both_melody_and_bridge(tmp_path):
     song, chords = _lead_sheet(tmp_path, bridge=True)
     with pytest.raises(ValueError, match="both the melody and the bridge"):
         arrange_song("pop909", song, chords=chords, melody_track="Bridge", bridge_track="bridge")
+
+
+def test_the_piano_roll_is_titled_as_asked_else_after_the_melody_file(tmp_path, monkeypatch):
+    import stripes.arranger.render as render
+
+    titles = []
+    real = render.write_arrangement
+
+    def spy(*args, **kwargs):
+        titles.append(kwargs["title"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(render, "write_arrangement", spy)
+    song, chords = _lead_sheet(tmp_path, bridge=False)
+    harmonize_song("pop909", song, tmp_path / "a.mid", chords=chords, renderer="builtin")
+    harmonize_song("pop909", song, tmp_path / "b.mid", chords=chords, renderer="builtin",
+                   title="Ode to Joy")
+    assert titles == ["song", "Ode to Joy"]

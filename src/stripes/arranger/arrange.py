@@ -336,12 +336,14 @@ def harmonize_song(
     density: float = 1.0,
     renderer: str = "auto",
     overwrite: bool = False,
+    title: str | None = None,
 ) -> dict:
     """``stripes harmonize``: :func:`arrange_song`, then :func:`write_song` at ``out_path`` (an
     input is never replaced, an existing output only with ``overwrite``: checked before the
     model is loaded). Returns the files' paths, ``steps``, ``qpm``, the ``warnings``, the
     ``sanity`` result, the MIDI's ``tracks``, the binarization, and the ``arrangement``
-    ``[T, n*128]`` with the chord ``labels`` (root, chroma ``[T]``) it follows."""
+    ``[T, n*128]`` with the chord ``labels`` (root, chroma ``[T]``) it follows. ``title``: the
+    piano roll's title (default: the melody file's name)."""
     from stripes.arranger.render import arrangement_paths
 
     inputs = [p for p in (midi_path, chords, checkpoint) if p is not None]
@@ -349,6 +351,8 @@ def harmonize_song(
     a = arrange_song(checkpoint, midi_path, chords=chords, chord_track=chord_track,
                      melody_track=melody_track, bridge_track=bridge_track, key=key, seed=seed,
                      density=density)
+    if title is not None:
+        a.title = title
     files = write_song(a, out_path, renderer=renderer, inputs=inputs, overwrite=overwrite)
     return {**files, "steps": a.steps, "qpm": a.qpm, "warnings": a.warnings,
             "sanity": a.sanity, "tracks": list(a.track_names), **a.binarization,

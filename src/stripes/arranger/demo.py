@@ -95,7 +95,7 @@ def arrange_lead_sheet(folder: Path, out: Path, checkpoint: str | Path = "pop909
     from stripes.arranger.arrange import harmonize_song
 
     res = harmonize_song(checkpoint, folder / "melody.mid", out / f"{folder.name}.mid",
-                         chords=folder / "chords.txt", overwrite=overwrite)
+                         chords=folder / "chords.txt", overwrite=overwrite, title=folder.name)
     return {k: v for k, v in res.items() if k not in ("arrangement", "labels")}
 
 
