@@ -35,7 +35,7 @@ from stripes.arranger.notices import (
     sanity_notices,
 )
 from stripes.arranger.song_chords import chord_span_warning, read_chord_track, read_chords_file
-from stripes.evaluation.harmonization.layout import CHORALE_LAYOUT, POP909_LAYOUT
+from stripes.evaluation.harmonization.layout import KNOWN_LAYOUTS
 from stripes.evaluation.harmonization.sanity import sanity_check
 from stripes.extras import needs
 from stripes.files import check_outputs
@@ -58,8 +58,6 @@ from stripes.music.structure import (
 from stripes.tasks.harmonization.data import task_corpus
 from stripes.tasks.harmonization.predict import Texture, harmonize_pianoroll
 
-#: The slot roles of each harmonizer's arrangement (which slots it invents), for the sanity check.
-LAYOUTS = {"pop909": POP909_LAYOUT, "chorales": CHORALE_LAYOUT}
 #: What an arrangement's record says of its decode (the chosen binarization, grid and scores
 #: left out).
 DECODE_KEYS = ("threshold", "merge_gap", "onset_threshold", "max_strikes", "voices",
@@ -274,8 +272,8 @@ def arrange_song(checkpoint: str | Path, midi_path: str | Path, *,
             slots.remove(1)  # no Bridge track in the MIDI
         else:
             kept[1] = song.tracks[bridge_index]
-    sanity = sanity_check(pred, labels["root"], labels["chroma"], layout=LAYOUTS[cfg.data])
-    part = " and ".join(titles[k].lower() for k in LAYOUTS[cfg.data].accompaniment)
+    sanity = sanity_check(pred, labels["root"], labels["chroma"], layout=KNOWN_LAYOUTS[cfg.data])
+    part = " and ".join(titles[k].lower() for k in KNOWN_LAYOUTS[cfg.data].accompaniment)
     span = chord_span_warning(sheet.end, n)
     warnings += (notes_warnings + bridge_warnings + label_warnings + ([span] if span else [])
                  + sanity_notices(sanity, f"the {part}"))

@@ -49,6 +49,8 @@ POP909_LAYOUT = TrackLayout(("melody", "bridge", "piano"), copied=(0, 1), bass_s
 #: Bach chorales: the soprano is the input; alto+tenor (slot 1) and bass (slot 2) are invented.
 CHORALE_LAYOUT = TrackLayout(("soprano", "alto_tenor", "bass"), copied=(0,), bass_slot=2,
                              chord_slot=1, voices=(1, 2, 1))
+#: The layout of each known corpus, by corpus name: slot names and voices for its scores.
+KNOWN_LAYOUTS = {"pop909": POP909_LAYOUT, "chorales": CHORALE_LAYOUT}
 
 
 def layout_from_slots(slots: dict, names: tuple[str, ...] | None = None,

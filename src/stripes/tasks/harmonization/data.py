@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from stripes.evaluation.harmonization import TrackLayout, layout_from_slots
-from stripes.evaluation.harmonization.layout import CHORALE_LAYOUT
+from stripes.evaluation.harmonization.layout import KNOWN_LAYOUTS
 from stripes.music.corpus import Corpus
 from stripes.music.datasets import (
     default_cache_dir,
@@ -25,12 +25,6 @@ from stripes.music.datasets import (
 )
 from stripes.music.windows import WindowDataset
 from stripes.tasks.harmonization.config import HarmonizationConfig
-
-#: The names of the target slots of each corpus, for scores per slot.
-TRACK_NAMES = {"pop909": ("melody", "bridge", "piano"),
-               "chorales": ("soprano", "alto_tenor", "bass")}
-#: Slots that are a fixed set of voices (TrackLayout.voices): the chorales' four parts.
-TRACK_VOICES = {"chorales": CHORALE_LAYOUT.voices}
 
 
 def corpus_folder(name: str, cache_dir: str | Path | None = None) -> Path:
@@ -75,8 +69,9 @@ def task_corpus(config: HarmonizationConfig) -> Corpus:
 
 def task_layout(corpus: Corpus) -> TrackLayout:
     """Which output slots are copied from the input and which the model must invent."""
-    return layout_from_slots(corpus.slots, TRACK_NAMES.get(corpus.name),
-                             TRACK_VOICES.get(corpus.name, ()))
+    known = KNOWN_LAYOUTS.get(corpus.name)
+    return layout_from_slots(corpus.slots, known.names if known else None,
+                             known.voices if known else ())
 
 
 def window_options(config: HarmonizationConfig, split: str, bars: int | None,
