@@ -18,7 +18,14 @@ from stripes.tasks.harmonization.data import task_corpus, task_layout, validatio
 from stripes.tasks.harmonization.predict import collect_windows
 from stripes.tasks.harmonization.train import load_harmonizer
 
-CRITERIA = ("note_f1_accompaniment", "onset_frame_f1_accompaniment", "cs_accompaniment")
+CRITERIA = ("note_f1_accompaniment", "onset_frame_f1_accompaniment", "cs_accompaniment",
+            "cs_rhythm_accompaniment")
+
+
+def figure_text(choice: dict) -> str:
+    """The figure decoder's share and core of a choice, or '-' for the per-cell decode."""
+    share = choice.get("figure_share", 0.0)
+    return f"{share}, {choice['figure_core']}" if share else "-"
 
 
 def main() -> None:
@@ -35,7 +42,10 @@ def main() -> None:
                                   criterion=criterion, thresholds=config.thresholds,
                                   onset_thresholds=config.onset_thresholds,
                                   strike_caps=config.strike_caps,
-                                  voice_holds=config.voice_holds)
+                                  voice_holds=config.voice_holds,
+                                  figure_shares=config.figure_shares,
+                                  figure_cores=config.figure_cores,
+                                  onset_weight=config.onset_weight)
         val = res["test"]["val"]
         ref = val["flavours"]["reference"]
         rows[criterion] = {
@@ -51,21 +61,24 @@ def main() -> None:
     (out / "criteria.json").write_text(json.dumps(rows, indent=1))
     lines = [f"# Decoding criteria on the validation windows of `{config.data}` "
              f"({len(windows)} windows; test windows unseen)", "",
-             "| criterion | threshold | onset thr. | strike cap | voice hold | CS | NDD | "
+             "| criterion | threshold | onset thr. | strike cap | voice hold | "
+             "figure (share, core) "
+             "| CS | NDD | "
              "rule CS | rule NDD | sanity | " + " | ".join(RHYTHM_FIGURES)
              + " | rhythm checks failed |",
-             "|---" * (11 + len(RHYTHM_FIGURES)) + "|"]
+             "|---" * (12 + len(RHYTHM_FIGURES)) + "|"]
     for name, r in rows.items():
         c, m = r["choice"], r["rhythm"]["model"]
         lines.append(f"| {name} | {c['threshold']} | {c.get('onset_threshold', '-')} | "
                      f"{c.get('max_strikes') or '-'} | "
                      f"{c.get('voice_hold', '-') if any(c.get('voices', ())) else '-'} | "
+                     f"{figure_text(c)} | "
                      f"{r['model']['CS']:.2f} | {r['model']['NDD']:.2f} | {r['rule']['CS']:.2f} | "
                      f"{r['rule']['NDD']:.2f} | {r['sanity']:.0%} | "
                      + " | ".join(f"{m[f]:.2f}" for f in RHYTHM_FIGURES)
                      + f" | {', '.join(r['rhythm_failed']) or 'none'} |")
     orig = next(iter(rows.values()))["rhythm"]["original"]
-    lines.append("| *original* | | | | | | | | | | "
+    lines.append("| *original* | | | | | | | | | | | "
                  + " | ".join(f"{orig[f]:.2f}" for f in RHYTHM_FIGURES) + " | |")
     voices = next(iter(rows.values()))["choice"].get("voices", [])
     if any(voices):

@@ -35,6 +35,7 @@ from stripes.arranger.notices import (
     sanity_notices,
 )
 from stripes.arranger.song_chords import chord_span_warning, read_chord_track, read_chords_file
+from stripes.evaluation.harmonization.binarization import DECODE_KEYS
 from stripes.evaluation.harmonization.layout import KNOWN_LAYOUTS
 from stripes.evaluation.harmonization.sanity import sanity_check
 from stripes.extras import needs
@@ -57,11 +58,6 @@ from stripes.music.structure import (
 )
 from stripes.tasks.harmonization.data import task_corpus
 from stripes.tasks.harmonization.predict import Texture, harmonize_pianoroll
-
-#: What an arrangement's record says of its decode (the chosen binarization, grid and scores
-#: left out).
-DECODE_KEYS = ("threshold", "merge_gap", "onset_threshold", "max_strikes", "voices",
-               "voice_hold")
 
 with needs("music"):
     from symusic.core import ScoreTick, TrackTick

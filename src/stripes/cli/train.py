@@ -74,6 +74,9 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         onset += f", at most {b['max_strikes']} strikes at once"
     if any(b.get("voices", ())):
         onset += f", voices per slot {b['voices']} (hold {b['voice_hold']})"
+    if b.get("figure_share"):
+        onset += (f"; slots {b['figure_slots']} by the figure decoder (figure at "
+                  f"{b['figure_share']} of the onset profile's peak, core at {b['figure_core']})")
     print(f"binarization ({b['criterion']} on validation): threshold {b['threshold']}, "
           f"merge gap {b['merge_gap']}{onset}")
     for bars, res in result["test"].items():

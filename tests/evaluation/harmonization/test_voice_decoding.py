@@ -86,7 +86,7 @@ def test_the_chosen_binarization_carries_the_voices():
                                  onset_thresholds=[0.5], voices=CHORALE_LAYOUT.voices,
                                  voice_holds=[0.0, 0.2])
     assert choice["voices"] == [1, 2, 1] and choice["voice_hold"] in (0.0, 0.2)
-    assert len(choice["grid"]) == 4 and len(choice["grid"][0]) == 5
+    assert len(choice["grid"]) == 4 and len(choice["grid"][0]) == 7
     decoded = decode_window(window, choice)
     assert (decoded.frames[:, 128:256].sum(axis=1) <= 2).all()
     unvoiced = choose_binarization([window], "note_f1", thresholds=[0.3],

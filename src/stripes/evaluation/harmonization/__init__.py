@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from stripes.evaluation.harmonization.baselines import baseline_predictions
 from stripes.evaluation.harmonization.binarization import (
+    FIGURE_CORES,
+    FIGURE_SHARES,
     MERGE_GAPS,
     ONSET_THRESHOLDS,
     STRIKE_CAPS,
@@ -63,6 +65,9 @@ def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: T
                         onset_thresholds: Sequence[float] = ONSET_THRESHOLDS,
                         strike_caps: Sequence[int] = STRIKE_CAPS,
                         voice_holds: Sequence[float] = VOICE_HOLDS,
+                        figure_shares: Sequence[float] = FIGURE_SHARES,
+                        figure_cores: Sequence[float] = FIGURE_CORES,
+                        onset_weight: float = 1.0,
                         binarization: Mapping | None = None) -> dict:
     """Score the test windows of every length, binarized as chosen on ``validation`` windows.
 
@@ -70,7 +75,8 @@ def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: T
     for whole pieces), consumed one at a time: a generator keeps one length in memory. layout:
     the slots the model copies and those it invents. The binarization is chosen on ``validation``
     by ``criterion`` over ``thresholds × merge_gaps`` (or the onset grid, the layout's voices
-    included: :func:`~.binarization.choose_binarization`), or given (``binarization``:
+    and its free accompaniment slots for the figure decoder included, with the model's
+    ``onset_weight``: :func:`~.binarization.choose_binarization`), or given (``binarization``:
     ``threshold``, ``merge_gap``), one of the two.
 
     Returns ``{"binarization": {criterion, threshold, merge_gap, score, grid} or the given one,
@@ -86,7 +92,10 @@ def score_harmonization(tests: Iterable[tuple[str, Sequence[Window]]], layout: T
         choice = choose_binarization(validation, criterion, thresholds=thresholds,
                                      merge_gaps=merge_gaps, onset_thresholds=onset_thresholds,
                                      strike_caps=strike_caps, voices=layout.voices,
-                                     voice_holds=voice_holds, criteria=criteria_for(layout))
+                                     voice_holds=voice_holds, figure_shares=figure_shares,
+                                     figure_cores=figure_cores,
+                                     figure_slots=layout.free_accompaniment,
+                                     onset_weight=onset_weight, criteria=criteria_for(layout))
     else:
         raise ValueError("give validation windows to choose the binarization on, or a chosen "
                          "binarization: one of the two")

@@ -23,8 +23,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from stripes.evaluation.harmonization.figure import CORE, decode_figure, hold_notes
 from stripes.evaluation.harmonization.layout import POP909_LAYOUT, TrackLayout
 from stripes.evaluation.harmonization.reference_flavour import chroma_similarity_reference
+from stripes.evaluation.harmonization.rhythm import rhythm_figures, rhythm_nearness
 from stripes.evaluation.harmonization.rolls import select_slots
 from stripes.music.pianoroll import pianoroll_to_notes
 
@@ -33,7 +35,13 @@ MERGE_GAPS = (0, 2, 4, 8)
 ONSET_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
 STRIKE_CAPS = (0,)  # 0: no cap on the notes struck at once
 VOICE_HOLDS = (0.0,)
+FIGURE_SHARES = (0.0,)  # 0: every cell on its own; > 0: the figure decoder (.figure)
+FIGURE_CORES = (CORE,)
 SLOT = 128  # columns of one pianoroll slot
+#: The keys of a chosen binarization that :func:`decode_window` reads (what a record of a decode
+#: keeps; the criterion, grid and score left out).
+DECODE_KEYS = ("threshold", "merge_gap", "onset_threshold", "max_strikes", "voices",
+               "voice_hold", "figure_share", "figure_core", "figure_slots", "onset_weight")
 
 
 class NoteRoll(NamedTuple):
@@ -109,11 +117,7 @@ def decode_notes(frame_probs, onset_probs, threshold: float = 0.5,
     onsets[1:] &= ~strike[:-1]  # the first step of a run of onset steps
     if max_strikes > 0:
         onsets &= likeliest(np.asarray(onset_probs), onsets, max_strikes)
-    frames = np.zeros_like(frame_on)
-    sounding = np.zeros(frame_on.shape[1], dtype=bool)
-    for t in range(frame_on.shape[0]):
-        sounding = onsets[t] | (sounding & frame_on[t])
-        frames[t] = sounding
+    frames = hold_notes(onsets, frame_on)
     for k, count in enumerate(voices):
         if count > 0:
             cols = slice(k * SLOT, (k + 1) * SLOT)
@@ -165,13 +169,25 @@ def likeliest(probs: np.ndarray, candidates: np.ndarray, k: int, width: int = 12
 def decode_window(window: Mapping, choice: Mapping) -> NoteRoll:
     """The binary arrangement of one predicted window (``probs``, and ``onset_probs`` for an
     onset harmonizer) under a chosen binarization (``threshold``, ``merge_gap``,
-    ``onset_threshold``, ``max_strikes``, and ``voices``, ``voice_hold`` for voiced slots)."""
+    ``onset_threshold``, ``max_strikes``, and ``voices``, ``voice_hold`` for voiced slots;
+    ``figure_share`` > 0 decodes the ``figure_slots`` with :func:`.figure.decode_figure`, its
+    ``figure_core`` struck in every half bar, the model's ``onset_weight`` undone)."""
     onset_probs = window.get("onset_probs")
     if onset_probs is None:
         return NoteRoll(binarize(window["probs"], choice["threshold"], choice["merge_gap"]))
-    return decode_notes(window["probs"], onset_probs, choice["threshold"],
+    roll = decode_notes(window["probs"], onset_probs, choice["threshold"],
                         choice["onset_threshold"], choice.get("max_strikes", 0),
                         choice.get("voices", ()), choice.get("voice_hold", 0.0))
+    share = choice.get("figure_share", 0.0)
+    if not share:
+        return roll
+    assert roll.onsets is not None
+    for k in choice["figure_slots"]:
+        cols = slice(k * SLOT, (k + 1) * SLOT)
+        roll.onsets[:, cols], roll.frames[:, cols] = decode_figure(
+            np.asarray(window["probs"])[:, cols], np.asarray(onset_probs)[:, cols],
+            choice["threshold"], share, choice["onset_weight"], choice["figure_core"])
+    return roll
 
 
 def target_roll(window: Mapping) -> NoteRoll:
@@ -255,6 +271,17 @@ def onsets_and_frames(pred: NoteRoll, target: NoteRoll) -> float:
                   + frame_f1(pred.frames, target.frames))
 
 
+def cs_and_rhythm(pred: NoteRoll, target: NoteRoll) -> float:
+    """Mean of CS (reference flavour, /100) and the nearness of the rhythm figures to the
+    original's (:func:`.rhythm.rhythm_nearness`), in [0, 1]: the right chroma *and* the
+    pianist's rhythm. CS alone cannot tell a flurry from a figure (it reads onset counts
+    per half bar up to scale), note F1 rewards exact onsets a model cannot know."""
+    cs = chroma_similarity_reference(pred.frames, target.frames) / 100.0
+    near = rhythm_nearness(rhythm_figures(pred.frames, pred.note_onsets()),
+                           rhythm_figures(target.frames, target.note_onsets()))
+    return 0.5 * (cs + near)
+
+
 def on_accompaniment(fn: Criterion, layout: TrackLayout = POP909_LAYOUT) -> Criterion:
     """``fn`` applied to the accompaniment slots of ``layout`` only."""
     def part(roll: NoteRoll) -> NoteRoll:
@@ -279,6 +306,8 @@ BINARIZATION_CRITERIA: dict[str, Criterion] = {
     "onset_frame_f1_accompaniment": on_accompaniment(onsets_and_frames),
     "note_f1": note_f1,
     "note_f1_accompaniment": on_accompaniment(note_f1),
+    "cs_rhythm": cs_and_rhythm,
+    "cs_rhythm_accompaniment": on_accompaniment(cs_and_rhythm),
 }
 
 
@@ -298,17 +327,24 @@ def choose_binarization(windows: Sequence[Mapping], criterion: str = "frame_f1",
                         strike_caps: Sequence[int] = STRIKE_CAPS,
                         voices: Sequence[int] = (),
                         voice_holds: Sequence[float] = VOICE_HOLDS,
+                        figure_shares: Sequence[float] = FIGURE_SHARES,
+                        figure_cores: Sequence[float] = FIGURE_CORES,
+                        figure_slots: Sequence[int] = (), onset_weight: float = 1.0,
                         criteria: dict[str, Criterion] | None = None) -> dict:
     """The binarization with the best mean ``criterion`` over validation windows.
 
     windows: mappings with ``probs`` and ``targets`` ``[T_i, n*128]`` (and ``onset_probs``,
     ``onsets`` for an onset harmonizer: then the grid is ``thresholds × onset_thresholds ×
-    strike_caps × voice_holds`` and ``merge_gap`` is 0; ``voices``, the layout's voice count
-    per slot, is part of every point). Returns ``{"criterion": name, "threshold",
-    "merge_gap", "onset_threshold", "max_strikes", "voice_hold" and "voices" (onset
-    harmonizers), "score", "grid": [[threshold, merge_gap, score] or [threshold, onset
-    threshold, max strikes, voice hold, score], ...]}`` (ties: the first in grid order,
-    thresholds ascending).
+    strike_caps × voice_holds × figure_shares × figure_cores`` (a share of 0, the per-cell
+    decode, with the first core only) and ``merge_gap`` is 0; ``voices``, the layout's voice
+    count per slot, ``figure_slots``, the slots a figure share > 0 decodes with
+    :func:`.figure.decode_figure`, and the model's ``onset_weight`` are part of every point).
+    Returns ``{"criterion": name, "threshold", "merge_gap", "onset_threshold",
+    "max_strikes", "voice_hold", "figure_share", "figure_core", "voices", "figure_slots" and
+    "onset_weight" (onset harmonizers), "score", "grid": [[threshold, merge_gap, score] or
+    [threshold, onset threshold, max strikes, voice hold, figure share, figure core, score],
+    ...]}``
+    (ties: the first in grid order, thresholds ascending).
     """
     table = BINARIZATION_CRITERIA if criteria is None else criteria
     if criterion not in table:
@@ -321,9 +357,13 @@ def choose_binarization(windows: Sequence[Mapping], criterion: str = "frame_f1",
     points: Iterable[tuple[float, ...]]
     fixed: dict = {"merge_gap": 0}
     if windows[0].get("onset_probs") is not None:
-        keys = ("threshold", "onset_threshold", "max_strikes", "voice_hold")
-        points = itertools.product(thresholds, onset_thresholds, strike_caps, voice_holds)
-        fixed["voices"] = [int(v) for v in voices]
+        keys = ("threshold", "onset_threshold", "max_strikes", "voice_hold", "figure_share",
+                "figure_core")
+        points = [p for p in itertools.product(thresholds, onset_thresholds, strike_caps,
+                                               voice_holds, figure_shares, figure_cores)
+                  if p[4] or p[5] == figure_cores[0]]  # a core means nothing per cell
+        fixed.update(voices=[int(v) for v in voices], figure_slots=[int(k) for k in figure_slots],
+                     onset_weight=float(onset_weight))
     else:
         keys = ("threshold", "merge_gap")
         points = itertools.product(thresholds, merge_gaps)

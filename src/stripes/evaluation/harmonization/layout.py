@@ -42,6 +42,12 @@ class TrackLayout:
         """The slots the model must invent (every slot that is not copied), in order."""
         return tuple(k for k in range(self.n_slots) if k not in self.copied)
 
+    @property
+    def free_accompaniment(self) -> tuple[int, ...]:
+        """The accompaniment slots that are free polyphony (not a fixed set of voices): those
+        the figure decoder (``figure``) may decode."""
+        return tuple(k for k in self.accompaniment if not self.voices or not self.voices[k])
+
 
 #: POP909 ([S24], [FS], [ST]): melody and bridge are inputs, the piano is invented.
 POP909_LAYOUT = TrackLayout(("melody", "bridge", "piano"), copied=(0, 1), bass_slot=2,

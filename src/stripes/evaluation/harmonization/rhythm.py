@@ -155,6 +155,18 @@ def figure_value(figures: Mapping, name: str) -> float:
     return float(value["mean"]) if isinstance(value, Mapping) else float(value)
 
 
+def rhythm_nearness(model: Mapping, original: Mapping) -> float:
+    """How near a model's rhythm figures are to the original's, in [0, 1]: the mean over
+    :data:`RHYTHM_FIGURES` of ``max(0, 1 - |model / original - 1|)`` (a figure the original has
+    as 0 counts 1 when the model's is 0 too, else 0). Figures or summaries, as
+    :func:`compare_rhythm`."""
+    near = []
+    for name in RHYTHM_FIGURES:
+        m, o = figure_value(model, name), figure_value(original, name)
+        near.append(max(0.0, 1.0 - abs(m / o - 1.0)) if o else float(m == 0.0))
+    return float(np.mean(near))
+
+
 def compare_rhythm(model: Mapping, original: Mapping,
                    targets: Mapping[str, float] | None = None) -> dict:
     """A model's rhythm against the original's, and the targets it passes.

@@ -66,6 +66,13 @@ class HarmonizationConfig:
         voice_holds: for ``onsets_frames`` on a corpus whose parts are voices (the chorales),
             the frame-probability bonus that keeps a sounding pitch against a near tie
             (``binarization.decode_voices``), also searched on validation.
+        figure_shares: for ``onsets_frames``, 0 decodes every onset cell on its own; a share
+            in (0, 1) decodes the free accompaniment with the figure decoder
+            (``evaluation.harmonization.figure``: one figure per window, made of the bar
+            positions at or above that share of the onset profile's peak, the model's expected
+            chroma struck there per half bar), also searched on validation.
+        figure_cores: the share of the profile's peak above which a position of the figure is
+            struck in every half bar (its core; the rest varies), searched on validation.
         run: how and where this invocation runs (device, folder, progress, ``data_root`` and
             ``cache_dir`` of the corpus); not part of the recipe: never saved in a run folder,
             never compared on resume.
@@ -90,6 +97,8 @@ class HarmonizationConfig:
     onset_thresholds: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])
     strike_caps: list[int] = field(default_factory=lambda: [0])
     voice_holds: list[float] = field(default_factory=lambda: [0.0])
+    figure_shares: list[float] = field(default_factory=lambda: [0.0])
+    figure_cores: list[float] = field(default_factory=lambda: [0.8])
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self):
@@ -138,6 +147,11 @@ class HarmonizationConfig:
         if not self.strike_caps or min(self.strike_caps) < 0:
             raise ConfigError(f"strike_caps: expected counts >= 0 (0: no cap), "
                               f"got {self.strike_caps}")
+        if not self.figure_shares or not all(0 <= s < 1 for s in self.figure_shares):
+            raise ConfigError(f"figure_shares: expected shares in [0, 1) (0: per cell), "
+                              f"got {self.figure_shares}")
+        if not self.figure_cores or not all(0 < c <= 1 for c in self.figure_cores):
+            raise ConfigError(f"figure_cores: expected shares in (0, 1], got {self.figure_cores}")
         if not self.voice_holds or not all(0 <= h < 1 for h in self.voice_holds):
             raise ConfigError(f"voice_holds: expected bonuses in [0, 1), got {self.voice_holds}")
         if not self.merge_gaps or min(self.merge_gaps) < 0:

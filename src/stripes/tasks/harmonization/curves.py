@@ -56,6 +56,10 @@ def learning_curve(run_dir: str | Path) -> list[dict]:
                                      onset_thresholds=config.onset_thresholds,
                                      strike_caps=config.strike_caps, voices=layout.voices,
                                      voice_holds=config.voice_holds,
+                                     figure_shares=config.figure_shares,
+                                     figure_cores=config.figure_cores,
+                                     figure_slots=layout.free_accompaniment,
+                                     onset_weight=config.onset_weight,
                                      criteria=criteria_for(layout))
         preds = [decode_window(w, choice).frames for w in windows]
         summary = evaluate_windows(preds, targets, layout=layout, per_track=False)["summary"]

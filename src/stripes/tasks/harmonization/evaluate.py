@@ -44,7 +44,10 @@ def evaluate_harmonizer(run_dir: str | Path, settings: RunConfig | None = None) 
                                  thresholds=config.thresholds, merge_gaps=config.merge_gaps,
                                  onset_thresholds=config.onset_thresholds,
                                  strike_caps=config.strike_caps,
-                                 voice_holds=config.voice_holds)
+                                 voice_holds=config.voice_holds,
+                                 figure_shares=config.figure_shares,
+                                 figure_cores=config.figure_cores,
+                                 onset_weight=config.onset_weight)
     text = json.dumps(result, indent=1, default=_plain)
     atomic_write(Path(run_dir, "evaluation.json"), lambda f: f.write(text.encode()))
     return result
