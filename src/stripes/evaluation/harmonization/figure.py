@@ -15,7 +15,8 @@ from the model's own probabilities only (no chord label, no rule):
 2. **The figure**: the window's onset profile, the mean of ``q`` summed over pitches at each of
    the ``bar_steps`` positions of the bar over all its bars; the positions at or above
    ``share`` of the profile's peak (each widened by one step, played timing) are the figure.
-   Strikes fall there only, in every bar: the one figure the model finds likeliest for the piece.
+   Strikes fall there, in every bar: the one figure the model finds likeliest for the piece
+   (a strike whose pitch class has no room left there goes outside it, ``OUTSIDE``).
    Its *core*, the positions at or above ``core`` of the peak, is struck first in every half
    bar (by the likeliest pitch with strikes left), so the figure recurs; the weaker positions
    are struck where the model likes them best, so it varies as a pianist's does.
@@ -130,7 +131,7 @@ def strike_half_bar(score: np.ndarray, q: np.ndarray, pitch_class: np.ndarray,
         while counts[pc] > 0:
             t, j = np.unravel_index(np.argmax(cand[:, cols]), (len(cand), len(cols)))
             if cand[t, cols[j]] <= 0:
-                break                                    # the figure has no room left
+                break                                    # no cell of this class is left
             strike(int(t), int(cols[j]))
     return strikes
 
