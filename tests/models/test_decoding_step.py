@@ -103,13 +103,12 @@ def test_rotary_table_step_equals_the_module_at_any_time(cls, variant):
     pe = cls(h, d, variant=variant, max_len=16).double()
     table = RotaryTable(pe, cls is RoPEPool, h, d, torch.float64, length=5)
     g = torch.Generator().manual_seed(7)
-    work = torch.empty(b, 2, h, d // 2, dtype=torch.complex128)
     pooled = torch.empty(b, 2, h, d // 2, dtype=torch.float64)
     for t in (0, 4, 5, 37, 1500):  # past the table's first length: it grows
         qk = torch.randn(b, 2, h, d, generator=g, dtype=torch.float64)
         ref = torch.cat(pe(qk[:, :1], qk[:, 1:], offset=t), 1)
         if cls is RoPEPool:
-            out = pool_(qk, table.at(t), work, pooled)
+            out = pool_(qk, table.at_pairs(t), pooled)
         else:
             rotate_(qk, table.at(t))
             out = qk
