@@ -8,8 +8,9 @@ of the product with ``e^{iθ}(1 − i)``; ``stripes.positional.rope``). :class:`
 ``w(t)`` for every time off the module itself, by applying it to two basis patterns
 (``[1, 0, 1, 0, …]`` gives ``w``'s real part, ``[0, 1, 0, 1, …]`` its imaginary part or, pooled,
 minus it), so the values are exactly the module's and no formula is duplicated here. A step is
-then one product for q and k together (:func:`rotate_`, :func:`pool_`). Integer times only
-(``positions=None``); explicit positions take the module's own call.
+then one product for q and k together (:func:`rotate_`, a complex product in place;
+:func:`pool_`, the real part of that product in real arithmetic, which a compiled step can fuse).
+Integer times only (``positions=None``); explicit positions take the module's own call.
 """
 
 from __future__ import annotations
