@@ -39,13 +39,7 @@ def main() -> None:
     rows = {}
     for criterion in CRITERIA:
         res = score_harmonization([("val", windows)], task_layout(corpus), validation=windows,
-                                  criterion=criterion, thresholds=config.thresholds,
-                                  onset_thresholds=config.onset_thresholds,
-                                  strike_caps=config.strike_caps,
-                                  voice_holds=config.voice_holds,
-                                  figure_shares=config.figure_shares,
-                                  figure_cores=config.figure_cores,
-                                  onset_weight=config.onset_weight)
+                                  criterion=criterion, **config.binarization_grid())
         val = res["test"]["val"]
         ref = val["flavours"]["reference"]
         rows[criterion] = {

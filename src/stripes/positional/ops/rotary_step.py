@@ -40,16 +40,18 @@ class RotaryTable:
                  dtype: torch.dtype, length: int, device: torch.device | None = None):
         self.pe, self.pool = pe, pool
         self.heads, self.head_dim, self.dtype, self.device = heads, head_dim, dtype, device
-        self.table = self._read(0, length)
-        self.pairs = torch.view_as_real(self.table).contiguous()
+        self._store(self._read(0, length))
 
     def at(self, t: int) -> Tensor:
         """``w(t)`` ``[H, D/2]`` complex."""
         if t >= self.table.shape[0]:
             n = self.table.shape[0]
-            self.table = torch.cat([self.table, self._read(n, max(2 * n, t + 1))])
-            self.pairs = torch.view_as_real(self.table).contiguous()
+            self._store(torch.cat([self.table, self._read(n, max(2 * n, t + 1))]))
         return self.table[t]
+
+    def _store(self, table: Tensor) -> None:
+        """Keep ``table`` ``[N, H, D/2]`` complex and its real pairs ``[N, H, D/2, 2]``."""
+        self.table, self.pairs = table, torch.view_as_real(table).contiguous()
 
     def at_pairs(self, t: int) -> Tensor:
         """``w(t)`` as real pairs ``[H, D/2, 2]`` (real, imaginary): the same numbers as

@@ -157,6 +157,15 @@ class HarmonizationConfig:
         if not self.merge_gaps or min(self.merge_gaps) < 0:
             raise ConfigError(f"merge_gaps: expected steps >= 0, got {self.merge_gaps}")
 
+    def binarization_grid(self) -> dict[str, Any]:
+        """The decoding grid searched on validation, as the keyword arguments of
+        ``evaluation.harmonization.score_harmonization`` and ``binarization.choose_binarization``
+        (the model's ``onset_weight`` with it)."""
+        return {"thresholds": self.thresholds, "merge_gaps": self.merge_gaps,
+                "onset_thresholds": self.onset_thresholds, "strike_caps": self.strike_caps,
+                "voice_holds": self.voice_holds, "figure_shares": self.figure_shares,
+                "figure_cores": self.figure_cores, "onset_weight": self.onset_weight}
+
     def recipe(self) -> dict[str, Any]:
         """Every field but ``run``, as plain data: what ``task.yaml`` holds and resuming keeps."""
         plain = asdict(self)

@@ -52,15 +52,10 @@ def learning_curve(run_dir: str | Path) -> list[dict]:
         windows = collect_windows(model.eval(), val)
         targets = [w["targets"] for w in windows]
         choice = choose_binarization(windows, config.binarization_criterion,
-                                     thresholds=config.thresholds, merge_gaps=config.merge_gaps,
-                                     onset_thresholds=config.onset_thresholds,
-                                     strike_caps=config.strike_caps, voices=layout.voices,
-                                     voice_holds=config.voice_holds,
-                                     figure_shares=config.figure_shares,
-                                     figure_cores=config.figure_cores,
+                                     voices=layout.voices,
                                      figure_slots=layout.free_accompaniment,
-                                     onset_weight=config.onset_weight,
-                                     criteria=criteria_for(layout))
+                                     criteria=criteria_for(layout),
+                                     **config.binarization_grid())
         preds = [decode_window(w, choice).frames for w in windows]
         summary = evaluate_windows(preds, targets, layout=layout, per_track=False)["summary"]
         rows.append({"step": int(ckpt["step"]), "val_loss": losses.get(int(ckpt["step"])),

@@ -41,13 +41,7 @@ def evaluate_harmonizer(run_dir: str | Path, settings: RunConfig | None = None) 
     tests = ((bars, collect_windows(model, ds)) for bars, ds in sets.tests.items())
     result = score_harmonization(tests, sets.layout, validation=validation,
                                  criterion=config.binarization_criterion,
-                                 thresholds=config.thresholds, merge_gaps=config.merge_gaps,
-                                 onset_thresholds=config.onset_thresholds,
-                                 strike_caps=config.strike_caps,
-                                 voice_holds=config.voice_holds,
-                                 figure_shares=config.figure_shares,
-                                 figure_cores=config.figure_cores,
-                                 onset_weight=config.onset_weight)
+                                 **config.binarization_grid())
     text = json.dumps(result, indent=1, default=_plain)
     atomic_write(Path(run_dir, "evaluation.json"), lambda f: f.write(text.encode()))
     return result
