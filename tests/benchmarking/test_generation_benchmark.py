@@ -12,7 +12,7 @@ from stripes.benchmarking import generation as gen
 def tiny(monkeypatch):
     for name, value in (("POSITIONS", (96, 160)), ("WINDOW", 16), ("WARMUP", 8), ("LAYERS", 1),
                         ("D_MODEL", 32), ("PAIR_BLOCK", 4), ("PAIR_ROUNDS", 3),
-                        ("COMPILED", ())):  # Inductor's compile: test_compiled_method_measures
+                        ("COMPILE", False)):  # Inductor's compile: test_compiled_method_measures
         monkeypatch.setattr(gen, name, value)
     threads = torch.get_num_threads()
     yield
@@ -31,15 +31,19 @@ def test_methods_list_the_softmax_cache_the_reference_and_fast_transformers():
     ms = gen.methods()
     assert {"linear:none", "linear:rope_pool", "softmax:none", gen.REFERENCE,
             gen.FAST_TRANSFORMERS, "compiled:linear:none"} <= set(ms)
+    # every decodable linear PE has its compiled row
+    assert {m for m in ms if m.startswith("linear:")} == {
+        m.removeprefix("compiled:") for m in ms if m.startswith("compiled:")}
     assert gen.is_linear("compiled:linear:rope_pool") and not gen.is_linear("softmax:none")
 
 
 @pytest.mark.inductor
-def test_compiled_method_measures_and_decodes_what_the_eager_step_decodes(tiny):
-    out = gen.measure_method("compiled:linear:none", 160)
+@pytest.mark.parametrize("pe", ["none", "rope"])
+def test_compiled_method_measures_and_decodes_what_the_eager_step_decodes(tiny, pe):
+    out = gen.measure_method(f"compiled:linear:{pe}", 160)
     assert set(out["ms_per_token"]) == {"96", "160"} and out["tokens_per_s"] > 0
-    eager, compiled = (gen.decoder_factory(m, 40)(1) for m in ("linear:none",
-                                                               "compiled:linear:none"))
+    eager, compiled = (gen.decoder_factory(m, 40)(1) for m in (f"linear:{pe}",
+                                                               f"compiled:linear:{pe}"))
     with torch.inference_mode():
         for t in range(1, 40):
             torch.testing.assert_close(compiled(t), eager(t), rtol=1e-4, atol=1e-4)

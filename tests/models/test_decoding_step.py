@@ -103,15 +103,18 @@ def test_rotary_table_step_equals_the_module_at_any_time(cls, variant):
     pe = cls(h, d, variant=variant, max_len=16).double()
     table = RotaryTable(pe, cls is RoPEPool, h, d, torch.float64, length=5)
     g = torch.Generator().manual_seed(7)
-    pooled = torch.empty(b, 2, h, d // 2, dtype=torch.float64)
+    work = torch.empty(b, 2, h, d // 2, dtype=torch.float64)
     for t in (0, 4, 5, 37, 1500):  # past the table's first length: it grows
         qk = torch.randn(b, 2, h, d, generator=g, dtype=torch.float64)
         ref = torch.cat(pe(qk[:, :1], qk[:, 1:], offset=t), 1)
+        # the real pairs hold the complex row's numbers, and the step in real arithmetic
+        # equals the module
+        assert torch.equal(torch.view_as_complex(table.at_pairs(t)), table.at(t))
         if cls is RoPEPool:
-            out = pool_(qk, table.at_pairs(t), pooled)
+            out = pool_(qk, table.at_pairs(t), work)
         else:
-            rotate_(qk, table.at(t))
-            out = qk
+            out = rotate_(qk, table.at_pairs(t), work)
+            assert out.data_ptr() == qk.data_ptr()  # in place
         torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
 
 

@@ -8,8 +8,9 @@ sequence so every method does the same work. Methods:
 
 - ``linear:<pe>``, ``softmax:<pe>``: the model's one-token ``step`` (what ``generate`` uses: a
   loop over the blocks' ``step``; softmax through its preallocated KV cache);
-- ``compiled:linear:<pe>``: that step through ``torch.compile(fullgraph=True)`` (Inductor;
-  the warm-up decode pays the compilation), for ``COMPILED``;
+- ``compiled:linear:<pe>``: that step through :func:`stripes.generation.decode.compile_step`
+  (``torch.compile(fullgraph=True)``, Inductor with its C++ wrapper; the warm-up decode pays the
+  compilation), for every ``linear:<pe>``; stochastic PEs read their code in its traceable form;
 - ``reference:linear:none``: the model's parallel ``forward(x_t, state=s)`` on one token;
 - ``fast_transformers:linear``: fast-transformers' ``RecurrentEncoderBuilder`` model (linear
   attention, elu+1, GELU) of the same size between the same embedding and head; "not installed"
@@ -54,6 +55,7 @@ from stripes.benchmarking.common import (
     write_results,
 )
 from stripes.extras import needs
+from stripes.generation.decode import compile_step
 from stripes.models import ModelConfig, ModelState, StripesTransformer
 from stripes.positional import PositionalConfig
 
@@ -65,8 +67,9 @@ POSITIONS = (256, 1024, 2048, 4096, 8192)
 SKIP = {"structure_ape", "shaw_rpe", "structure_rpe", "nonstationary_rpe", "learned"}
 REFERENCE, FAST_TRANSFORMERS = "reference:linear:none", "fast_transformers:linear"
 PAIRS = "pairs"  # the pseudo-method of measure_pairs (one process)
-COMPILED = ("compiled:linear:none", "compiled:linear:rope_pool")
-RATE_METHODS, RATE = ("linear:none", "linear:rope_pool", *COMPILED), 1000.0  # tokens/s
+COMPILE = True  # a compiled row per linear PE (the tests turn it off: Inductor takes minutes)
+RATE_METHODS, RATE = ("linear:none", "linear:rope_pool", "compiled:linear:none",
+                      "compiled:linear:rope_pool"), 1000.0  # tokens/s
 VS_FT, VS_KV, FLAT = 3.0, 5.0, 1.2
 PAIR_BLOCK, PAIR_ROUNDS = 32, 16
 
@@ -81,8 +84,8 @@ def methods() -> list[str]:
 
     kinds = ["none"] + [k for k in available_kinds() if k not in SKIP | {"none"}]
     soft = ["softmax:none"] + (["softmax:rope"] if "rope" in kinds else [])
-    return [f"linear:{k}" for k in kinds] + list(COMPILED) + soft + [REFERENCE,
-                                                                     FAST_TRANSFORMERS]
+    compiled = [f"compiled:linear:{k}" for k in kinds] if COMPILE else []
+    return [f"linear:{k}" for k in kinds] + compiled + soft + [REFERENCE, FAST_TRANSFORMERS]
 
 
 def is_linear(method: str) -> bool:
@@ -103,9 +106,12 @@ def decoder_factory(method: str, length: int, device: str = "cpu") -> Factory:
     lean, compiled = not method.startswith("reference:"), method.startswith("compiled:")
     attention, pe = method.removeprefix("reference:").removeprefix("compiled:").split(":")
     model = _model(attention, pe, length, device)
-    code = model.draw_pe_code(length + 1, None, torch.Generator().manual_seed(1))
+    code = model.draw_pe_code(length + 1, None, torch.Generator().manual_seed(1),
+                              traceable=compiled)
     prefilled: dict[int, ModelState] = {}
-    step = torch.compile(model.step, fullgraph=True) if compiled else model.step
+    if compiled:  # one compiled model at a time: Dynamo keeps 8 graphs per function
+        torch._dynamo.reset()
+    step = compile_step(model) if compiled else model.step
 
     def factory(prefix: int) -> Step:
         if prefix not in prefilled:  # the decoders copy what they update: a state serves many

@@ -24,15 +24,29 @@ AllowedFn = Callable[[Tensor], Tensor]  # last ids [B] -> allowed mask [B, V]
 StepFn = Callable[[Tensor], Tensor]  # ids [B, 1] -> logits [B, V] of the next position
 
 
+#: Inductor options of the compiled step. The C++ wrapper calls the generated kernels and the
+#: matrix products from C++ rather than from a generated Python function: a one-token step is a
+#: chain of ~50 tiny calls, and the wrapper's Python was ~10 % of it
+#: (``benchmarks/results/generation.md``, ``compiled:`` rows). Costs a longer first compilation.
+STEP_COMPILE_OPTIONS = {"cpp_wrapper": True}
+
+
+def compile_step(model: StripesTransformer) -> Callable[..., Tensor]:
+    """``model.step`` through ``torch.compile(fullgraph=True)`` (Inductor,
+    :data:`STEP_COMPILE_OPTIONS`): the same function with its elementwise work fused; the first
+    two calls compile (the second makes the offset symbolic)."""
+    return torch.compile(model.step, fullgraph=True, options=STEP_COMPILE_OPTIONS)
+
+
 def stepper(model: StripesTransformer, state: ModelState, capacity: int, lean: bool = True,
             compiled: bool = False) -> StepFn:
     """One decoding step after ``state``: the model's ``step`` when its ``decoding_blocker``
     allows (and ``lean``), else its parallel ``forward`` (which carries the state itself).
-    ``compiled``: the step through ``torch.compile(fullgraph=True)`` (the same function with
-    its elementwise work fused; the first tokens pay the compilation)."""
+    ``compiled``: the step through :func:`compile_step` (the first tokens pay the
+    compilation)."""
     if lean and model.decoding_blocker() is None:
         decoder = model.start_decoding(state, capacity=capacity)
-        step = torch.compile(model.step, fullgraph=True) if compiled else model.step
+        step = compile_step(model) if compiled else model.step
         return lambda ids: step(ids, decoder)
     box = [state]
 

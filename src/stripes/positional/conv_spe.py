@@ -182,7 +182,10 @@ class ConvSPE(SPE):
                              f"positions, positions {start}..{start + t - 1} asked: draw it "
                              "for a longer length")
         f = filters.reshape(2, -1, p_len).flip(-1)
-        win = noise[:, start : start + t + p_len - 1].to(q).unfold(1, p_len, 1)  # [HD, T, R, P]
+        # the window copied before its unfold view: Inductor (torch 2.13) sized the product's
+        # operand by the whole noise when the view was of a slice (the compiled step failed)
+        win = noise[:, start : start + t + p_len - 1].to(q).clone()
+        win = win.unfold(1, p_len, 1)  # [HD, T, R, P]
         bars = torch.einsum("xtrp,sxp->sxtr", win, f)
         return pool_codes(q, bars[0], self.n_heads), pool_codes(k, bars[1], self.n_heads)
 

@@ -8,8 +8,9 @@ of the product with ``e^{iθ}(1 − i)``; ``stripes.positional.rope``). :class:`
 ``w(t)`` for every time off the module itself, by applying it to two basis patterns
 (``[1, 0, 1, 0, …]`` gives ``w``'s real part, ``[0, 1, 0, 1, …]`` its imaginary part or, pooled,
 minus it), so the values are exactly the module's and no formula is duplicated here. A step is
-then one product for q and k together (:func:`rotate_`, a complex product in place;
-:func:`pool_`, the real part of that product in real arithmetic, which a compiled step can fuse).
+then one product for q and k together, in real arithmetic over ``w``'s real pairs, which a
+compiled step fuses (complex products it cannot): :func:`rotate_` in place, :func:`pool_` the real
+part of the product.
 Integer times only (``positions=None``); explicit positions take the module's own call.
 """
 
@@ -76,9 +77,17 @@ class RotaryTable:
         return torch.cat(rows)
 
 
-def rotate_(qk: Tensor, w: Tensor) -> None:
-    """RoPE in place: ``qk [B, 2, H, D]`` (real, pairs contiguous) times ``w [H, D/2]``."""
-    torch.view_as_complex(qk.unflatten(-1, (-1, 2))).mul_(w)
+def rotate_(qk: Tensor, w: Tensor, work: Tensor) -> Tensor:
+    """RoPE in place: each pair ``(a, b)`` of ``qk [B, 2, H, D]`` times ``w = c + i·s`` given as
+    real pairs ``[H, D/2, 2]`` (:meth:`RotaryTable.at_pairs`): ``(a·c − b·s, a·s + b·c)``, in real
+    arithmetic (as :func:`pool_`, so a compiled step fuses it); ``work [B, 2, H, D/2]`` holds the
+    new ``b`` while ``a`` is overwritten. Returns ``qk``."""
+    pairs = qk.unflatten(-1, (-1, 2))
+    a, b, c, s = pairs[..., 0], pairs[..., 1], w[..., 0], w[..., 1]
+    torch.mul(a, s, out=work).addcmul_(b, c)
+    a.mul_(c).addcmul_(b, s, value=-1.0)
+    b.copy_(work)
+    return qk
 
 
 def pool_(qk: Tensor, w: Tensor, out: Tensor) -> Tensor:
@@ -93,7 +102,7 @@ def pool_(qk: Tensor, w: Tensor, out: Tensor) -> Tensor:
 
 class RotaryTokenStep:
     """RoPE or RoPEPool on one token (:meth:`~stripes.positional.base.QKTransformPE.token_step`):
-    at integer times (``positions=None``) one complex product with a row of a
+    at integer times (``positions=None``) one product with a row of a
     :class:`RotaryTable`, in place on ``qk [B, 2, H, D]`` (RoPE) or into a preallocated buffer
     (RoPEPool); explicit positions take the module's own call."""
 
@@ -101,13 +110,10 @@ class RotaryTokenStep:
                  layer: int, batch: int, like: Tensor, capacity: int):
         self.table = RotaryTable(pe, pool, heads, head_dim, like.dtype, capacity, like.device)
         self.forward = ForwardTokenStep(pe, code, layer)
-        if pool:
-            self.pooled = like.new_empty(batch, 2, heads, head_dim // 2)
+        self.work = like.new_empty(batch, 2, heads, head_dim // 2)  # pool_'s out, rotate_'s b
 
     def __call__(self, qk: Tensor, offset: int, positions: Tensor | None) -> Tensor:
         if positions is not None:
             return self.forward(qk, offset, positions)
-        if self.table.pool:
-            return pool_(qk, self.table.at_pairs(offset), self.pooled)
-        rotate_(qk, self.table.at(offset))
-        return qk
+        w = self.table.at_pairs(offset)
+        return pool_(qk, w, self.work) if self.table.pool else rotate_(qk, w, self.work)
