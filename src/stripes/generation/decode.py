@@ -28,7 +28,7 @@ StepFn = Callable[[Tensor], Tensor]  # ids [B, 1] -> logits [B, V] of the next p
 #: matrix products from C++ rather than from a generated Python function: a one-token step is a
 #: chain of ~50 tiny calls, and the wrapper's Python was ~10 % of it
 #: (``benchmarks/results/generation.md``, ``compiled:`` rows). Costs a longer first compilation.
-STEP_COMPILE_OPTIONS = {"cpp_wrapper": True}
+STEP_COMPILE_OPTIONS: dict[str, str | int | bool] = {"cpp_wrapper": True}
 
 
 def compile_step(model: StripesTransformer) -> Callable[..., Tensor]:
