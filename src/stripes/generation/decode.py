@@ -13,6 +13,7 @@ applies, else through its parallel ``forward`` on one token (``lean=False`` forc
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -28,7 +29,7 @@ StepFn = Callable[[Tensor], Tensor]  # ids [B, 1] -> logits [B, V] of the next p
 #: matrix products from C++ rather than from a generated Python function: a one-token step is a
 #: chain of ~50 tiny calls, and the wrapper's Python was ~10 % of it
 #: (``benchmarks/results/generation.md``, ``compiled:`` rows). Costs a longer first compilation.
-STEP_COMPILE_OPTIONS: dict[str, str | int | bool] = {"cpp_wrapper": True}
+STEP_COMPILE_OPTIONS: dict[str, str | int | bool | Callable[..., Any]] = {"cpp_wrapper": True}
 
 
 def compile_step(model: StripesTransformer) -> Callable[..., Tensor]:
