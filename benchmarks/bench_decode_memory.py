@@ -13,9 +13,12 @@ block, ``ROUNDS`` rounds of ``BLOCK`` tokens, in an order shuffled every round):
   (``--flush-mib``), as the generation benchmark's paired rounds do when a KV cache of 8192
   tokens (67 MB) runs between two blocks.
 
-It also times a plain read of the model's weight bytes (``Tensor.sum`` over a copy of every
-weight, warm and cold) to give each regime's streaming floor, and reports each decoder's
-effective weight bandwidth (weight bytes / time per token). Ratios are medians of per-round
+It also times two floors, warm and cold: a plain read of the model's weight bytes (``Tensor.sum``
+over a copy of every weight: the streaming floor) and the step's matrix-vector products alone
+(``weight products``: one ``torch.mm`` of a row by each of the step's weight matrices, in the
+layout the step keeps them: what no decoder of this model can avoid), and reports each decoder's
+effective weight bandwidth (weight bytes / time per token). The ``compiled:`` decoders are the
+model's step through :func:`stripes.generation.decode.compile_step`. Ratios are medians of per-round
 ratios. Writes ``benchmarks/results/decode_memory.{json,md}``.
 
 Usage: ``python benchmarks/bench_decode_memory.py [--flush-mib 96]``
@@ -40,14 +43,29 @@ from stripes.benchmarking.common import (
 )
 
 ROUNDS, BLOCK, LENGTH = 12, 32, 4096
-METHODS = ("linear:none", "linear:rope_pool")
+METHODS = ("linear:none", "linear:rope_pool", "compiled:linear:none", "compiled:linear:rope_pool")
+FLOORS = ("read weights", "weight products")
 
 
 def weight_bytes(method: str) -> int:
     """Bytes of fp32 parameters one token touches (embedding: one row)."""
-    model = gen._model(*method.split(":"), LENGTH, "cpu")
+    model = gen._model(*method.removeprefix("compiled:").split(":"), LENGTH, "cpu")
     total = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("embed"))
     return 4 * (total + gen.D_MODEL)
+
+
+def step_products() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The ``[in, out]`` weight matrices of one ``linear:none`` step (each block's projections
+    and MLP, the head) and a row for each: ``x @ W`` over them is the step's product work."""
+    model = gen._model("linear", "none", LENGTH, "cpu")
+    ids = torch.zeros(1, 1, dtype=torch.long)
+    with torch.inference_mode():
+        state = model(ids, output_state=True)[1]
+        assert state is not None
+        dec = model.start_decoding(state, capacity=LENGTH)
+    mats = [w for b in dec.blocks for w in (b.attn.weights.qkv, b.attn.weights.out,
+                                            b.mlp.up, b.mlp.down)] + [dec.head]
+    return mats, [torch.randn(1, w.shape[0]) for w in mats]
 
 
 def main() -> None:
@@ -69,16 +87,21 @@ def main() -> None:
     weights[gen.FAST_TRANSFORMERS] = weights["linear:none"]  # same sizes (checked: same layers)
     copies = torch.cat([p.detach().reshape(-1) for p in
                         gen._model("linear", "none", LENGTH, "cpu").parameters()])
-    times = {(k, regime): [] for k in [*decoders, "read weights"] for regime in ("warm", "cold")}
+    mats, rows_in = step_products()
+    weights["weight products"] = 4 * sum(w.numel() for w in mats)
+    times = {(k, regime): [] for k in [*decoders, *FLOORS] for regime in ("warm", "cold")}
     pos = dict.fromkeys(decoders, 1)
     rng = random.Random(0)
     with torch.inference_mode():
         for r in range(ROUNDS + 1):
-            order = [(k, g) for k in [*decoders, "read weights"] for g in ("warm", "cold")]
+            order = [(k, g) for k in [*decoders, *FLOORS] for g in ("warm", "cold")]
             rng.shuffle(order)
             for k, regime in order:
                 if k == "read weights":
                     run = lambda: [copies.sum() for _ in range(BLOCK)]  # noqa: E731
+                elif k == "weight products":
+                    run = lambda: [torch.mm(x, w) for _ in range(BLOCK)  # noqa: E731
+                                   for x, w in zip(rows_in, mats, strict=True)]
                 else:
                     def run(k=k):
                         for _ in range(BLOCK):
@@ -92,7 +115,7 @@ def main() -> None:
     rows, payload = [], {"header": {**header, "matmul_peak_gflops": peak},
                          "weight_bytes": weights, "results": {}}
     ft = gen.FAST_TRANSFORMERS
-    for k in [*decoders, "read weights"]:
+    for k in [*decoders, *FLOORS]:
         res: dict = {}
         for regime in ("warm", "cold"):
             ms = 1e3 * statistics.median(times[k, regime])
@@ -112,8 +135,10 @@ def main() -> None:
         markdown_table(["decoder", "warm ms/token", "cold ms/token", "warm GB/s", "cold GB/s",
                         "fast-transformers / this, warm", "… cold"], rows),
         "", "GB/s: the weight bytes one token reads (%.1f MB) over its time; `read weights`: one "
-        "`sum` over a copy of every weight, the streaming floor of each regime." %
-        (weights["linear:none"] / 1e6), ""])
+        "`sum` over a copy of every weight, the streaming floor of each regime; `weight "
+        "products`: the step's matrix-vector products alone (one `mm` per weight matrix), the "
+        "floor of any decoder of this model. `compiled:` rows: the step through "
+        "`compile_step` (Inductor, C++ wrapper)." % (weights["linear:none"] / 1e6), ""])
     write_results(args.out, "decode_memory", payload, md)
     print(md)
 

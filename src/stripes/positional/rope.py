@@ -192,8 +192,8 @@ class _RotaryBase(QKTransformPE):
         raise NotImplementedError
 
     def token_step(self, code: Any, layer: int, batch: int, like: Tensor) -> TokenStep:
-        """One token at an integer time: one complex product with a row read off this module
-        (:class:`~stripes.positional.ops.rotary_step.RotaryTokenStep`)."""
+        """One token at an integer time: one complex product (in real arithmetic) with a row
+        read off this module (:class:`~stripes.positional.ops.rotary_step.RotaryTokenStep`)."""
         return RotaryTokenStep(self, self.pools, self.n_heads, self.head_dim, code, layer, batch,
                                like, self.max_len)
 

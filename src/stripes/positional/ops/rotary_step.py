@@ -1,4 +1,5 @@
-"""RoPE and RoPEPool for one decoding step: one complex multiply by a row read off a table.
+"""RoPE and RoPEPool for one decoding step: one complex multiply (in real arithmetic) by a row
+read off a table.
 
 The modules' own one-token call (``RoPE.forward`` on ``[B, 1, H, D]``) costs about 25 small ops
 for q and k (table lookup, casts, views, two products, a copy): ~40 µs per layer, a quarter of a
