@@ -18,8 +18,8 @@ over a copy of every weight: the streaming floor) and the step's matrix-vector p
 (``weight products``: one ``torch.mm`` of a row by each of the step's weight matrices, in the
 layout the step keeps them: what no decoder of this model can avoid), and reports each decoder's
 effective weight bandwidth (weight bytes / time per token). The ``compiled:`` decoders are the
-model's step through :func:`stripes.generation.decode.compile_step`. Ratios are medians of per-round
-ratios. Writes ``benchmarks/results/decode_memory.{json,md}``.
+model's step through :meth:`stripes.models.StripesTransformer.compile_step`. Ratios are medians
+of per-round ratios. Writes ``benchmarks/results/decode_memory.{json,md}``.
 
 Usage: ``python benchmarks/bench_decode_memory.py [--flush-mib 96]``
 """

@@ -8,7 +8,7 @@ sequence so every method does the same work. Methods:
 
 - ``linear:<pe>``, ``softmax:<pe>``: the model's one-token ``step`` (what ``generate`` uses: a
   loop over the blocks' ``step``; softmax through its preallocated KV cache);
-- ``compiled:linear:<pe>``: that step through :func:`stripes.generation.decode.compile_step`
+- ``compiled:linear:<pe>``: that step through :meth:`StripesTransformer.compile_step`
   (``torch.compile(fullgraph=True)``, Inductor with its C++ wrapper; the warm-up decode pays the
   compilation), for every ``linear:<pe>``; stochastic PEs read their code in its traceable form;
 - ``reference:linear:none``: the model's parallel ``forward(x_t, state=s)`` on one token;
@@ -55,7 +55,6 @@ from stripes.benchmarking.common import (
     write_results,
 )
 from stripes.extras import needs
-from stripes.generation.decode import compile_step
 from stripes.models import ModelConfig, ModelState, StripesTransformer
 from stripes.positional import PositionalConfig
 
@@ -111,7 +110,7 @@ def decoder_factory(method: str, length: int, device: str = "cpu") -> Factory:
     prefilled: dict[int, ModelState] = {}
     if compiled:  # one compiled model at a time: Dynamo keeps 8 graphs per function
         torch._dynamo.reset()
-    step = compile_step(model) if compiled else model.step
+    step = model.compile_step() if compiled else model.step
 
     def factory(prefix: int) -> Step:
         if prefix not in prefilled:  # the decoders copy what they update: a state serves many

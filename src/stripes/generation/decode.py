@@ -13,7 +13,6 @@ applies, else through its parallel ``forward`` on one token (``lean=False`` forc
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -25,29 +24,15 @@ AllowedFn = Callable[[Tensor], Tensor]  # last ids [B] -> allowed mask [B, V]
 StepFn = Callable[[Tensor], Tensor]  # ids [B, 1] -> logits [B, V] of the next position
 
 
-#: Inductor options of the compiled step. The C++ wrapper calls the generated kernels and the
-#: matrix products from C++ rather than from a generated Python function: a one-token step is a
-#: chain of ~50 tiny calls, where the Python wrapper cost 0.05-0.25 of the paired ratio against
-#: fast-transformers (docs/performance.md). Costs a longer first compilation.
-STEP_COMPILE_OPTIONS: dict[str, str | int | bool | Callable[..., Any]] = {"cpp_wrapper": True}
-
-
-def compile_step(model: StripesTransformer) -> Callable[..., Tensor]:
-    """``model.step`` through ``torch.compile(fullgraph=True)`` (Inductor,
-    :data:`STEP_COMPILE_OPTIONS`): the same function with its elementwise work fused; the first
-    two calls compile (the second makes the offset symbolic)."""
-    return torch.compile(model.step, fullgraph=True, options=STEP_COMPILE_OPTIONS)
-
-
 def stepper(model: StripesTransformer, state: ModelState, capacity: int, lean: bool = True,
             compiled: bool = False) -> StepFn:
     """One decoding step after ``state``: the model's ``step`` when its ``decoding_blocker``
     allows (and ``lean``), else its parallel ``forward`` (which carries the state itself).
-    ``compiled``: the step through :func:`compile_step` (the first tokens pay the
-    compilation)."""
+    ``compiled``: the step through :meth:`StripesTransformer.compile_step` (the first tokens
+    pay the compilation)."""
     if lean and model.decoding_blocker() is None:
         decoder = model.start_decoding(state, capacity=capacity)
-        step = compile_step(model) if compiled else model.step
+        step = model.compile_step() if compiled else model.step
         return lambda ids: step(ids, decoder)
     box = [state]
 

@@ -16,6 +16,7 @@ Two forms of one computation, declared by each block (``stripes.models.blocks``)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,13 @@ from stripes.models.blocks import Block, BlockStep, norm_args
 from stripes.models.config import ModelConfig
 from stripes.positional import AdditivePE, QKTransformPE, RelativeBiasPE
 from stripes.positional.base import PE
+
+#: Inductor options of :meth:`StripesTransformer.compile_step`. The C++ wrapper calls the
+#: generated kernels and the matrix products from C++ rather than from a generated Python
+#: function: a one-token step is a chain of ~50 tiny calls, where the Python wrapper cost
+#: 0.05-0.25 of the paired ratio against fast-transformers (docs/performance.md). Costs a longer
+#: first compilation.
+STEP_COMPILE_OPTIONS: dict[str, str | int | bool | Callable[..., Any]] = {"cpp_wrapper": True}
 
 
 def check_finite(name: str, tensor: Tensor | None) -> None:
@@ -222,6 +230,12 @@ class StripesTransformer(nn.Module):
                            ref.new_empty(batch, self.config.d_model),
                            ref.new_empty(batch, self.config.output_dim),
                            ref.detach().t().contiguous(), head_bias, norm_args(self.norm))
+
+    def compile_step(self) -> Callable[..., Tensor]:
+        """:meth:`step` through ``torch.compile(fullgraph=True)`` (Inductor,
+        :data:`STEP_COMPILE_OPTIONS`): the same function with its elementwise work fused; its
+        first two calls compile (the second makes the offset symbolic)."""
+        return torch.compile(self.step, fullgraph=True, options=STEP_COMPILE_OPTIONS)
 
     @torch.no_grad()
     def step(self, x: Tensor, decoder: Decoder, positions: Tensor | None = None) -> Tensor:
