@@ -8,15 +8,15 @@ figures beside the original's. Writes ``<out>/criteria.json`` and ``criteria.md`
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
+
+from _harmonizer_run import open_run
 
 from stripes.evaluation.harmonization import score_harmonization
 from stripes.evaluation.harmonization.rhythm import RHYTHM_FIGURES
 from stripes.tasks.harmonization.data import task_corpus, task_layout, validation_windows
 from stripes.tasks.harmonization.predict import collect_windows
-from stripes.tasks.harmonization.train import load_harmonizer
 
 CRITERIA = ("note_f1_accompaniment", "onset_frame_f1_accompaniment", "cs_accompaniment",
             "cs_rhythm_accompaniment")
@@ -29,11 +29,7 @@ def figure_text(choice: dict) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run")
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    model, config = load_harmonizer(args.run)
+    args, model, config = open_run(__doc__)
     corpus = task_corpus(config)
     windows = collect_windows(model, validation_windows(corpus, config))
     rows = {}

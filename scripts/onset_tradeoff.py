@@ -9,17 +9,16 @@ run's criterion (``stripes evaluate``). Writes ``<out>/tradeoff.json`` and ``tra
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
+from _harmonizer_run import open_run
 
 from stripes.evaluation.harmonization import score_windows
 from stripes.evaluation.harmonization.rhythm import RHYTHM_FIGURES
 from stripes.tasks.harmonization.data import evaluation_sets
 from stripes.tasks.harmonization.predict import collect_windows
-from stripes.tasks.harmonization.train import load_harmonizer
 
 #: (label, threshold, onset threshold, strike cap)
 DECODES = (("dense", 0.2, 0.15, 0), ("note-F1-like", 0.2, 0.2, 4), ("medium", 0.3, 0.2, 3),
@@ -52,11 +51,7 @@ def row(label: str, windows: list[dict], choice: dict, layout) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run")
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    model, config = load_harmonizer(args.run)
+    args, model, config = open_run(__doc__)
     sets = evaluation_sets(config)
     splits = {"validation": sets.validation, **{f"test {k} bars": ds
                                                  for k, ds in sets.tests.items()}}

@@ -8,11 +8,11 @@ three steps (a quick repeat). Writes ``<out>/short_notes.json`` and ``short_note
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
+from _harmonizer_run import open_run
 
 from stripes.evaluation.harmonization.binarization import (
     NoteRoll,
@@ -23,7 +23,6 @@ from stripes.evaluation.harmonization.binarization import (
 from stripes.evaluation.harmonization.rolls import select_slots
 from stripes.tasks.harmonization.data import evaluation_sets
 from stripes.tasks.harmonization.predict import collect_windows
-from stripes.tasks.harmonization.train import load_harmonizer
 
 
 def shares(rolls: list[NoteRoll], slots: tuple[int, ...]) -> dict[str, float]:
@@ -43,11 +42,7 @@ def shares(rolls: list[NoteRoll], slots: tuple[int, ...]) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run")
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    model, config = load_harmonizer(args.run)
+    args, model, config = open_run(__doc__)
     choice = json.loads(Path(args.run, "evaluation.json").read_text())["binarization"]
     sets = evaluation_sets(config)
     rows = {}
